@@ -1,0 +1,210 @@
+//! Check families. Each check is a small unit that takes one tier's view
+//! (catalog, tenancy, connection) and returns findings under a stable id
+//! from design.md. Families run per tier; the runner collects them.
+
+pub mod fk;
+pub mod partition;
+pub mod rls;
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+use sqlx::PgPool;
+
+use crate::catalog::{Catalog, Tenancy};
+use crate::scenario::Scenario;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    Rls,
+    Fk,
+    Check,
+    Orphan,
+    Latency,
+    Partition,
+}
+
+impl FromStr for Family {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "rls" => Family::Rls,
+            "fk" => Family::Fk,
+            "check" => Family::Check,
+            "orphan" => Family::Orphan,
+            "latency" => Family::Latency,
+            "partition" => Family::Partition,
+            _ => return Err(format!("unknown check family `{s}` (rls, fk, check, orphan, latency, partition)")),
+        })
+    }
+}
+
+impl fmt::Display for Family {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = serde_json::to_value(self).expect("family serialises");
+        f.write_str(name.as_str().expect("family is a string"))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Error,
+}
+
+impl FromStr for Severity {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "error" => Ok(Severity::Error),
+            "warning" => Ok(Severity::Warning),
+            "info" => Ok(Severity::Info),
+            _ => Err(format!("unknown severity `{s}` (error, warning, info)")),
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Info => "info",
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pass,
+    Fail,
+    Skip,
+    Error,
+}
+
+/// One verdict about one object.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    pub check: &'static str,
+    pub tier: String,
+    pub object: String,
+    pub status: Status,
+    pub severity: Severity,
+    pub message: String,
+    #[serde(skip_serializing_if = "Map::is_empty")]
+    pub details: Map<String, Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repro: Option<Repro>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Repro {
+    pub seed: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    pub command: String,
+}
+
+impl Finding {
+    pub fn new(check: &'static str, tier: &str, object: impl fmt::Display, status: Status, severity: Severity) -> Self {
+        Finding {
+            check,
+            tier: tier.to_string(),
+            object: object.to_string(),
+            status,
+            severity,
+            message: String::new(),
+            details: Map::new(),
+            repro: None,
+        }
+    }
+
+    pub fn message(mut self, message: impl Into<String>) -> Self {
+        self.message = message.into();
+        self
+    }
+
+    pub fn detail(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.details.insert(key.to_string(), value.into());
+        self
+    }
+
+    pub fn family(&self) -> &str {
+        self.check.split('.').next().unwrap_or(self.check)
+    }
+
+    /// Whether this finding fails a gate set at `threshold`. A check that
+    /// could not run (`error`) always fails: nothing was proven.
+    pub fn fails_gate(&self, threshold: Severity) -> bool {
+        match self.status {
+            Status::Fail => self.severity >= threshold,
+            Status::Error => true,
+            Status::Pass | Status::Skip => false,
+        }
+    }
+}
+
+/// A check's identity: id and the severity its failures carry.
+#[derive(Debug, Clone, Copy)]
+pub struct CheckId {
+    pub id: &'static str,
+    pub severity: Severity,
+}
+
+impl CheckId {
+    pub const fn new(id: &'static str, severity: Severity) -> Self {
+        CheckId { id, severity }
+    }
+
+    pub fn pass(&self, tier: &str, object: impl fmt::Display, message: impl Into<String>) -> Finding {
+        Finding::new(self.id, tier, object, Status::Pass, self.severity).message(message)
+    }
+
+    pub fn fail(&self, tier: &str, object: impl fmt::Display, message: impl Into<String>) -> Finding {
+        Finding::new(self.id, tier, object, Status::Fail, self.severity).message(message)
+    }
+
+    pub fn skip(&self, tier: &str, object: impl fmt::Display, message: impl Into<String>) -> Finding {
+        Finding::new(self.id, tier, object, Status::Skip, self.severity).message(message)
+    }
+
+    pub fn error(&self, tier: &str, object: impl fmt::Display, message: impl Into<String>) -> Finding {
+        Finding::new(self.id, tier, object, Status::Error, self.severity).message(message)
+    }
+}
+
+/// Everything a check may look at for one tier.
+pub struct TierContext<'a> {
+    pub catalog: &'a Catalog,
+    pub tenancy: &'a Tenancy,
+    pub scenario: &'a Scenario,
+    /// Superuser (or, external, the given user's read-only) pool on the tier.
+    pub pool: &'a PgPool,
+}
+
+impl TierContext<'_> {
+    pub fn tier(&self) -> &str {
+        &self.catalog.tier
+    }
+}
+
+/// Runs every selected family on one tier.
+pub async fn run_tier(ctx: &TierContext<'_>) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    if ctx.scenario.runs(Family::Rls) {
+        findings.extend(rls::run(ctx));
+    }
+    if ctx.scenario.runs(Family::Fk) {
+        findings.extend(fk::run(ctx));
+    }
+    if ctx.scenario.runs(Family::Partition) {
+        findings.extend(partition::run(ctx).await);
+    }
+    findings
+}

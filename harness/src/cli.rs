@@ -1,0 +1,116 @@
+//! The command line (design.md fixes it). Parsing only: turning flags into
+//! a scenario is `scenario::Overrides`' job.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::checks::{Family, Severity};
+use crate::provision::BackendChoice;
+use crate::scenario::{Overrides, Reference};
+
+#[derive(Debug, Parser)]
+#[command(name = "tierguard", version, about = "Integrity and tenant-isolation audit for multi-tenant PostgreSQL split over several databases")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Commands,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Commands {
+    /// Start a server per tier, load the schema, audit it, write reports.
+    Run(RunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Scenario file (TOML); flags override what it says.
+    pub scenario: Option<PathBuf>,
+
+    /// A tier and its schema: .sql files, or a folder whose .sql files apply in name order.
+    #[arg(long = "tier", value_name = "NAME=PATH[,PATH...]", value_parser = named_paths)]
+    pub tiers: Vec<(String, Vec<PathBuf>)>,
+
+    /// SQL run after the schema (fixed rows).
+    #[arg(long = "data", value_name = "NAME=PATH[,PATH...]", value_parser = named_paths)]
+    pub data: Vec<(String, Vec<PathBuf>)>,
+
+    /// A logical reference across tiers.
+    #[arg(long = "reference", value_name = "TIER.SCHEMA.TABLE.COLUMN=TIER.SCHEMA.TABLE.COLUMN")]
+    pub references: Vec<Reference>,
+
+    /// Tenant column (default: inferred: tenant_id, organization_id, ...).
+    #[arg(long, value_name = "NAME")]
+    pub tenant_column: Option<String>,
+
+    /// Setting that carries the tenant (default: inferred from policies' current_setting()).
+    #[arg(long, value_name = "NAME")]
+    pub tenant_guc: Option<String>,
+
+    /// Role the application connects as (default: inferred from grants).
+    #[arg(long, value_name = "NAME")]
+    pub app_role: Option<String>,
+
+    /// Reproduce a run exactly (every run prints its seed).
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+
+    /// Where the servers come from.
+    #[arg(long, value_name = "auto|local|containers|external")]
+    pub backend: Option<BackendChoice>,
+
+    /// Container image for --backend containers (default: $TIERGUARD_IMAGE, else postgres:15).
+    #[arg(long, value_name = "NAME:TAG")]
+    pub image: Option<String>,
+
+    /// With --backend external: the tier's server (read-only unless told otherwise).
+    #[arg(long = "dsn", value_name = "NAME=URL", value_parser = named_value)]
+    pub dsns: Vec<(String, String)>,
+
+    /// Only these check families.
+    #[arg(long, value_name = "FAMILY[,FAMILY]", value_delimiter = ',')]
+    pub only: Option<Vec<Family>>,
+
+    /// Report folder (default: reports/<timestamp>/).
+    #[arg(long, value_name = "DIR")]
+    pub report_dir: Option<PathBuf>,
+
+    /// Lowest severity that fails the run.
+    #[arg(long, value_name = "error|warning|info")]
+    pub fail_on: Option<Severity>,
+}
+
+impl RunArgs {
+    pub fn overrides(self) -> Overrides {
+        Overrides {
+            tiers: self.tiers,
+            data: self.data,
+            dsns: self.dsns,
+            references: self.references,
+            tenant_column: self.tenant_column,
+            tenant_guc: self.tenant_guc,
+            app_role: self.app_role,
+            seed: self.seed,
+            backend: self.backend,
+            image: self.image,
+            only: self.only,
+            report_dir: self.report_dir,
+            fail_on: self.fail_on,
+        }
+    }
+}
+
+/// `NAME=VALUE`
+fn named_value(s: &str) -> Result<(String, String), String> {
+    let (name, value) = s
+        .split_once('=')
+        .filter(|(n, v)| !n.is_empty() && !v.is_empty())
+        .ok_or_else(|| "expected NAME=VALUE".to_string())?;
+    Ok((name.to_string(), value.to_string()))
+}
+
+/// `NAME=PATH[,PATH...]`
+fn named_paths(s: &str) -> Result<(String, Vec<PathBuf>), String> {
+    let (name, paths) = named_value(s).map_err(|_| "expected NAME=PATH[,PATH...]".to_string())?;
+    Ok((name, paths.split(',').filter(|p| !p.is_empty()).map(PathBuf::from).collect()))
+}

@@ -1,0 +1,15 @@
+//! tierguard: integrity and tenant-isolation audit harness for multi-tenant
+//! PostgreSQL systems split over several databases.
+//!
+//! The modules follow a run: [`scenario`] → [`provision`] → [`load`] →
+//! [`catalog`] → [`checks`] → [`report`]; [`run`] strings them together.
+
+pub mod catalog;
+pub mod checks;
+pub mod cli;
+pub mod error;
+pub mod load;
+pub mod provision;
+pub mod report;
+pub mod run;
+pub mod scenario;

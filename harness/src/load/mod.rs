@@ -1,0 +1,105 @@
+//! Applies a tier's schema and fixed-row files, statement by statement, as
+//! the superuser. An error names the tier, file, line and the server's words.
+
+mod split;
+
+use std::path::{Path, PathBuf};
+
+use sqlx::postgres::{PgDatabaseError, PgErrorPosition};
+use sqlx::PgConnection;
+
+use crate::error::{HarnessError, Result};
+
+pub use split::{statements, Statement};
+
+/// `.sql` files in the order they apply: a folder contributes its `.sql`
+/// files sorted by name.
+pub fn expand(tier: &str, paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for path in paths {
+        let missing = |e: std::io::Error| HarnessError::Sql {
+            tier: tier.to_string(),
+            file: path.display().to_string(),
+            line: None,
+            message: format!("cannot read: {e}"),
+        };
+        if path.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(path)
+                .map_err(missing)?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "sql"))
+                .collect();
+            found.sort();
+            if found.is_empty() {
+                return Err(missing(std::io::Error::other("folder holds no .sql file")));
+            }
+            files.extend(found);
+        } else {
+            std::fs::metadata(path).map_err(missing)?;
+            files.push(path.clone());
+        }
+    }
+    Ok(files)
+}
+
+/// Runs every statement of every file, in order, each in its own implicit
+/// transaction (as psql does without --single-transaction).
+pub async fn apply(conn: &mut PgConnection, tier: &str, files: &[PathBuf]) -> Result<()> {
+    for file in files {
+        let script = std::fs::read_to_string(file).map_err(|e| HarnessError::Sql {
+            tier: tier.to_string(),
+            file: file.display().to_string(),
+            line: None,
+            message: format!("cannot read: {e}"),
+        })?;
+        apply_script(conn, tier, file, &script).await?;
+    }
+    Ok(())
+}
+
+pub async fn apply_script(conn: &mut PgConnection, tier: &str, file: &Path, script: &str) -> Result<()> {
+    for statement in statements(script) {
+        if let Err(error) = sqlx::raw_sql(statement.sql).execute(&mut *conn).await {
+            let (line, message) = describe_error(&statement, &error);
+            return Err(HarnessError::Sql {
+                tier: tier.to_string(),
+                file: file.display().to_string(),
+                line: Some(line),
+                message,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The line of the error inside the file, and the server's message.
+fn describe_error(statement: &Statement<'_>, error: &sqlx::Error) -> (usize, String) {
+    let Some(db) = error.as_database_error() else {
+        return (statement.line, error.to_string());
+    };
+    let pg = db.try_downcast_ref::<PgDatabaseError>();
+    let offset = pg.and_then(|pg| match pg.position() {
+        // 1-based character position inside the statement we sent.
+        Some(PgErrorPosition::Original(position)) => Some(position),
+        _ => None,
+    });
+    let line = offset
+        .map(|position| {
+            let before: String = statement.sql.chars().take(position.saturating_sub(1)).collect();
+            statement.line + before.matches('\n').count()
+        })
+        .unwrap_or(statement.line);
+    let mut message = format!("ERROR: {}", db.message());
+    if let Some(pg) = pg {
+        if let Some(detail) = pg.detail() {
+            message.push_str(&format!(" (DETAIL: {detail})"));
+        }
+        if let Some(PgErrorPosition::Internal { query, .. }) = pg.position() {
+            message.push_str(&format!(" (in: {query})"));
+        }
+        if let Some(context) = pg.r#where() {
+            message.push_str(&format!(" (CONTEXT: {})", context.lines().next().unwrap_or("")));
+        }
+    }
+    (line, message)
+}

@@ -1,0 +1,88 @@
+//! The `tierguard` binary: parse, run, print, exit 0 (gate passed), 1 (a
+//! finding fails the gate) or 2 (the harness could not do its job).
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use tierguard::cli::{Cli, Commands};
+use tierguard::error::HarnessError;
+use tierguard::report::terminal;
+use tierguard::run;
+use tierguard::scenario::Scenario;
+
+const EXIT_GATE_FAILED: u8 = 1;
+const EXIT_HARNESS: u8 = 2;
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("TIERGUARD_LOG"))
+        .with_writer(std::io::stderr)
+        .init();
+    // A panic is our bug, not the user's: say so in one line. Unwinding
+    // still drops the servers, so nothing is left running.
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("tierguard: internal error (please report): {info}");
+    }));
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::from(EXIT_HARNESS) } else { ExitCode::SUCCESS };
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return fail(&HarnessError::input(format!("cannot start the async runtime: {e}"))),
+    };
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runtime.block_on(dispatch(cli))));
+    // Everything a run started is already dropped; don't wait on stray tasks.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+    match result {
+        Ok(code) => code,
+        Err(_) => ExitCode::from(EXIT_HARNESS),
+    }
+}
+
+async fn dispatch(cli: Cli) -> ExitCode {
+    match cli.command {
+        Commands::Run(args) => {
+            let scenario_path = args.scenario.clone();
+            let scenario = match Scenario::resolve(scenario_path.as_deref(), args.overrides()) {
+                Ok(s) => s,
+                Err(e) => return fail(&e),
+            };
+            let outcome = tokio::select! {
+                outcome = run::run(&scenario) => outcome,
+                signal = interrupted() => Err(HarnessError::Interrupted(signal)),
+            };
+            match outcome {
+                Ok(outcome) => {
+                    print!("{}", terminal::summary(&outcome.report, &outcome.dir, scenario.fail_on));
+                    if outcome.failed {
+                        ExitCode::from(EXIT_GATE_FAILED)
+                    } else {
+                        ExitCode::SUCCESS
+                    }
+                }
+                Err(e) => fail(&e),
+            }
+        }
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM. The select above then drops the run,
+/// which stops servers and removes containers and temp folders.
+async fn interrupted() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    }
+}
+
+fn fail(error: &HarnessError) -> ExitCode {
+    eprintln!("tierguard: error: {error}");
+    ExitCode::from(EXIT_HARNESS)
+}

@@ -1,0 +1,172 @@
+//! The `containers` backend: one PostgreSQL container per tier through
+//! testcontainers. Containers carry a per-run label so that a start cut
+//! short (error or Ctrl-C) can still be found and removed.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sqlx::postgres::PgConnectOptions;
+use testcontainers_modules::testcontainers::core::{IntoContainerPort, WaitFor};
+use testcontainers_modules::testcontainers::runners::AsyncRunner;
+use testcontainers_modules::testcontainers::{ContainerAsync, GenericImage, ImageExt};
+
+use super::{create_database, disposable_password, wait_until_accepting, BackendKind, Guard, Server};
+use crate::error::{HarnessError, Result};
+
+/// The official image's tag; `ci/postgres-image` builds a compatible one
+/// where no registry is reachable.
+pub const DEFAULT_IMAGE: &str = "postgres:15";
+/// Environment variable naming the image when neither flag nor scenario does.
+pub const IMAGE_ENV: &str = "TIERGUARD_IMAGE";
+
+const LABEL: &str = "tierguard.run";
+const START_TIMEOUT: Duration = Duration::from_secs(120);
+
+pub type Container = ContainerAsync<GenericImage>;
+
+/// `--image`/scenario first, then `$TIERGUARD_IMAGE`, then the default.
+pub fn image_name(configured: Option<&str>) -> String {
+    configured
+        .map(str::to_string)
+        .or_else(|| std::env::var(IMAGE_ENV).ok().filter(|s| !s.is_empty()))
+        .unwrap_or_else(|| DEFAULT_IMAGE.to_string())
+}
+
+/// Whether a Docker engine answers (through the docker CLI).
+pub async fn docker_answers() -> bool {
+    docker_ok(&["info", "--format", "{{.ServerVersion}}"]).await
+}
+
+pub async fn image_present(image: &str) -> bool {
+    docker_ok(&["image", "inspect", "--format", "{{.Id}}", image]).await
+}
+
+async fn docker_ok(args: &[&str]) -> bool {
+    let status = tokio::process::Command::new("docker")
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .status();
+    matches!(
+        tokio::time::timeout(Duration::from_secs(10), status).await,
+        Ok(Ok(s)) if s.success()
+    )
+}
+
+/// Labels this run's containers. While armed, dropping it removes every
+/// container with the label: the safety net for starts that never returned.
+pub struct RunLabel {
+    id: String,
+    armed: bool,
+}
+
+impl RunLabel {
+    pub fn new() -> RunLabel {
+        RunLabel {
+            id: format!("{}-{}", std::process::id(), super::disposable_password()),
+            armed: true,
+        }
+    }
+
+    /// All containers came up and belong to their `Server`s now.
+    pub fn disarm(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for RunLabel {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let filter = format!("label={LABEL}={}", self.id);
+        let Ok(listed) = Command::new("docker").args(["ps", "-aq", "--filter", &filter]).output() else {
+            return;
+        };
+        let ids: Vec<String> = String::from_utf8_lossy(&listed.stdout)
+            .split_whitespace()
+            .map(str::to_string)
+            .collect();
+        if !ids.is_empty() {
+            let _ = Command::new("docker")
+                .args(["rm", "-f", "-v"])
+                .args(&ids)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+pub async fn start(image: &str, run: &RunLabel, tier: &str) -> Result<Server> {
+    let fail = |message: String| HarnessError::Provision {
+        tier: tier.to_string(),
+        message,
+    };
+    if !docker_answers().await {
+        return Err(HarnessError::Backend(
+            "--backend containers: no Docker engine answers (`docker info` failed); \
+             start one (ci/docker-engine does) or use --backend local"
+                .into(),
+        ));
+    }
+    let (name, tag) = split_image(image);
+    let password = disposable_password();
+    let container = GenericImage::new(name, tag)
+        .with_exposed_port(5432.tcp())
+        .with_wait_for(WaitFor::message_on_stderr("database system is ready to accept connections"))
+        .with_env_var("POSTGRES_PASSWORD", &password)
+        .with_label(LABEL, &run.id)
+        .with_label("tierguard.tier", tier)
+        // Disposable data: durability only costs time here.
+        .with_cmd([
+            "postgres", "-c", "fsync=off", "-c", "full_page_writes=off", "-c",
+            "synchronous_commit=off", "-c", "max_connections=200",
+        ])
+        .with_startup_timeout(START_TIMEOUT)
+        .start()
+        .await
+        .map_err(|e| {
+            fail(format!(
+                "container from image `{image}` did not start: {e}{}",
+                if e.to_string().contains("pull") || e.to_string().contains("not found") {
+                    " (no such local image? run ci/postgres-image, or set --image / TIERGUARD_IMAGE)"
+                } else {
+                    ""
+                }
+            ))
+        })?;
+    let host = container.get_host().await.map_err(|e| fail(e.to_string()))?;
+    let port = container
+        .get_host_port_ipv4(5432)
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    let admin = PgConnectOptions::new()
+        .host(&host.to_string())
+        .port(port)
+        .username("postgres")
+        .password(&password)
+        .database("postgres");
+    // The official entrypoint logs "ready" once for its private init server
+    // too, so keep trying until the real server accepts TCP connections.
+    let version = wait_until_accepting(&admin, Instant::now() + START_TIMEOUT, || Ok(()))
+        .await
+        .map_err(fail)?;
+    let options = create_database(&admin, tier).await.map_err(fail)?;
+    Ok(Server {
+        tier: tier.to_string(),
+        backend: BackendKind::Containers,
+        options,
+        version,
+        _guard: Guard::Container(container),
+    })
+}
+
+/// `registry/name:tag` → (`registry/name`, `tag`); no tag means `latest`.
+fn split_image(image: &str) -> (String, String) {
+    match image.rsplit_once(':') {
+        Some((name, tag)) if !tag.contains('/') => (name.to_string(), tag.to_string()),
+        _ => (image.to_string(), "latest".to_string()),
+    }
+}

@@ -1,0 +1,289 @@
+//! The `local` backend: PostgreSQL binaries from this machine. One `initdb`
+//! makes a template data folder; each tier gets a copy of it and its own
+//! postmaster on a free loopback port. Copying is much cheaper than a second
+//! initdb, so four tiers cost little more than one.
+
+use std::fs;
+use std::net::TcpListener;
+use std::os::unix::fs::{chown, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sqlx::postgres::PgConnectOptions;
+use tempfile::TempDir;
+
+use super::{create_database, disposable_password, wait_until_accepting, BackendKind, Guard, Server};
+use crate::error::{HarnessError, Result};
+
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+const PORT_ATTEMPTS: usize = 5;
+const SUPERUSER: &str = "postgres";
+
+/// Finds a folder holding `initdb` and `postgres`: PATH first, then
+/// `pg_config --bindir`, then Debian's versioned folders (newest first).
+pub fn find_bin_dir() -> Result<PathBuf> {
+    let has_both = |dir: &Path| dir.join("initdb").is_file() && dir.join("postgres").is_file();
+    let from_path = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>());
+    let from_pg_config = Command::new("pg_config")
+        .arg("--bindir")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+    let mut debian: Vec<PathBuf> = fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path().join("bin"))
+        .collect();
+    debian.sort_by_key(|p| {
+        std::cmp::Reverse(
+            p.parent()
+                .and_then(|v| v.file_name())
+                .and_then(|v| v.to_str())
+                .and_then(|v| v.parse::<u32>().ok())
+                .unwrap_or(0),
+        )
+    });
+    from_path
+        .chain(from_pg_config)
+        .chain(debian)
+        .find(|dir| has_both(dir))
+        .ok_or_else(|| {
+            HarnessError::Backend(
+                "--backend local: no PostgreSQL server binaries (initdb, postgres) on PATH, \
+                 from pg_config, or under /usr/lib/postgresql/*/bin; install them \
+                 (e.g. `apt-get install postgresql`)"
+                    .into(),
+            )
+        })
+}
+
+/// The OS user the server runs as: postgres refuses to run as root.
+#[derive(Clone, Copy)]
+struct RunAs {
+    uid: u32,
+    gid: u32,
+}
+
+fn run_as() -> Result<Option<RunAs>> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Ok(None);
+    }
+    let name = std::ffi::CString::new(SUPERUSER).expect("static name");
+    // SAFETY: getpwnam returns null or a pointer to static storage that we
+    // read immediately, before any other call that could overwrite it.
+    let pw = unsafe { libc::getpwnam(name.as_ptr()) };
+    if pw.is_null() {
+        return Err(HarnessError::Backend(
+            "--backend local runs as root, and PostgreSQL refuses to run as root: \
+             create a `postgres` user (useradd -r postgres) or run tierguard as another user"
+                .into(),
+        ));
+    }
+    // SAFETY: pw is non-null and points to a valid passwd record.
+    let (uid, gid) = unsafe { ((*pw).pw_uid, (*pw).pw_gid) };
+    Ok(Some(RunAs { uid, gid }))
+}
+
+/// The run's temp folder and a freshly initialised data folder to copy.
+pub struct Template {
+    bin: PathBuf,
+    root: Arc<TempDir>,
+    data: PathBuf,
+    password: String,
+    run_as: Option<RunAs>,
+}
+
+impl Template {
+    pub async fn init(bin: &Path) -> Result<Template> {
+        let run_as = run_as()?;
+        let root = tempfile::Builder::new()
+            .prefix("tierguard-")
+            .tempdir()
+            .map_err(|e| HarnessError::Backend(format!("cannot create a temporary folder: {e}")))?;
+        let template = Template {
+            bin: bin.to_path_buf(),
+            data: root.path().join("template"),
+            root: Arc::new(root),
+            password: disposable_password(),
+            run_as,
+        };
+        template.give_to_server_user(template.root.path())?;
+        let pwfile = template.root.path().join("pwfile");
+        fs::write(&pwfile, &template.password)
+            .and_then(|_| template.give_to_server_user(&pwfile).map_err(std::io::Error::other))
+            .map_err(|e| HarnessError::Backend(format!("cannot write the password file: {e}")))?;
+
+        let mut initdb = template.command("initdb");
+        initdb
+            .arg("-D")
+            .arg(&template.data)
+            .args(["-U", SUPERUSER, "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions"])
+            .args(["--auth-host=scram-sha-256", "--auth-local=peer"])
+            .arg(format!("--pwfile={}", pwfile.display()));
+        let output = tokio::task::spawn_blocking(move || initdb.output())
+            .await
+            .expect("initdb task")
+            .map_err(|e| HarnessError::Backend(format!("cannot run initdb: {e}")))?;
+        let _ = fs::remove_file(&pwfile);
+        if !output.status.success() {
+            return Err(HarnessError::Backend(format!(
+                "initdb failed: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            )));
+        }
+        Ok(template)
+    }
+
+    fn command(&self, program: &str) -> Command {
+        let mut command = Command::new(self.bin.join(program));
+        command.current_dir(self.root.path()).stdin(Stdio::null());
+        if let Some(RunAs { uid, gid }) = self.run_as {
+            command.uid(uid).gid(gid);
+        }
+        command
+    }
+
+    fn give_to_server_user(&self, path: &Path) -> Result<()> {
+        if let Some(RunAs { uid, gid }) = self.run_as {
+            chown(path, Some(uid), Some(gid)).map_err(|e| {
+                HarnessError::Backend(format!("cannot hand {} to the postgres user: {e}", path.display()))
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Copies the template and starts a postmaster on it for `tier`.
+    pub async fn start(&self, tier: &str) -> Result<Server> {
+        let fail = |message: String| HarnessError::Provision {
+            tier: tier.to_string(),
+            message,
+        };
+        let data = self.root.path().join(format!("tier-{tier}"));
+        let copy = Command::new("cp")
+            .arg("-a")
+            .arg(&self.data)
+            .arg(&data)
+            .status()
+            .map_err(|e| fail(format!("cannot copy the template data folder: {e}")))?;
+        if !copy.success() {
+            return Err(fail("cannot copy the template data folder".into()));
+        }
+        fs::set_permissions(&data, fs::Permissions::from_mode(0o700))
+            .map_err(|e| fail(format!("cannot set permissions on the data folder: {e}")))?;
+
+        let mut last_error = String::new();
+        for _ in 0..PORT_ATTEMPTS {
+            let port = free_port().map_err(|e| fail(format!("no free loopback port: {e}")))?;
+            let server = LocalServer::spawn(self, &data, port).map_err(|e| fail(e.to_string()))?;
+            let admin = PgConnectOptions::new()
+                .host("127.0.0.1")
+                .port(port)
+                .username(SUPERUSER)
+                .password(&self.password)
+                .database("postgres");
+            let deadline = Instant::now() + START_TIMEOUT;
+            match wait_until_accepting(&admin, deadline, || server.still_running()).await {
+                Ok(version) => {
+                    let options = create_database(&admin, tier).await.map_err(fail)?;
+                    return Ok(Server {
+                        tier: tier.to_string(),
+                        backend: BackendKind::Local,
+                        options,
+                        version,
+                        _guard: Guard::Local(server),
+                    });
+                }
+                Err(error) => {
+                    let port_taken = error.contains("Address already in use");
+                    last_error = error;
+                    drop(server);
+                    if !port_taken {
+                        break;
+                    }
+                }
+            }
+        }
+        Err(fail(format!("PostgreSQL did not start: {last_error}")))
+    }
+}
+
+fn free_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// A postmaster we started. Dropping it stops the server (immediate
+/// shutdown: the data is disposable) and removes its data folder.
+pub struct LocalServer {
+    child: Mutex<Child>,
+    data: PathBuf,
+    log: PathBuf,
+    // Keeps the run's temp folder alive until the last server is gone.
+    _root: Arc<TempDir>,
+}
+
+impl LocalServer {
+    fn spawn(template: &Template, data: &Path, port: u16) -> std::io::Result<LocalServer> {
+        let log = data.with_extension("log");
+        let log_file = fs::File::create(&log)?;
+        let child = template
+            .command("postgres")
+            .arg("-D")
+            .arg(data)
+            .arg("-p")
+            .arg(port.to_string())
+            .args(["-c", "listen_addresses=127.0.0.1"])
+            .arg("-c")
+            .arg(format!("unix_socket_directories={}", data.display()))
+            // Disposable data: durability only costs time here.
+            .args(["-c", "fsync=off", "-c", "full_page_writes=off", "-c", "synchronous_commit=off"])
+            .args(["-c", "max_connections=200"])
+            .stdout(log_file.try_clone()?)
+            .stderr(log_file)
+            .spawn()?;
+        Ok(LocalServer {
+            child: Mutex::new(child),
+            data: data.to_path_buf(),
+            log,
+            _root: template.root.clone(),
+        })
+    }
+
+    /// Err with the server's log when the postmaster has exited.
+    fn still_running(&self) -> std::result::Result<(), String> {
+        let mut child = self.child.lock().expect("child lock");
+        match child.try_wait() {
+            Ok(None) => Ok(()),
+            Ok(Some(status)) => {
+                let log = fs::read_to_string(&self.log).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(5).collect();
+                Err(format!(
+                    "postgres exited ({status}): {}",
+                    tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
+                ))
+            }
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
+impl Drop for LocalServer {
+    fn drop(&mut self) {
+        let mut child = self.child.lock().unwrap_or_else(|e| e.into_inner());
+        if let Ok(None) = child.try_wait() {
+            // SIGQUIT: immediate shutdown; the postmaster reaps its children first.
+            // SAFETY: kill with a pid we own and a valid signal number.
+            unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGQUIT) };
+            let _ = child.wait();
+        }
+        let _ = fs::remove_dir_all(&self.data);
+        let _ = fs::remove_file(&self.log);
+    }
+}

@@ -1,0 +1,85 @@
+//! What a run leaves behind: `report.json` and `junit.xml` in the report
+//! folder (design.md fixes both), and a short summary on the terminal.
+
+pub mod junit;
+pub mod stats;
+pub mod terminal;
+
+use std::path::{Path, PathBuf};
+
+use indexmap::IndexMap;
+use serde::Serialize;
+
+use crate::checks::{Finding, Status};
+use crate::error::{HarnessError, Result};
+use crate::provision::BackendKind;
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub tool: &'static str,
+    pub version: &'static str,
+    pub seed: u64,
+    pub scenario: Option<String>,
+    pub tiers: Vec<TierReport>,
+    pub findings: Vec<Finding>,
+    pub summary: Summary,
+    /// Milliseconds per phase.
+    pub timings: IndexMap<String, u64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TierReport {
+    pub name: String,
+    pub backend: BackendKind,
+    pub server_version: String,
+    pub tables: Vec<TableStat>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TableStat {
+    pub name: String,
+    pub rows: i64,
+    pub checksum: String,
+}
+
+#[derive(Debug, Default, Serialize, PartialEq, Eq)]
+pub struct Summary {
+    pub pass: usize,
+    pub fail: usize,
+    pub skip: usize,
+    pub error: usize,
+}
+
+impl Summary {
+    pub fn of(findings: &[Finding]) -> Summary {
+        let mut summary = Summary::default();
+        for f in findings {
+            match f.status {
+                Status::Pass => summary.pass += 1,
+                Status::Fail => summary.fail += 1,
+                Status::Skip => summary.skip += 1,
+                Status::Error => summary.error += 1,
+            }
+        }
+        summary
+    }
+}
+
+/// `reports/<timestamp>/` unless the user named a folder.
+pub fn default_dir() -> PathBuf {
+    Path::new("reports").join(chrono::Local::now().format("%Y%m%d-%H%M%S").to_string())
+}
+
+/// Writes `report.json` and `junit.xml` into `dir` (created if needed).
+pub fn write(report: &Report, dir: &Path) -> Result<()> {
+    let fail = |e: String| HarnessError::Report {
+        path: dir.to_path_buf(),
+        message: e,
+    };
+    std::fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
+    let json = serde_json::to_string_pretty(report).map_err(|e| fail(e.to_string()))?;
+    std::fs::write(dir.join("report.json"), json + "\n").map_err(|e| fail(e.to_string()))?;
+    let file = std::fs::File::create(dir.join("junit.xml")).map_err(|e| fail(e.to_string()))?;
+    junit::write(report, std::io::BufWriter::new(file)).map_err(|e| fail(e.to_string()))?;
+    Ok(())
+}

@@ -1,0 +1,33 @@
+//! The short summary printed at the end of a run: failing findings first,
+//! then the counts, the seed and where the reports are.
+
+use std::path::Path;
+
+use super::Report;
+use crate::checks::{Severity, Status};
+
+pub fn summary(report: &Report, dir: &Path, gate: Severity) -> String {
+    let mut out = String::new();
+    let failing: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|f| matches!(f.status, Status::Fail | Status::Error))
+        .collect();
+    for f in &failing {
+        let mark = if f.fails_gate(gate) { "FAIL" } else { "warn" };
+        let status = if f.status == Status::Error { "could not run".to_string() } else { f.severity.to_string() };
+        out.push_str(&format!("{mark} {:<22} {:<8} {:<40} [{status}] {}\n", f.check, f.tier, f.object, f.message));
+    }
+    let s = &report.summary;
+    out.push_str(&format!(
+        "{} pass, {} fail, {} skip, {} error across {} tier(s); seed {}; reports in {}\n",
+        s.pass,
+        s.fail,
+        s.skip,
+        s.error,
+        report.tiers.len(),
+        report.seed,
+        dir.display()
+    ));
+    out
+}

@@ -1,0 +1,150 @@
+//! One run, in the order the folders show it: provision → load → catalog →
+//! checks → report. Servers live in this future; dropping it (error, Ctrl-C)
+//! stops and removes them.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use futures::future::try_join_all;
+use indexmap::IndexMap;
+use sqlx::PgPool;
+
+use crate::catalog::{Catalog, Tenancy};
+use crate::checks::{self, Finding, TierContext};
+use crate::error::{HarnessError, Result};
+use crate::provision::{self, BackendKind, Server};
+use crate::report::{self, stats, Report, Summary, TierReport};
+use crate::scenario::Scenario;
+
+pub struct Outcome {
+    pub report: Report,
+    pub dir: PathBuf,
+    /// At least one finding fails the gate (`--fail-on`).
+    pub failed: bool,
+}
+
+/// A tier that is up and loaded.
+pub struct Tier {
+    pub server: Server,
+    pub pool: PgPool,
+}
+
+pub async fn run(scenario: &Scenario) -> Result<Outcome> {
+    let mut timings = IndexMap::new();
+    let mut phase = Instant::now();
+    let mut lap = |name: &str, timings: &mut IndexMap<String, u64>| {
+        timings.insert(name.to_string(), phase.elapsed().as_millis() as u64);
+        phase = Instant::now();
+    };
+    progress(&format!(
+        "scenario {} · seed {} · {} tier(s)",
+        scenario.name,
+        scenario.seed,
+        scenario.tiers.len()
+    ));
+
+    // Read every file list before starting anything: a typo should not cost a server start.
+    let files = scenario
+        .tiers
+        .iter()
+        .map(|t| Ok((crate::load::expand(&t.name, &t.schema)?, crate::load::expand(&t.name, &t.data)?)))
+        .collect::<Result<Vec<_>>>()?;
+
+    let servers = provision::provision(scenario).await?;
+    lap("provision", &mut timings);
+    progress(&format!(
+        "provisioned {} on {}",
+        scenario.tier_names().join(", "),
+        servers.first().map(|s| s.backend.to_string()).unwrap_or_default()
+    ));
+
+    // provision() returns servers in scenario order.
+    let tiers = try_join_all(
+        servers
+            .into_iter()
+            .zip(&files)
+            .map(|(server, (schema, data))| load(server, schema, data)),
+    )
+    .await?;
+    lap("load", &mut timings);
+
+    let catalogs = try_join_all(tiers.iter().map(|t| Catalog::read(&t.server.tier, &t.pool))).await?;
+    let tenancy = Tenancy::infer(scenario, &catalogs);
+    lap("catalog", &mut timings);
+    progress(&format!(
+        "tenancy: column {} · setting {} · app role {}",
+        tenancy.column.as_deref().unwrap_or("(none found)"),
+        tenancy.guc.as_deref().unwrap_or("(none found)"),
+        tenancy.app_role.as_deref().unwrap_or("(none found)")
+    ));
+
+    let findings = audit(scenario, &tiers, &catalogs, &tenancy).await;
+    lap("checks", &mut timings);
+
+    let mut tier_reports = Vec::new();
+    for (tier, catalog) in tiers.iter().zip(&catalogs) {
+        tier_reports.push(TierReport {
+            name: tier.server.tier.clone(),
+            backend: tier.server.backend,
+            server_version: tier.server.version.clone(),
+            tables: stats::tables(catalog, &tier.pool)
+                .await
+                .map_err(|e| HarnessError::database(&tier.server.tier, format!("counting rows: {e}")))?,
+        });
+    }
+    lap("stats", &mut timings);
+
+    let failed = findings.iter().any(|f| f.fails_gate(scenario.fail_on));
+    let report = Report {
+        tool: "tierguard",
+        version: env!("CARGO_PKG_VERSION"),
+        seed: scenario.seed,
+        scenario: Some(scenario.name.clone()),
+        tiers: tier_reports,
+        summary: Summary::of(&findings),
+        findings,
+        timings,
+    };
+    let dir = scenario.report_dir.clone().unwrap_or_else(report::default_dir);
+    report::write(&report, &dir)?;
+    Ok(Outcome { report, dir, failed })
+}
+
+/// Applies schema then fixed rows. External tiers are audited as they are:
+/// nothing is written to a user's database.
+async fn load(server: Server, schema: &[PathBuf], data: &[PathBuf]) -> Result<Tier> {
+    let pool = server.pool(8).await?;
+    let tier = server.tier.clone();
+    if server.backend == BackendKind::External {
+        if !data.is_empty() {
+            return Err(HarnessError::input(format!(
+                "tier `{tier}`: --data would write to an external database; tierguard never writes there"
+            )));
+        }
+        return Ok(Tier { server, pool });
+    }
+    let mut conn = pool.acquire().await.map_err(|e| HarnessError::database(&tier, e))?;
+    crate::load::apply(&mut conn, &tier, schema).await?;
+    crate::load::apply(&mut conn, &tier, data).await?;
+    drop(conn);
+    Ok(Tier { server, pool })
+}
+
+/// Every selected check family on every tier, tiers concurrently.
+pub async fn audit(scenario: &Scenario, tiers: &[Tier], catalogs: &[Catalog], tenancy: &Tenancy) -> Vec<Finding> {
+    let per_tier = futures::future::join_all(tiers.iter().zip(catalogs).map(|(tier, catalog)| async move {
+        let ctx = TierContext {
+            catalog,
+            tenancy,
+            scenario,
+            pool: &tier.pool,
+        };
+        checks::run_tier(&ctx).await
+    }))
+    .await;
+    per_tier.into_iter().flatten().collect()
+}
+
+fn progress(line: &str) {
+    eprintln!("tierguard: {line}");
+}

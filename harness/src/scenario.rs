@@ -1,0 +1,471 @@
+//! What to audit: the scenario file (TOML) merged with command-line flags.
+//! Flags win over the file; paths in the file are relative to the file.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+
+use crate::checks::{Family, Severity};
+use crate::error::{HarnessError, Result};
+use crate::provision::BackendChoice;
+
+/// Default number of months ahead that time partitions must already exist for.
+const DEFAULT_MONTHS_AHEAD: u32 = 1;
+
+/// The resolved description of one run.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub name: String,
+    /// The scenario file, when there is one.
+    pub path: Option<PathBuf>,
+    pub seed: u64,
+    pub backend: BackendChoice,
+    pub image: Option<String>,
+    pub tenancy: TenancyHints,
+    pub tiers: Vec<TierSpec>,
+    pub references: Vec<Reference>,
+    pub fk_allow_missing: Vec<TierColumn>,
+    pub months_ahead: u32,
+    pub only: Option<Vec<Family>>,
+    pub report_dir: Option<PathBuf>,
+    pub fail_on: Severity,
+}
+
+/// What the user says about tenancy; anything left out is inferred from the catalog.
+#[derive(Debug, Clone, Default)]
+pub struct TenancyHints {
+    pub column: Option<String>,
+    pub guc: Option<String>,
+    pub app_role: Option<String>,
+    /// Global tables that carry no tenant.
+    pub shared: Vec<TierTable>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TierSpec {
+    pub name: String,
+    pub schema: Vec<PathBuf>,
+    pub data: Vec<PathBuf>,
+    /// Connection string for the external backend.
+    pub dsn: Option<String>,
+}
+
+/// A logical reference between tiers (or a soft one inside a tier): no FK enforces it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reference {
+    pub from: TierColumn,
+    pub to: TierColumn,
+}
+
+/// `tier.schema.table`
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TierTable {
+    pub tier: String,
+    pub schema: String,
+    pub table: String,
+}
+
+/// `tier.schema.table.column`
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TierColumn {
+    pub table: TierTable,
+    pub column: String,
+}
+
+impl fmt::Display for TierTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}.{}", self.tier, self.schema, self.table)
+    }
+}
+
+impl fmt::Display for TierColumn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.table, self.column)
+    }
+}
+
+impl FromStr for TierTable {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.split('.').collect::<Vec<_>>()[..] {
+            [tier, schema, table] if [tier, schema, table].iter().all(|p| !p.is_empty()) => {
+                Ok(TierTable {
+                    tier: tier.into(),
+                    schema: schema.into(),
+                    table: table.into(),
+                })
+            }
+            _ => Err(format!("`{s}` is not TIER.SCHEMA.TABLE")),
+        }
+    }
+}
+
+impl FromStr for TierColumn {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let (table, column) = s
+            .rsplit_once('.')
+            .filter(|(_, c)| !c.is_empty())
+            .ok_or_else(|| format!("`{s}` is not TIER.SCHEMA.TABLE.COLUMN"))?;
+        let table = table
+            .parse()
+            .map_err(|_| format!("`{s}` is not TIER.SCHEMA.TABLE.COLUMN"))?;
+        Ok(TierColumn {
+            table,
+            column: column.into(),
+        })
+    }
+}
+
+impl FromStr for Reference {
+    type Err = String;
+    /// `TIER.SCHEMA.TABLE.COLUMN=TIER.SCHEMA.TABLE.COLUMN`
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let (from, to) = s
+            .split_once('=')
+            .ok_or_else(|| format!("`{s}` is not FROM=TO"))?;
+        Ok(Reference {
+            from: from.trim().parse()?,
+            to: to.trim().parse()?,
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The file format. Unknown keys are errors so that a typo never silently
+// turns a check off.
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ScenarioFile {
+    name: Option<String>,
+    #[allow(dead_code)] // shown to people reading the file; not used by the run
+    description: Option<String>,
+    seed: Option<u64>,
+    // Seeding volumes: accepted here so scenario files can carry them; the
+    // seeder reads them.
+    #[allow(dead_code)]
+    tenants: Option<u32>,
+    #[allow(dead_code)]
+    rows: Option<u64>,
+    backend: Option<String>,
+    image: Option<String>,
+    fail_on: Option<String>,
+    only: Option<Vec<String>>,
+    #[serde(default)]
+    tenancy: TenancyFile,
+    #[serde(default)]
+    tiers: IndexMap<String, TierFile>,
+    #[serde(default)]
+    references: Vec<ReferenceFile>,
+    #[serde(default)]
+    fk: FkFile,
+    #[serde(default)]
+    partitions: PartitionsFile,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct TenancyFile {
+    column: Option<String>,
+    guc: Option<String>,
+    app_role: Option<String>,
+    #[serde(default)]
+    shared: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct TierFile {
+    #[serde(default)]
+    schema: Vec<PathBuf>,
+    #[serde(default)]
+    data: Vec<PathBuf>,
+    dsn: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReferenceFile {
+    from: String,
+    to: String,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FkFile {
+    #[serde(default)]
+    allow_missing: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct PartitionsFile {
+    months_ahead: Option<u32>,
+}
+
+/// Everything a user can say on the command line; `None`/empty means "not given".
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub tiers: Vec<(String, Vec<PathBuf>)>,
+    pub data: Vec<(String, Vec<PathBuf>)>,
+    pub dsns: Vec<(String, String)>,
+    pub references: Vec<Reference>,
+    pub tenant_column: Option<String>,
+    pub tenant_guc: Option<String>,
+    pub app_role: Option<String>,
+    pub seed: Option<u64>,
+    pub backend: Option<BackendChoice>,
+    pub image: Option<String>,
+    pub only: Option<Vec<Family>>,
+    pub report_dir: Option<PathBuf>,
+    pub fail_on: Option<Severity>,
+}
+
+impl Scenario {
+    /// Reads a scenario file (if any) and applies the flags on top.
+    pub fn resolve(path: Option<&Path>, overrides: Overrides) -> Result<Scenario> {
+        let mut scenario = match path {
+            Some(path) => Scenario::from_file(path)?,
+            None => Scenario::empty(),
+        };
+        scenario.apply(overrides)?;
+        scenario.validate()?;
+        Ok(scenario)
+    }
+
+    fn empty() -> Scenario {
+        Scenario {
+            name: "ad-hoc".into(),
+            path: None,
+            seed: random_seed(),
+            backend: BackendChoice::Auto,
+            image: None,
+            tenancy: TenancyHints::default(),
+            tiers: Vec::new(),
+            references: Vec::new(),
+            fk_allow_missing: Vec::new(),
+            months_ahead: DEFAULT_MONTHS_AHEAD,
+            only: None,
+            report_dir: None,
+            fail_on: Severity::Error,
+        }
+    }
+
+    pub fn from_file(path: &Path) -> Result<Scenario> {
+        let err = |message: String| HarnessError::Scenario {
+            path: path.to_path_buf(),
+            message,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
+        let file: ScenarioFile = toml::from_str(&text).map_err(|e| err(toml_error(&text, &e)))?;
+        let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        let relative = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
+
+        fn parse_all<T: FromStr<Err = String>>(
+            key: &str,
+            items: &[String],
+            err: impl Fn(String) -> HarnessError,
+        ) -> Result<Vec<T>> {
+            items
+                .iter()
+                .map(|s| s.parse().map_err(|m| err(format!("{key}: {m}"))))
+                .collect()
+        }
+
+        let mut scenario = Scenario::empty();
+        scenario.name = file.name.unwrap_or_else(|| {
+            path.file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "scenario".into())
+        });
+        scenario.path = Some(path.to_path_buf());
+        if let Some(seed) = file.seed {
+            scenario.seed = seed;
+        }
+        if let Some(backend) = file.backend {
+            scenario.backend = backend.parse().map_err(|m| err(format!("backend: {m}")))?;
+        }
+        scenario.image = file.image;
+        if let Some(fail_on) = file.fail_on {
+            scenario.fail_on = fail_on.parse().map_err(|m| err(format!("fail_on: {m}")))?;
+        }
+        if let Some(only) = file.only {
+            scenario.only = Some(parse_all("only", &only, err)?);
+        }
+        scenario.tenancy = TenancyHints {
+            column: file.tenancy.column,
+            guc: file.tenancy.guc,
+            app_role: file.tenancy.app_role,
+            shared: parse_all("tenancy.shared", &file.tenancy.shared, err)?,
+        };
+        scenario.tiers = file
+            .tiers
+            .into_iter()
+            .map(|(name, tier)| TierSpec {
+                name,
+                schema: tier.schema.into_iter().map(relative).collect(),
+                data: tier.data.into_iter().map(relative).collect(),
+                dsn: tier.dsn,
+            })
+            .collect();
+        scenario.references = file
+            .references
+            .iter()
+            .map(|r| {
+                Ok(Reference {
+                    from: r.from.parse().map_err(|m| err(format!("references.from: {m}")))?,
+                    to: r.to.parse().map_err(|m| err(format!("references.to: {m}")))?,
+                })
+            })
+            .collect::<Result<_>>()?;
+        scenario.fk_allow_missing = parse_all("fk.allow_missing", &file.fk.allow_missing, err)?;
+        scenario.months_ahead = file.partitions.months_ahead.unwrap_or(DEFAULT_MONTHS_AHEAD);
+        Ok(scenario)
+    }
+
+    fn apply(&mut self, o: Overrides) -> Result<()> {
+        for (name, paths) in o.tiers {
+            match self.tiers.iter_mut().find(|t| t.name == name) {
+                Some(tier) => tier.schema = paths,
+                None => self.tiers.push(TierSpec {
+                    name,
+                    schema: paths,
+                    data: Vec::new(),
+                    dsn: None,
+                }),
+            }
+        }
+        for (name, url) in o.dsns {
+            match self.tiers.iter_mut().find(|t| t.name == name) {
+                Some(tier) => tier.dsn = Some(url),
+                None => self.tiers.push(TierSpec {
+                    name,
+                    schema: Vec::new(),
+                    data: Vec::new(),
+                    dsn: Some(url),
+                }),
+            }
+        }
+        for (name, paths) in o.data {
+            let tier = self.tiers.iter_mut().find(|t| t.name == name).ok_or_else(|| {
+                HarnessError::input(format!("--data names tier `{name}`, which no --tier or scenario defines"))
+            })?;
+            tier.data = paths;
+        }
+        self.references.extend(o.references);
+        set(&mut self.tenancy.column, o.tenant_column);
+        set(&mut self.tenancy.guc, o.tenant_guc);
+        set(&mut self.tenancy.app_role, o.app_role);
+        if let Some(seed) = o.seed {
+            self.seed = seed;
+        }
+        if let Some(backend) = o.backend {
+            self.backend = backend;
+        }
+        set(&mut self.image, o.image);
+        if o.only.is_some() {
+            self.only = o.only;
+        }
+        set(&mut self.report_dir, o.report_dir);
+        if let Some(fail_on) = o.fail_on {
+            self.fail_on = fail_on;
+        }
+        Ok(())
+    }
+
+    /// Names that point at tiers must point at tiers that exist.
+    fn validate(&self) -> Result<()> {
+        if self.tiers.is_empty() {
+            return Err(HarnessError::input(
+                "no tiers: give a scenario file or at least one --tier NAME=PATH",
+            ));
+        }
+        let where_ = self
+            .path
+            .as_ref()
+            .map(|p| format!(" (in {} or flags)", p.display()))
+            .unwrap_or_default();
+        let known = |tier: &str, what: &str| -> Result<()> {
+            if self.tiers.iter().any(|t| t.name == tier) {
+                Ok(())
+            } else {
+                Err(HarnessError::input(format!(
+                    "{what} names unknown tier `{tier}`{where_}; tiers are: {}",
+                    self.tier_names().join(", ")
+                )))
+            }
+        };
+        for r in &self.references {
+            known(&r.from.table.tier, &format!("reference {}={}", r.from, r.to))?;
+            known(&r.to.table.tier, &format!("reference {}={}", r.from, r.to))?;
+        }
+        for t in &self.tenancy.shared {
+            known(&t.tier, &format!("tenancy.shared entry {t}"))?;
+        }
+        for c in &self.fk_allow_missing {
+            known(&c.table.tier, &format!("fk.allow_missing entry {c}"))?;
+        }
+        for tier in &self.tiers {
+            if !tier
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
+                return Err(HarnessError::input(format!(
+                    "tier name `{}` may only use letters, digits, `_` and `-`",
+                    tier.name
+                )));
+            }
+            let external = self.backend == BackendChoice::External;
+            if external && tier.dsn.is_none() {
+                return Err(HarnessError::input(format!(
+                    "tier `{}` has no DSN: the external backend needs --dsn {}=URL",
+                    tier.name, tier.name
+                )));
+            }
+            if !external && tier.schema.is_empty() {
+                return Err(HarnessError::input(format!(
+                    "tier `{}` has no schema: give --tier {}=PATH",
+                    tier.name, tier.name
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn tier_names(&self) -> Vec<&str> {
+        self.tiers.iter().map(|t| t.name.as_str()).collect()
+    }
+
+    pub fn runs(&self, family: Family) -> bool {
+        self.only.as_ref().is_none_or(|only| only.contains(&family))
+    }
+}
+
+fn set<T>(slot: &mut Option<T>, value: Option<T>) {
+    if value.is_some() {
+        *slot = value;
+    }
+}
+
+fn random_seed() -> u64 {
+    // Small enough to type back on a command line.
+    rand::random::<u32>() as u64
+}
+
+/// toml's message already names line, column and the offending key; keep it
+/// to the first line of context so the error stays one readable block.
+fn toml_error(text: &str, error: &toml::de::Error) -> String {
+    let line = error
+        .span()
+        .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
+    let message = error.message().trim_end_matches('.');
+    match line {
+        Some(line) => format!("line {line}: {message}"),
+        None => message.to_string(),
+    }
+}
