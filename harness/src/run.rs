@@ -78,7 +78,8 @@ pub async fn run(scenario: &Scenario) -> Result<Outcome> {
         tenancy.app_role.as_deref().unwrap_or("(none found)")
     ));
 
-    let findings = audit(scenario, &tiers, &catalogs, &tenancy).await;
+    let audited: Vec<_> = catalogs.iter().zip(tiers.iter().map(|t| &t.pool)).collect();
+    let findings = audit(scenario, &audited, &tenancy).await;
     lap("checks", &mut timings);
 
     let mut tier_reports = Vec::new();
@@ -130,14 +131,15 @@ async fn load(server: Server, schema: &[PathBuf], data: &[PathBuf]) -> Result<Ti
     Ok(Tier { server, pool })
 }
 
-/// Every selected check family on every tier, tiers concurrently.
-pub async fn audit(scenario: &Scenario, tiers: &[Tier], catalogs: &[Catalog], tenancy: &Tenancy) -> Vec<Finding> {
-    let per_tier = futures::future::join_all(tiers.iter().zip(catalogs).map(|(tier, catalog)| async move {
+/// Every selected check family on every tier (its catalog and a pool on
+/// its database), tiers concurrently.
+pub async fn audit(scenario: &Scenario, tiers: &[(&Catalog, &PgPool)], tenancy: &Tenancy) -> Vec<Finding> {
+    let per_tier = futures::future::join_all(tiers.iter().map(|&(catalog, pool)| async move {
         let ctx = TierContext {
             catalog,
             tenancy,
             scenario,
-            pool: &tier.pool,
+            pool,
         };
         checks::run_tier(&ctx).await
     }))

@@ -22,10 +22,25 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 const PORT_ATTEMPTS: usize = 5;
 const SUPERUSER: &str = "postgres";
 
-/// Finds a folder holding `initdb` and `postgres`: PATH first, then
-/// `pg_config --bindir`, then Debian's versioned folders (newest first).
+/// Names the folder of the server binaries to use, when several are installed.
+pub const BIN_DIR_ENV: &str = "TIERGUARD_PG_BIN_DIR";
+
+/// Finds a folder holding `initdb` and `postgres`: `$TIERGUARD_PG_BIN_DIR`
+/// alone when set, else PATH, then `pg_config --bindir`, then Debian's
+/// versioned folders (newest first).
 pub fn find_bin_dir() -> Result<PathBuf> {
     let has_both = |dir: &Path| dir.join("initdb").is_file() && dir.join("postgres").is_file();
+    if let Some(dir) = std::env::var_os(BIN_DIR_ENV) {
+        let dir = PathBuf::from(dir);
+        return if has_both(&dir) {
+            Ok(dir)
+        } else {
+            Err(HarnessError::Backend(format!(
+                "--backend local: {BIN_DIR_ENV}={} holds no initdb and postgres binaries",
+                dir.display()
+            )))
+        };
+    }
     let from_path = std::env::var_os("PATH")
         .into_iter()
         .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>());

@@ -1,0 +1,74 @@
+//! Shared by the integration tests: one async runtime per test binary (sqlx
+//! pools belong to the runtime that made them), paths, and the defect
+//! fixtures' header format.
+
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use tierguard::checks::{Finding, Status};
+
+pub fn rt() -> &'static tokio::runtime::Runtime {
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("test runtime")
+    })
+}
+
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+}
+
+/// (check, tier, object) of every failing finding.
+pub fn failing(findings: &[Finding]) -> BTreeSet<(String, String, String)> {
+    findings
+        .iter()
+        .filter(|f| f.status == Status::Fail)
+        .map(|f| (f.check.to_string(), f.tier.clone(), f.object.clone()))
+        .collect()
+}
+
+/// A file of `fixtures/defects/`: SQL that introduces one known defect, with
+/// a header saying which tier it applies to and what must be reported.
+pub struct Defect {
+    pub path: PathBuf,
+    pub tier: String,
+    pub sql: String,
+    pub expect: BTreeSet<(String, String, String)>,
+}
+
+impl Defect {
+    pub fn read(path: &Path) -> Defect {
+        let sql = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let header = |key: &str| -> Vec<String> {
+            sql.lines()
+                .filter_map(|l| l.strip_prefix(&format!("-- {key}:")))
+                .map(|v| v.trim().to_string())
+                .collect()
+        };
+        let tier = header("tier").pop().unwrap_or_else(|| panic!("{}: no `-- tier:` line", path.display()));
+        assert!(!header("defect").is_empty(), "{}: no `-- defect:` line", path.display());
+        let expect: BTreeSet<_> = header("expect")
+            .into_iter()
+            .map(|e| {
+                let (check, object) = e
+                    .split_once(' ')
+                    .unwrap_or_else(|| panic!("{}: `-- expect: CHECK OBJECT`", path.display()));
+                (check.to_string(), tier.clone(), object.trim().to_string())
+            })
+            .collect();
+        assert!(!expect.is_empty(), "{}: no `-- expect:` line", path.display());
+        Defect {
+            path: path.to_path_buf(),
+            tier,
+            sql,
+            expect,
+        }
+    }
+}
