@@ -51,9 +51,15 @@ async fn dispatch(cli: Cli) -> ExitCode {
                 Ok(s) => s,
                 Err(e) => return fail(&e),
             };
+            // Handlers go in before anything starts: a signal that arrives
+            // before them would kill us without cleaning up.
+            let interrupted = match interrupted() {
+                Ok(signal) => signal,
+                Err(e) => return fail(&HarnessError::input(format!("cannot install signal handlers: {e}"))),
+            };
             let outcome = tokio::select! {
                 outcome = run::run(&scenario) => outcome,
-                signal = interrupted() => Err(HarnessError::Interrupted(signal)),
+                signal = interrupted => Err(HarnessError::Interrupted(signal)),
             };
             match outcome {
                 Ok(outcome) => {
@@ -70,16 +76,19 @@ async fn dispatch(cli: Cli) -> ExitCode {
     }
 }
 
-/// Resolves on Ctrl-C or SIGTERM. The select above then drops the run,
-/// which stops servers and removes containers and temp folders.
-async fn interrupted() -> &'static str {
+/// Installs the handlers now; the future resolves on Ctrl-C or SIGTERM. The
+/// select above then drops the run, which stops servers and removes
+/// containers and temp folders.
+fn interrupted() -> std::io::Result<impl std::future::Future<Output = &'static str>> {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
-    tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
-    }
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        }
+    })
 }
 
 fn fail(error: &HarnessError) -> ExitCode {

@@ -16,6 +16,9 @@ use crate::provision::{self, BackendKind, Server};
 use crate::report::{self, stats, Report, Summary, TierReport};
 use crate::scenario::Scenario;
 
+/// Test hook: `panic-after-provision` makes the run panic once servers are up.
+pub const FAULT_ENV: &str = "TIERGUARD_FAULT";
+
 pub struct Outcome {
     pub report: Report,
     pub dir: PathBuf,
@@ -52,6 +55,10 @@ pub async fn run(scenario: &Scenario) -> Result<Outcome> {
 
     let servers = provision::provision(scenario).await?;
     lap("provision", &mut timings);
+    // Lets the tests prove that a panic mid-run still removes every server.
+    if std::env::var_os(FAULT_ENV).is_some_and(|v| v == "panic-after-provision") {
+        panic!("fault injected by {FAULT_ENV}");
+    }
     progress(&format!(
         "provisioned {} on {}",
         scenario.tier_names().join(", "),

@@ -136,16 +136,19 @@ impl Template {
             .and_then(|_| template.give_to_server_user(&pwfile).map_err(std::io::Error::other))
             .map_err(|e| HarnessError::Backend(format!("cannot write the password file: {e}")))?;
 
-        let mut initdb = template.command("initdb");
+        // kill_on_drop: a Ctrl-C during initdb must not leave it writing into
+        // a folder that is being removed.
+        let mut initdb = tokio::process::Command::from(template.command("initdb"));
         initdb
+            .kill_on_drop(true)
             .arg("-D")
             .arg(&template.data)
             .args(["-U", SUPERUSER, "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions"])
             .args(["--auth-host=scram-sha-256", "--auth-local=peer"])
             .arg(format!("--pwfile={}", pwfile.display()));
-        let output = tokio::task::spawn_blocking(move || initdb.output())
+        let output = initdb
+            .output()
             .await
-            .expect("initdb task")
             .map_err(|e| HarnessError::Backend(format!("cannot run initdb: {e}")))?;
         let _ = fs::remove_file(&pwfile);
         if !output.status.success() {

@@ -1,0 +1,365 @@
+//! The `tierguard` binary as a user runs it: the reference scenario end to
+//! end with its reports read by a real JUnit consumer, zero-config runs,
+//! the gate's exit codes, every kind of bad input (one message, exit 2),
+//! and cleanup after Ctrl-C, SIGTERM and a panic.
+//!
+//! Each run gets its own TMPDIR, so "nothing left behind" is checked
+//! exactly: the folder is empty afterwards and no process runs from it.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use common::repo;
+
+struct Run {
+    tmp: tempfile::TempDir,
+    reports: PathBuf,
+}
+
+impl Run {
+    fn new() -> Run {
+        let tmp = tempfile::tempdir().expect("tmp");
+        // The server runs as `postgres` and must reach its folder inside.
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let reports = tmp.path().join("reports");
+        Run { tmp, reports }
+    }
+
+    /// TMPDIR for tierguard itself: kept apart from the report folder.
+    fn scratch(&self) -> PathBuf {
+        let dir = self.tmp.path().join("scratch");
+        std::fs::create_dir_all(&dir).expect("scratch");
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        dir
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tierguard"));
+        cmd.current_dir(repo())
+            .arg("run")
+            .args(args)
+            .arg("--report-dir")
+            .arg(&self.reports)
+            .env("TMPDIR", self.scratch())
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        let output = self.command(args).output().expect("tierguard runs");
+        self.assert_nothing_left();
+        output
+    }
+
+    /// No temp folder and no server process survive the run.
+    fn assert_nothing_left(&self) {
+        let scratch = self.scratch();
+        let left: Vec<_> = std::fs::read_dir(&scratch).expect("scratch").flatten().map(|e| e.path()).collect();
+        assert!(left.is_empty(), "left behind in TMPDIR: {left:?}");
+        let marker = scratch.to_string_lossy().to_string();
+        let running: Vec<String> = std::fs::read_dir("/proc")
+            .expect("/proc")
+            .flatten()
+            .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+            .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+            .filter(|c| c.contains(&marker))
+            .collect();
+        assert!(running.is_empty(), "still running: {running:?}");
+    }
+
+    fn report(&self) -> Value {
+        let text = std::fs::read_to_string(self.reports.join("report.json")).expect("report.json written");
+        let report: Value = serde_json::from_str(&text).expect("report.json is JSON");
+        validate_against_contract(&report);
+        report
+    }
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).to_string()
+}
+
+/// design.md's machine-checkable shape, shipped beside the repo in shared/.
+fn validate_against_contract(report: &Value) {
+    let schema_path = repo().join("../shared/report.schema.json");
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(&schema_path).unwrap_or_else(|e| panic!("{}: {e}", schema_path.display())),
+    )
+    .expect("schema is JSON");
+    let validator = jsonschema::validator_for(&schema).expect("valid schema");
+    let errors: Vec<String> = validator.iter_errors(report).map(|e| format!("{} at {}", e, e.instance_path)).collect();
+    assert!(errors.is_empty(), "report.json breaks the contract: {errors:#?}");
+}
+
+/// Reads junit.xml with junitparser (a JUnit consumer used by CI tooling)
+/// and returns per-suite (name, tests, failures, errors, skipped).
+fn junit_suites(path: &Path) -> Vec<(String, u64, u64, u64, u64)> {
+    let script = r#"
+import json, sys
+from junitparser import JUnitXml
+xml = JUnitXml.fromfile(sys.argv[1])
+out = []
+for suite in xml:
+    cases = list(suite)
+    failures = sum(1 for c in cases for r in c.result if r._tag == "failure")
+    errors = sum(1 for c in cases for r in c.result if r._tag == "error")
+    skipped = sum(1 for c in cases for r in c.result if r._tag == "skipped")
+    out.append([suite.name, len(cases), failures, errors, skipped])
+print(json.dumps(out))
+"#;
+    let output = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(path)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        output.status.success(),
+        "junitparser could not read {}: {} (ci/test installs junitparser)",
+        path.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("junitparser output")
+}
+
+fn findings_with_status<'a>(report: &'a Value, status: &str) -> Vec<&'a Value> {
+    report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["status"] == status)
+        .collect()
+}
+
+#[test]
+fn reference_scenario_passes_with_reports_a_junit_consumer_reads() {
+    let run = Run::new();
+    let output = run.run(&["scenarios/penguinmails.toml", "--backend", "local"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(stderr(&output).contains("seed 20251101"), "every run prints its seed");
+
+    let report = run.report();
+    assert_eq!(report["seed"], 20251101);
+    let tiers: Vec<&str> = report["tiers"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(tiers, ["oltp", "content", "queue", "olap"]);
+    for tier in report["tiers"].as_array().unwrap() {
+        assert_eq!(tier["backend"], "local");
+        assert!(tier["server_version"].as_str().unwrap().starts_with("15"));
+        assert!(tier["tables"].as_array().unwrap().len() >= 7, "{tier}");
+    }
+    let findings = report["findings"].as_array().unwrap();
+    assert!(findings.len() > 100, "the checks looked at every table");
+    assert!(findings_with_status(&report, "fail").is_empty());
+    assert_eq!(report["summary"]["pass"].as_u64().unwrap() as usize, findings.len());
+
+    let suites = junit_suites(&run.reports.join("junit.xml"));
+    let total: u64 = suites.iter().map(|s| s.1).sum();
+    assert_eq!(total as usize, findings.len(), "one testcase per finding");
+    let names: Vec<&str> = suites.iter().map(|s| s.0.as_str()).collect();
+    for expected in ["oltp.rls", "oltp.fk", "queue.partition", "olap.rls"] {
+        assert!(names.contains(&expected), "suite {expected} in {names:?}");
+    }
+    assert!(suites.iter().all(|s| s.2 == 0 && s.3 == 0));
+}
+
+#[test]
+fn zero_config_infers_tenancy_for_two_tiers() {
+    let run = Run::new();
+    let output = run.run(&[
+        "--backend",
+        "local",
+        "--tier",
+        "core=fixtures/zero-config/core.sql",
+        "--tier",
+        "archive=fixtures/zero-config/archive.sql",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(stderr(&output).contains("column tenant_id · setting app.tenant · app role ledger_app"));
+    let report = run.report();
+    assert_eq!(report["tiers"].as_array().unwrap().len(), 2);
+    let rls = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["check"] == "rls.disabled" && f["status"] == "pass")
+        .count();
+    assert_eq!(rls, 3, "accounts (tenant root), invoices, archived_invoices");
+}
+
+#[test]
+fn gate_exit_codes_follow_fail_on() {
+    let run = Run::new();
+    let defect = "oltp=fixtures/penguinmails/oltp.sql,fixtures/defects/rls/disabled.sql";
+    let output = run.run(&["scenarios/penguinmails.toml", "--backend", "local", "--tier", defect]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("FAIL rls.disabled") && stdout.contains("public.leads"), "{stdout}");
+    let report = run.report();
+    let failures = findings_with_status(&report, "fail");
+    assert_eq!(failures.len(), 1);
+    assert_eq!(failures[0]["check"], "rls.disabled");
+
+    // A warning-level failure passes the default gate and fails --fail-on warning.
+    let warning = "oltp=fixtures/penguinmails/oltp.sql,fixtures/defects/rls/not_forced.sql";
+    let args = ["scenarios/penguinmails.toml", "--backend", "local", "--only", "rls", "--tier", warning];
+    assert_eq!(run.run(&args).status.code(), Some(0));
+    let strict: Vec<&str> = args.iter().copied().chain(["--fail-on", "warning"]).collect();
+    assert_eq!(run.run(&strict).status.code(), Some(1));
+    let report = run.report();
+    assert!(
+        report["findings"].as_array().unwrap().iter().all(|f| f["check"].as_str().unwrap().starts_with("rls.")),
+        "--only rls runs only the rls family"
+    );
+}
+
+/// Exit 2, exactly one error line naming the cause, no panic text.
+fn assert_one_clear_error(output: &Output, must_mention: &[&str]) {
+    let err = stderr(output);
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    let errors: Vec<&str> = err.lines().filter(|l| l.contains("error")).collect();
+    assert_eq!(errors.len(), 1, "one error line expected: {err}");
+    for needle in must_mention {
+        assert!(errors[0].contains(needle), "error should mention `{needle}`: {}", errors[0]);
+    }
+    assert!(!err.contains("panicked") && !err.contains("RUST_BACKTRACE"), "{err}");
+}
+
+#[test]
+fn malformed_scenario_names_file_line_and_key() {
+    let run = Run::new();
+    let output = run.run(&["fixtures/bad/malformed.toml"]);
+    assert_one_clear_error(&output, &["fixtures/bad/malformed.toml", "line 6", "shema"]);
+}
+
+#[test]
+fn missing_schema_file_is_named_before_any_server_starts() {
+    let run = Run::new();
+    let output = run.run(&["--backend", "local", "--tier", "core=fixtures/nope.sql"]);
+    assert_one_clear_error(&output, &["core", "fixtures/nope.sql"]);
+    assert!(!stderr(&output).contains("provisioned"));
+}
+
+#[test]
+fn sql_error_names_tier_file_line_and_server_message() {
+    let run = Run::new();
+    let output = run.run(&["--backend", "local", "--tier", "core=fixtures/bad/syntax_error.sql"]);
+    assert_one_clear_error(
+        &output,
+        &["tier core", "fixtures/bad/syntax_error.sql", "line 8", "syntax error at or near \"SOMETIMES\""],
+    );
+}
+
+#[test]
+fn unknown_tiers_in_data_and_reference_are_refused() {
+    let run = Run::new();
+    let output = run.run(&["scenarios/penguinmails.toml", "--data", "billing=fixtures/x.sql"]);
+    assert_one_clear_error(&output, &["--data", "billing"]);
+    let output = run.run(&[
+        "scenarios/penguinmails.toml",
+        "--reference",
+        "crm.public.x.a_id=oltp.public.a.id",
+    ]);
+    assert_one_clear_error(&output, &["unknown tier `crm`"]);
+}
+
+#[test]
+fn unreachable_dsn_fails_without_printing_the_password() {
+    let run = Run::new();
+    let output = run.run(&[
+        "--backend",
+        "external",
+        "--dsn",
+        "core=postgresql://auditor:hunter2secret@127.0.0.1:1/app",
+    ]);
+    assert_one_clear_error(&output, &["tier core", "cannot connect", "auditor@127.0.0.1:1/app"]);
+    let all = format!("{}{}", stderr(&output), String::from_utf8_lossy(&output.stdout));
+    assert!(!all.contains("hunter2secret"), "password printed: {all}");
+}
+
+#[test]
+fn containers_backend_without_docker_says_so() {
+    let run = Run::new();
+    let output = run
+        .command(&["--backend", "containers", "--tier", "core=fixtures/zero-config/core.sql"])
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .output()
+        .expect("runs");
+    run.assert_nothing_left();
+    assert_one_clear_error(&output, &["no Docker engine answers"]);
+}
+
+#[test]
+fn local_backend_without_binaries_says_what_to_install() {
+    let run = Run::new();
+    let output = run
+        .command(&["--backend", "local", "--tier", "core=fixtures/zero-config/core.sql"])
+        .env(tierguard::provision::BIN_DIR_ENV, "/nonexistent")
+        .output()
+        .expect("runs");
+    run.assert_nothing_left();
+    assert_one_clear_error(&output, &["no initdb and postgres"]);
+}
+
+/// Starts a run, waits for a progress line containing `moment`, sends `signal`.
+fn interrupt_at(run: &Run, moment: &str, signal: i32) -> Output {
+    let mut child = run
+        .command(&["scenarios/penguinmails.toml", "--backend", "local"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = BufReader::new(stderr).lines();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.expect("line");
+        seen.push(line.clone());
+        if line.contains(moment) || Instant::now() > deadline {
+            break;
+        }
+    }
+    // SAFETY: signalling a child we spawned.
+    unsafe { libc::kill(child.id() as i32, signal) };
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let mut output = child.wait_with_output().expect("wait");
+    output.stderr = [seen, rest].concat().join("\n").into_bytes();
+    run.assert_nothing_left();
+    output
+}
+
+#[test]
+fn ctrl_c_while_servers_start_removes_every_server() {
+    let run = Run::new();
+    // The first progress line comes just before provisioning starts.
+    let output = interrupt_at(&run, "seed", libc::SIGINT);
+    assert_one_clear_error(&output, &["interrupted by SIGINT"]);
+}
+
+#[test]
+fn sigterm_mid_run_removes_every_server() {
+    let run = Run::new();
+    let output = interrupt_at(&run, "provisioned", libc::SIGTERM);
+    assert_one_clear_error(&output, &["interrupted by SIGTERM"]);
+}
+
+#[test]
+fn panic_mid_run_removes_every_server() {
+    let run = Run::new();
+    let output = run
+        .command(&["scenarios/penguinmails.toml", "--backend", "local"])
+        .env(tierguard::run::FAULT_ENV, "panic-after-provision")
+        .output()
+        .expect("runs");
+    run.assert_nothing_left();
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert!(err.contains("internal error"), "{err}");
+}
