@@ -1,0 +1,99 @@
+//! The containers backend for real: a Docker engine and a PostgreSQL image
+//! (ci/test provides both, building the image locally with
+//! ci/postgres-image). The reference scenario must pass on it, and no
+//! container may outlive a run, also after Ctrl-C or a panic.
+//!
+//! Tests here run one at a time so "no tierguard container exists" is exact.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Output, Stdio};
+use std::sync::Mutex;
+
+use serde_json::Value;
+
+use common::repo;
+
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn image() -> String {
+    std::env::var(tierguard::provision::IMAGE_ENV).unwrap_or_else(|_| tierguard::provision::DEFAULT_IMAGE.into())
+}
+
+/// Fails (not skips) without an engine: CI must exercise this path.
+fn require_engine() {
+    let answers = common::rt().block_on(tierguard::provision::docker_answers());
+    assert!(answers, "no Docker engine answers: run ci/docker-engine (ci/test does)");
+    let present = common::rt().block_on(tierguard::provision::image_present(&image()));
+    assert!(present, "image {} is missing: run ci/postgres-image (ci/test does)", image());
+}
+
+fn tierguard_containers() -> Vec<String> {
+    let output = Command::new("docker")
+        .args(["ps", "-a", "--filter", "label=tierguard.run", "--format", "{{.ID}} {{.Labels}}"])
+        .output()
+        .expect("docker ps");
+    String::from_utf8_lossy(&output.stdout).lines().map(str::to_string).collect()
+}
+
+fn tierguard(report_dir: &std::path::Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tierguard"));
+    cmd.current_dir(repo())
+        .args(["run", "scenarios/penguinmails.toml", "--backend", "containers", "--image", &image()])
+        .arg("--report-dir")
+        .arg(report_dir)
+        .stdin(Stdio::null());
+    cmd
+}
+
+#[test]
+fn reference_scenario_passes_on_containers_and_leaves_none() {
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    require_engine();
+    let reports = tempfile::tempdir().expect("tmp");
+    let output: Output = tierguard(reports.path()).output().expect("runs");
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{err}");
+    assert!(err.contains("on containers"), "{err}");
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(reports.path().join("report.json")).expect("report")).expect("json");
+    for tier in report["tiers"].as_array().expect("tiers") {
+        assert_eq!(tier["backend"], "containers");
+        assert!(tier["server_version"].as_str().expect("version").starts_with("15"));
+    }
+    assert_eq!(report["summary"]["fail"], 0);
+    assert!(tierguard_containers().is_empty(), "left running: {:?}", tierguard_containers());
+}
+
+#[test]
+fn ctrl_c_while_containers_start_removes_them() {
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    require_engine();
+    let reports = tempfile::tempdir().expect("tmp");
+    let mut child = tierguard(reports.path()).stderr(Stdio::piped()).spawn().expect("spawn");
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    // The seed line comes as provisioning begins; give docker a moment to create containers.
+    lines.next();
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    // SAFETY: signalling a child we spawned.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(2), "{rest:?}");
+    assert!(rest.iter().any(|l| l.contains("interrupted by SIGINT")), "{rest:?}");
+    assert!(tierguard_containers().is_empty(), "left running: {:?}", tierguard_containers());
+}
+
+#[test]
+fn panic_after_containers_start_removes_them() {
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    require_engine();
+    let reports = tempfile::tempdir().expect("tmp");
+    let output = tierguard(reports.path())
+        .env(tierguard::run::FAULT_ENV, "panic-after-provision")
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(2), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(tierguard_containers().is_empty(), "left running: {:?}", tierguard_containers());
+}
