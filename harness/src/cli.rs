@@ -51,6 +51,14 @@ pub struct RunArgs {
     #[arg(long, value_name = "NAME")]
     pub app_role: Option<String>,
 
+    /// Tenants to seed.
+    #[arg(long, value_name = "N")]
+    pub tenants: Option<u32>,
+
+    /// Rows per table to seed (spread over the tenants); 0 seeds nothing.
+    #[arg(long, value_name = "N")]
+    pub rows: Option<u64>,
+
     /// Reproduce a run exactly (every run prints its seed).
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
@@ -96,6 +104,8 @@ impl RunArgs {
             only: self.only,
             report_dir: self.report_dir,
             fail_on: self.fail_on,
+            tenants: self.tenants,
+            rows: self.rows,
         }
     }
 }

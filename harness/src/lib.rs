@@ -13,3 +13,4 @@ pub mod provision;
 pub mod report;
 pub mod run;
 pub mod scenario;
+pub mod seed;

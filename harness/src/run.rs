@@ -15,6 +15,7 @@ use crate::error::{HarnessError, Result};
 use crate::provision::{self, BackendKind, Server};
 use crate::report::{self, stats, Report, Summary, TierReport};
 use crate::scenario::Scenario;
+use crate::seed;
 
 /// Test hook: `panic-after-provision` makes the run panic once servers are up.
 pub const FAULT_ENV: &str = "TIERGUARD_FAULT";
@@ -86,6 +87,16 @@ pub async fn run(scenario: &Scenario) -> Result<Outcome> {
     ));
 
     let audited: Vec<_> = catalogs.iter().zip(tiers.iter().map(|t| &t.pool)).collect();
+    // External servers are audited as they are: nothing is ever written there.
+    let external = tiers.iter().any(|t| t.server.backend == BackendKind::External);
+    if scenario.seeding.rows > 0 && !external {
+        seed::seed(scenario, &audited, &tenancy).await?;
+        lap("seed", &mut timings);
+        progress(&format!(
+            "seeded {} tenant(s), {} row(s) per table",
+            scenario.seeding.tenants, scenario.seeding.rows
+        ));
+    }
     let findings = audit(scenario, &audited, &tenancy).await;
     lap("checks", &mut timings);
 

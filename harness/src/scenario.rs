@@ -5,6 +5,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+use std::collections::BTreeMap;
+
 use indexmap::IndexMap;
 use serde::Deserialize;
 
@@ -14,6 +16,9 @@ use crate::provision::BackendChoice;
 
 /// Default number of months ahead that time partitions must already exist for.
 const DEFAULT_MONTHS_AHEAD: u32 = 1;
+/// Default seeding volume: small enough for a CI gate, enough tenants to leak between.
+const DEFAULT_TENANTS: u32 = 3;
+const DEFAULT_ROWS: u64 = 30;
 
 /// The resolved description of one run.
 #[derive(Debug, Clone)]
@@ -29,9 +34,46 @@ pub struct Scenario {
     pub references: Vec<Reference>,
     pub fk_allow_missing: Vec<TierColumn>,
     pub months_ahead: u32,
+    pub seeding: Seeding,
     pub only: Option<Vec<Family>>,
     pub report_dir: Option<PathBuf>,
     pub fail_on: Severity,
+}
+
+/// How much fake data to seed (`tenants`, `rows`, `[seeding]`).
+#[derive(Debug, Clone)]
+pub struct Seeding {
+    pub tenants: u32,
+    /// Rows per table; 0 seeds nothing (fixed rows only).
+    pub rows: u64,
+    pub table_rows: BTreeMap<TierTable, u64>,
+    pub columns: BTreeMap<TierColumn, ColumnOverride>,
+}
+
+impl Default for Seeding {
+    fn default() -> Self {
+        Seeding {
+            tenants: DEFAULT_TENANTS,
+            rows: DEFAULT_ROWS,
+            table_rows: BTreeMap::new(),
+            columns: BTreeMap::new(),
+        }
+    }
+}
+
+/// A scenario's generator for one column (`[seeding.columns."T.S.TABLE.COL"]`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnOverride {
+    /// Inclusive numeric range.
+    pub range: Option<(f64, f64)>,
+    pub list: Option<Vec<String>>,
+    pub regex: Option<String>,
+    /// A kind of fake data: email, first_name, company, phone, city, url, subject, body, ...
+    pub fake: Option<String>,
+    pub constant: Option<String>,
+    /// Share of rows left NULL (nullable columns).
+    pub null_ratio: Option<f64>,
 }
 
 /// What the user says about tenancy; anything left out is inferred from the catalog.
@@ -145,12 +187,10 @@ struct ScenarioFile {
     #[allow(dead_code)] // shown to people reading the file; not used by the run
     description: Option<String>,
     seed: Option<u64>,
-    // Seeding volumes: accepted here so scenario files can carry them; the
-    // seeder reads them.
-    #[allow(dead_code)]
     tenants: Option<u32>,
-    #[allow(dead_code)]
     rows: Option<u64>,
+    #[serde(default)]
+    seeding: SeedFile,
     backend: Option<String>,
     image: Option<String>,
     fail_on: Option<String>,
@@ -165,6 +205,16 @@ struct ScenarioFile {
     fk: FkFile,
     #[serde(default)]
     partitions: PartitionsFile,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct SeedFile {
+    /// Rows per table: `"tier.schema.table" = N`.
+    #[serde(default)]
+    tables: IndexMap<String, u64>,
+    #[serde(default)]
+    columns: IndexMap<String, ColumnOverride>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -223,6 +273,8 @@ pub struct Overrides {
     pub only: Option<Vec<Family>>,
     pub report_dir: Option<PathBuf>,
     pub fail_on: Option<Severity>,
+    pub tenants: Option<u32>,
+    pub rows: Option<u64>,
 }
 
 impl Scenario {
@@ -249,6 +301,7 @@ impl Scenario {
             references: Vec::new(),
             fk_allow_missing: Vec::new(),
             months_ahead: DEFAULT_MONTHS_AHEAD,
+            seeding: Seeding::default(),
             only: None,
             report_dir: None,
             fail_on: Severity::Error,
@@ -324,6 +377,20 @@ impl Scenario {
             .collect::<Result<_>>()?;
         scenario.fk_allow_missing = parse_all("fk.allow_missing", &file.fk.allow_missing, err)?;
         scenario.months_ahead = file.partitions.months_ahead.unwrap_or(DEFAULT_MONTHS_AHEAD);
+        if let Some(tenants) = file.tenants {
+            scenario.seeding.tenants = tenants;
+        }
+        if let Some(rows) = file.rows {
+            scenario.seeding.rows = rows;
+        }
+        for (table, rows) in &file.seeding.tables {
+            let table = table.parse().map_err(|m| err(format!("seeding.tables: {m}")))?;
+            scenario.seeding.table_rows.insert(table, *rows);
+        }
+        for (column, generator) in file.seeding.columns {
+            let column = column.parse().map_err(|m| err(format!("seeding.columns: {m}")))?;
+            scenario.seeding.columns.insert(column, generator);
+        }
         Ok(scenario)
     }
 
@@ -374,6 +441,12 @@ impl Scenario {
         if let Some(fail_on) = o.fail_on {
             self.fail_on = fail_on;
         }
+        if let Some(tenants) = o.tenants {
+            self.seeding.tenants = tenants;
+        }
+        if let Some(rows) = o.rows {
+            self.seeding.rows = rows;
+        }
         Ok(())
     }
 
@@ -408,6 +481,15 @@ impl Scenario {
         }
         for c in &self.fk_allow_missing {
             known(&c.table.tier, &format!("fk.allow_missing entry {c}"))?;
+        }
+        for t in self.seeding.table_rows.keys() {
+            known(&t.tier, &format!("seeding.tables entry {t}"))?;
+        }
+        for c in self.seeding.columns.keys() {
+            known(&c.table.tier, &format!("seeding.columns entry {c}"))?;
+        }
+        if self.seeding.tenants == 0 {
+            return Err(HarnessError::input("--tenants must be at least 1"));
         }
         for tier in &self.tiers {
             if !tier

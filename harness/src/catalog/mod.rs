@@ -66,6 +66,8 @@ pub struct Table {
     pub partition_of: Option<QualName>,
     /// `FOR VALUES ...` / `DEFAULT` when this table is a partition.
     pub partition_bound: Option<String>,
+    /// The expression a row must satisfy to land in this partition (all levels).
+    pub partition_constraint: Option<String>,
     /// `RANGE (created_at)` when this table is partitioned.
     pub partition_key: Option<String>,
     pub columns: Vec<Column>,
@@ -83,7 +85,17 @@ pub struct Column {
     pub not_null: bool,
     pub default: Option<String>,
     pub identity: bool,
+    /// `GENERATED ALWAYS AS IDENTITY`: the server must choose the value.
+    pub identity_always: bool,
     pub generated: bool,
+    /// The sequence behind an identity or serial column.
+    pub sequence: Option<String>,
+    /// The type values really have: a domain's base type, else `data_type`.
+    pub base_type: String,
+    /// CHECKs of the column's domain, written with `VALUE`.
+    pub domain_checks: Vec<String>,
+    /// Labels of the column's enum type, in order.
+    pub enum_labels: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

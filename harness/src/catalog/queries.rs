@@ -31,6 +31,8 @@ fn tables_sql() -> String {
               JOIN pg_namespace pn ON pn.oid = p.relnamespace
              WHERE i.inhrelid = c.oid AND c.relispartition) AS partition_of,
            CASE WHEN c.relispartition THEN pg_get_expr(c.relpartbound, c.oid) END AS partition_bound,
+           -- the whole constraint a row must meet to land here, all levels ANDed
+           CASE WHEN c.relispartition THEN pg_get_partition_constraintdef(c.oid) END AS partition_constraint,
            CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END AS partition_key,
            (SELECT COALESCE(json_agg(json_build_object(
                 'name', a.attname,
@@ -38,8 +40,20 @@ fn tables_sql() -> String {
                 'not_null', a.attnotnull,
                 'default', pg_get_expr(d.adbin, d.adrelid),
                 'identity', a.attidentity <> '',
-                'generated', a.attgenerated <> '') ORDER BY a.attnum), '[]'::json)
-              FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+                'identity_always', a.attidentity = 'a',
+                'generated', a.attgenerated <> '',
+                'sequence', pg_get_serial_sequence(quote_ident(n.nspname) || '.' || quote_ident(c.relname), a.attname),
+                -- what values look like: domains resolved to their base type
+                'base_type', format_type(COALESCE(NULLIF(ty.typbasetype, 0), ty.oid),
+                                         CASE WHEN ty.typbasetype <> 0 THEN ty.typtypmod ELSE a.atttypmod END),
+                'domain_checks', (SELECT COALESCE(json_agg(pg_get_constraintdef(dc.oid) ORDER BY dc.conname), '[]'::json)
+                                    FROM pg_constraint dc WHERE dc.contypid = ty.oid AND dc.contype = 'c'),
+                'enum_labels', (SELECT json_agg(e.enumlabel ORDER BY e.enumsortorder) FROM pg_enum e
+                                 WHERE e.enumtypid = COALESCE(NULLIF(ty.typbasetype, 0), ty.oid)))
+                ORDER BY a.attnum), '[]'::json)
+              FROM pg_attribute a
+              JOIN pg_type ty ON ty.oid = a.atttypid
+              LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
              WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) AS columns,
            (SELECT COALESCE(json_agg(json_build_object(
                 'name', k.conname,

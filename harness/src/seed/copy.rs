@@ -1,0 +1,333 @@
+//! Moving the plan into the servers: what is already there, then COPY in
+//! FK order per tier (tiers in parallel). Rows are generated on a blocking
+//! thread and streamed in chunks, so memory stays flat at any volume.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use sqlx::{PgConnection, PgPool};
+
+use super::plan::{order, ColumnPlan, FixedRows, Plan, Source, TablePlan};
+use super::value::Value;
+use crate::catalog::{Catalog, QualName};
+use crate::error::{HarnessError, Result};
+use crate::provision::quote_ident;
+
+/// Bytes per COPY message.
+const CHUNK: usize = 1 << 18;
+/// Rows PostgreSQL rejected for a CHECK we could not read are redrawn this often.
+const ATTEMPTS: u32 = 25;
+
+/// Tables that already hold rows (schema inserts, `--data`), with their count.
+pub async fn existing_rows(catalog: &Catalog, pool: &PgPool) -> Result<BTreeMap<QualName, u64>> {
+    let mut rows = BTreeMap::new();
+    for table in super::plan::seedable(catalog) {
+        let count: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {}", table.name.sql()))
+            .fetch_one(pool)
+            .await
+            .map_err(|e| HarnessError::database(&catalog.tier, e))?;
+        if count > 0 {
+            rows.insert(table.name.clone(), count as u64);
+        }
+    }
+    Ok(rows)
+}
+
+/// Next value and increment of every identity/serial sequence.
+pub async fn sequences(catalog: &Catalog, pool: &PgPool) -> Result<BTreeMap<String, (i64, i64)>> {
+    let mut out = BTreeMap::new();
+    for sequence in catalog.tables.iter().flat_map(|t| &t.columns).filter_map(|c| c.sequence.as_ref()) {
+        let (next, step): (i64, i64) = sqlx::query_as(&format!(
+            "SELECT CASE WHEN s.is_called THEN s.last_value + p.seqincrement ELSE s.last_value END, p.seqincrement \
+             FROM {sequence} s, pg_sequence p WHERE p.seqrelid = $1::regclass"
+        ))
+        .bind(sequence)
+        .fetch_one(pool)
+        .await
+        .map_err(|e| HarnessError::database(&catalog.tier, e))?;
+        out.insert(sequence.clone(), (next, step));
+    }
+    Ok(out)
+}
+
+/// The tenant and referenced columns of a table's existing rows, in a
+/// stable order.
+pub async fn read_fixed(
+    tier: &str,
+    pool: &PgPool,
+    table: &QualName,
+    tenant_column: Option<&str>,
+    columns: &BTreeSet<String>,
+) -> Result<FixedRows> {
+    let mut select: Vec<String> = vec![tenant_column.map_or("NULL".into(), |c| format!("{}::text", quote_ident(c)))];
+    select.extend(columns.iter().map(|c| format!("{}::text", quote_ident(c))));
+    let sql = format!("SELECT ARRAY[{}] FROM {} t ORDER BY t::text", select.join(", "), table.sql());
+    let rows: Vec<Vec<Option<String>>> = sqlx::query_scalar(&sql)
+        .fetch_all(pool)
+        .await
+        .map_err(|e| HarnessError::database(tier, e))?;
+    let as_value = |v: &Option<String>| v.clone().map_or(Value::Null, Value::Raw);
+    let mut values: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for (i, column) in columns.iter().enumerate() {
+        values.insert(column.clone(), rows.iter().map(|r| as_value(&r[i + 1])).collect());
+    }
+    Ok(FixedRows {
+        tenant_values: rows.iter().map(|r| as_value(&r[0])).collect(),
+        tenants: Vec::new(),
+        values,
+    })
+}
+
+/// Seeds one tier: tables parents-first, then the links cycles deferred.
+pub async fn load_tier(plan: Arc<Plan>, tier: &str, pool: &PgPool) -> Result<()> {
+    let order = order(&plan, tier).map_err(|_| HarnessError::input(format!("tier {tier}: FK cycle")))?;
+    let total: u64 = order.iter().map(|&i| &plan.tables[i]).filter(|t| t.fixed.is_none()).map(|t| t.rows).sum();
+    let bar = ProgressBar::new(total).with_message(tier.to_string());
+    bar.set_style(
+        ProgressStyle::with_template("{msg:>8} [{bar:30}] {pos}/{len} rows {per_sec}").expect("template").progress_chars("=> "),
+    );
+    let mut conn = pool.acquire().await.map_err(|e| HarnessError::database(tier, e))?;
+    for &index in &order {
+        let table = &plan.tables[index];
+        if table.fixed.is_some() || table.rows == 0 {
+            continue;
+        }
+        if table.unknown_checks.is_empty() {
+            copy_rows(&mut conn, plan.clone(), index, &table.name.sql(), None, (0..table.rows).collect::<Vec<_>>(), 0).await?;
+        } else {
+            load_through_oracle(&mut conn, plan.clone(), index).await?;
+        }
+        bar.inc(table.rows);
+    }
+    for &index in &order {
+        fill_deferred(&mut conn, &plan, index).await?;
+    }
+    bar.finish_and_clear();
+    Ok(())
+}
+
+/// The columns a COPY supplies: the server fills identity, serial and
+/// generated columns itself.
+fn copied_columns(table: &TablePlan) -> Vec<&ColumnPlan> {
+    table
+        .columns
+        .iter()
+        .filter(|c| !matches!(c.source, Source::ServerAssigned { .. } | Source::Default))
+        .collect()
+}
+
+/// Streams `rows` (row numbers) of table `index` into `target` by COPY.
+/// With `row_column`, each line also carries its row number.
+async fn copy_rows(
+    conn: &mut PgConnection,
+    plan: Arc<Plan>,
+    index: usize,
+    target: &str,
+    row_column: Option<&str>,
+    rows: Vec<u64>,
+    attempt: u32,
+) -> Result<()> {
+    let table = &plan.tables[index];
+    let mut names: Vec<String> = copied_columns(table).iter().map(|c| quote_ident(&c.name)).collect();
+    names.extend(row_column.map(quote_ident));
+    let statement = format!("COPY {target} ({}) FROM STDIN", names.join(", "));
+    let fail = |e: sqlx::Error| HarnessError::Database {
+        tier: table.tier.clone(),
+        message: format!("seeding {}: {}", table.name, e),
+    };
+    let (sender, mut receiver) = tokio::sync::mpsc::channel::<String>(4);
+    let producer_plan = plan.clone();
+    let with_row = row_column.is_some();
+    let producer = tokio::task::spawn_blocking(move || {
+        let table = &producer_plan.tables[index];
+        let columns = copied_columns(table);
+        let mut chunk = String::with_capacity(CHUNK + 4096);
+        for j in rows {
+            encode_row(&producer_plan, table, &columns, j, attempt, &mut chunk);
+            if with_row {
+                chunk.pop();
+                chunk.push('\t');
+                chunk.push_str(&j.to_string());
+                chunk.push('\n');
+            }
+            if chunk.len() >= CHUNK && sender.blocking_send(std::mem::take(&mut chunk)).is_err() {
+                return; // the COPY side failed and said why
+            }
+        }
+        if !chunk.is_empty() {
+            let _ = sender.blocking_send(chunk);
+        }
+    });
+    let mut copy = conn.copy_in_raw(&statement).await.map_err(fail)?;
+    while let Some(chunk) = receiver.recv().await {
+        if let Err(e) = copy.send(chunk.into_bytes()).await {
+            return Err(fail(e));
+        }
+    }
+    producer.await.map_err(|e| HarnessError::input(format!("row generator failed: {e}")))?;
+    copy.finish().await.map_err(fail)?;
+    Ok(())
+}
+
+/// One row in COPY text format, relations between columns applied.
+fn encode_row(plan: &Plan, table: &TablePlan, columns: &[&ColumnPlan], j: u64, attempt: u32, out: &mut String) {
+    let mut values: Vec<Value> = columns.iter().map(|c| plan.value(table, j, &c.name, attempt)).collect();
+    for relation in &table.relations {
+        let position = |name: &str| columns.iter().position(|c| c.name == name);
+        if let (Some(g), Some(l)) = (position(&relation.greater), position(&relation.lesser)) {
+            if let Some(raised) = values[g].at_least(&values[l], relation.strict) {
+                values[g] = raised;
+            }
+        }
+    }
+    for (i, value) in values.iter().enumerate() {
+        if i > 0 {
+            out.push('\t');
+        }
+        match value.text() {
+            None => out.push_str("\\N"),
+            Some(text) => escape_into(&text, out),
+        }
+    }
+    out.push('\n');
+}
+
+fn escape_into(text: &str, out: &mut String) {
+    for ch in text.chars() {
+        match ch {
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// For tables with CHECKs tierguard cannot read: rows go to a staging
+/// table first, PostgreSQL keeps those that pass every CHECK, and the rest
+/// are redrawn — never dropped. A row that fails every attempt stops the
+/// run, naming the constraint.
+async fn load_through_oracle(conn: &mut PgConnection, plan: Arc<Plan>, index: usize) -> Result<()> {
+    let table = &plan.tables[index];
+    let fail = |message: String| HarnessError::Database {
+        tier: table.tier.clone(),
+        message: format!("seeding {}: {message}", table.name),
+    };
+    let columns = copied_columns(table);
+    let stage = "tierguard_stage";
+    let definitions: Vec<String> = columns.iter().map(|c| format!("{} {}", quote_ident(&c.name), c.data_type)).collect();
+    let checks = &table.checks;
+    let passes = if checks.is_empty() { "true".to_string() } else { checks.iter().map(|c| format!("({c}) IS NOT FALSE")).collect::<Vec<_>>().join(" AND ") };
+    let names: Vec<String> = columns.iter().map(|c| quote_ident(&c.name)).collect();
+    execute(conn, &format!("CREATE TEMP TABLE {stage} ({}, tierguard_row bigint)", definitions.join(", ")))
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    let mut pending: Vec<u64> = (0..table.rows).collect();
+    let mut attempt = 0;
+    while !pending.is_empty() {
+        if attempt == ATTEMPTS {
+            let _ = execute(conn, &format!("DROP TABLE {stage}")).await;
+            return Err(fail(format!(
+                "{} row(s) never satisfied its CHECK constraints after {ATTEMPTS} attempts: {}",
+                pending.len(),
+                checks.join(" AND ")
+            )));
+        }
+        copy_rows(conn, plan.clone(), index, stage, Some("tierguard_row"), pending, attempt).await?;
+        execute(
+            conn,
+            &format!(
+                "WITH passed AS (DELETE FROM {stage} WHERE {passes} RETURNING *) \
+                 INSERT INTO {} ({cols}) SELECT {cols} FROM passed ORDER BY tierguard_row",
+                table.name.sql(),
+                cols = names.join(", ")
+            ),
+        )
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+        pending = sqlx::query_scalar::<_, i64>(&format!("SELECT tierguard_row FROM {stage} ORDER BY 1"))
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(|e| fail(e.to_string()))?
+            .into_iter()
+            .map(|r| r as u64)
+            .collect();
+        execute(conn, &format!("TRUNCATE {stage}")).await.map_err(|e| fail(e.to_string()))?;
+        attempt += 1;
+    }
+    execute(conn, &format!("DROP TABLE {stage}")).await.map_err(|e| fail(e.to_string()))?;
+    Ok(())
+}
+
+/// Fills links that were loaded NULL to break an FK cycle: the values go
+/// to a temporary table keyed by primary key, then one UPDATE joins them in.
+async fn fill_deferred(conn: &mut PgConnection, plan: &Plan, index: usize) -> Result<()> {
+    let table = &plan.tables[index];
+    let deferred: Vec<usize> = table.links.iter().enumerate().filter(|(_, l)| l.deferred).map(|(i, _)| i).collect();
+    if deferred.is_empty() || table.fixed.is_some() {
+        return Ok(());
+    }
+    let fail = |e: sqlx::Error| HarnessError::Database {
+        tier: table.tier.clone(),
+        message: format!("filling the deferred references of {}: {e}", table.name),
+    };
+    let key = Some(table.primary_key.clone()).filter(|k| !k.is_empty()).ok_or_else(|| HarnessError::Database {
+        tier: table.tier.clone(),
+        message: format!("{} is in an FK cycle but has no primary key to fill it by", table.name),
+    })?;
+    let type_of = |name: &str| table.columns.iter().find(|c| c.name == name).map(|c| c.data_type.clone()).unwrap_or("text".into());
+    let linked: Vec<(String, usize, usize)> = deferred
+        .iter()
+        .flat_map(|&l| table.links[l].columns.iter().enumerate().map(move |(p, c)| (c.clone(), l, p)))
+        .collect();
+    let mut all: Vec<String> = key.clone();
+    all.extend(linked.iter().map(|(c, _, _)| c.clone()));
+    let definitions: Vec<String> = all.iter().map(|c| format!("{} {}", quote_ident(c), type_of(c))).collect();
+    execute(conn, &format!("CREATE TEMP TABLE tierguard_fill ({})", definitions.join(", ")))
+        .await
+        .map_err(fail)?;
+    let mut text = String::new();
+    for j in 0..table.rows {
+        let mut values: Vec<Value> = key.iter().map(|k| plan.value(table, j, k, 0)).collect();
+        for (_, link, position) in &linked {
+            let target = &plan.tables[table.links[*link].target];
+            values.push(match plan.pick(table, j, *link) {
+                Some(row) => plan.value(target, row, &table.links[*link].target_columns[*position], 0),
+                None => Value::Null,
+            });
+        }
+        for (i, v) in values.iter().enumerate() {
+            if i > 0 {
+                text.push('\t');
+            }
+            match v.text() {
+                Some(t) => escape_into(&t, &mut text),
+                None => text.push_str("\\N"),
+            }
+        }
+        text.push('\n');
+    }
+    let mut copy = conn.copy_in_raw("COPY tierguard_fill FROM STDIN").await.map_err(fail)?;
+    copy.send(text.into_bytes()).await.map_err(fail)?;
+    copy.finish().await.map_err(fail)?;
+    let set: Vec<String> = linked.iter().map(|(c, _, _)| format!("{0} = f.{0}", quote_ident(c))).collect();
+    let on: Vec<String> = key.iter().map(|k| format!("t.{0} = f.{0}", quote_ident(k))).collect();
+    execute(
+        conn,
+        &format!(
+            "UPDATE {} t SET {} FROM tierguard_fill f WHERE {}; DROP TABLE tierguard_fill",
+            table.name.sql(),
+            set.join(", "),
+            on.join(" AND ")
+        ),
+    )
+    .await
+    .map_err(fail)?;
+    Ok(())
+}
+
+async fn execute(conn: &mut PgConnection, sql: &str) -> std::result::Result<(), sqlx::Error> {
+    sqlx::raw_sql(sql).execute(conn).await.map(drop)
+}

@@ -1,0 +1,127 @@
+//! Fake multi-tenant data, derived from the catalog alone: N tenants, rows
+//! in every table in FK order, every value within its type, NOT NULL,
+//! unique keys, CHECKs, enums, domains and partitions, every reference to a
+//! row of the same tenant (also across tiers). Bulk-loaded with COPY as the
+//! superuser. Same seed and schema, byte-identical data.
+//!
+//! `plan` decides every value (a pure function of seed, table, column and
+//! row), `copy` streams them into the servers, and [`Seeded`] answers which
+//! tenant owns which row: the ground truth the probes compare against.
+
+mod copy;
+mod domain;
+mod plan;
+mod rng;
+mod value;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use futures::future::try_join_all;
+use sqlx::PgPool;
+
+use crate::catalog::{Catalog, QualName, Tenancy, TenantScope};
+use crate::error::{HarnessError, Result};
+use crate::scenario::{ColumnOverride, Scenario, TierTable};
+
+pub use plan::Plan;
+pub use value::Value;
+
+/// How much to seed and how, from the scenario and flags.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub seed: u64,
+    pub tenants: u32,
+    /// Rows per table (spread over the tenants) unless the table says otherwise.
+    pub rows: u64,
+    pub table_rows: BTreeMap<TierTable, u64>,
+    pub columns: BTreeMap<String, ColumnOverride>,
+}
+
+impl Settings {
+    pub fn from_scenario(scenario: &Scenario) -> Settings {
+        Settings {
+            seed: scenario.seed,
+            tenants: scenario.seeding.tenants,
+            rows: scenario.seeding.rows,
+            table_rows: scenario.seeding.table_rows.clone(),
+            columns: scenario
+                .seeding
+                .columns
+                .iter()
+                .map(|(column, o)| (column.to_string(), o.clone()))
+                .collect(),
+        }
+    }
+
+    fn rows_for(&self, table: &TierTable) -> Option<u64> {
+        self.table_rows.get(table).copied()
+    }
+
+    fn column_override(&self, tier: &str, table: &QualName, column: &str) -> Option<&ColumnOverride> {
+        self.columns.get(&format!("{tier}.{table}.{column}"))
+    }
+}
+
+/// What was seeded, and who owns each row.
+pub struct Seeded {
+    plan: Arc<Plan>,
+}
+
+impl Seeded {
+    /// Tenant ids, as the tenant column holds them.
+    pub fn tenants(&self) -> &[Value] {
+        &self.plan.tenants
+    }
+
+    /// Rows in the table after seeding (fixed rows included).
+    pub fn rows(&self, tier: &str, table: &QualName) -> u64 {
+        self.plan.table(tier, table).map_or(0, |t| t.rows)
+    }
+
+    /// The tenant (index into [`Seeded::tenants`]) that owns row `row`:
+    /// directly through the tenant column or through its FK path.
+    pub fn owner(&self, tier: &str, table: &QualName, row: u64) -> Option<usize> {
+        self.plan.table(tier, table).and_then(|t| self.plan.tenant_of(t, row))
+    }
+
+    /// The value row `row` holds in `column` (keys, to look rows up).
+    pub fn value(&self, tier: &str, table: &QualName, row: u64, column: &str) -> Option<Value> {
+        self.plan.table(tier, table).map(|t| self.plan.value(t, row, column, 0))
+    }
+}
+
+/// Seeds every tier (concurrently) and returns the ground truth.
+pub async fn seed(scenario: &Scenario, tiers: &[(&Catalog, &PgPool)], tenancy: &Tenancy) -> Result<Seeded> {
+    let settings = Settings::from_scenario(scenario);
+    let mut inputs = Vec::new();
+    for (catalog, pool) in tiers {
+        inputs.push(plan::TierInput {
+            catalog,
+            existing_rows: copy::existing_rows(catalog, pool).await?,
+            sequences: copy::sequences(catalog, pool).await?,
+        });
+    }
+    let mut plan = plan::build(&settings, tenancy, &inputs, &scenario.references)?;
+    let mut fixed = Vec::new();
+    for ((catalog, pool), input) in tiers.iter().zip(&inputs) {
+        for name in input.existing_rows.keys() {
+            let Some(index) = plan::index_of(&plan, &catalog.tier, name) else { continue };
+            if plan.tables[index].rows > 0 {
+                continue; // the scenario asked for rows on top of the fixed ones
+            }
+            let tenant_column = tenancy.scope(&catalog.tier, name).map(TenantScope::column);
+            let columns = plan::referenced_columns(&plan, index);
+            fixed.push((index, copy::read_fixed(&catalog.tier, pool, name, tenant_column, &columns).await?));
+        }
+    }
+    plan.finish(&settings, fixed);
+    let plan = Arc::new(plan);
+    try_join_all(tiers.iter().map(|(catalog, pool)| copy::load_tier(plan.clone(), &catalog.tier, pool))).await?;
+    Ok(Seeded { plan })
+}
+
+/// A scenario's column generator override cannot be honoured.
+pub(crate) fn override_error(column: &str, message: impl std::fmt::Display) -> HarnessError {
+    HarnessError::input(format!("seeding.columns.\"{column}\": {message}"))
+}

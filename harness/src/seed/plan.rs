@@ -1,0 +1,729 @@
+//! The seeding plan for every table of every tier, made from the catalogs
+//! alone. Row `j` of a table belongs to tenant `j % N`; every value is a
+//! pure function of (seed, table, column, row), so a child — in the same
+//! tier or another — computes the key of the same-tenant parent it picks
+//! instead of reading it back. That keeps memory flat at any volume.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use super::domain::{Domains, Relation};
+use super::rng::{stream, RowRng};
+use super::value::{Kind, Value};
+use super::Settings;
+use crate::catalog::{Catalog, ConstraintKind, QualName, Table, TableKind, Tenancy, TenantScope};
+use crate::error::{HarnessError, Result};
+use crate::scenario::TierTable;
+
+/// Nullable, unconstrained columns are NULL this often, so data looks real.
+const NULL_RATIO: f64 = 0.1;
+
+pub struct Plan {
+    pub tenants: Vec<Value>,
+    pub tables: Vec<TablePlan>,
+    index: HashMap<(String, QualName), usize>,
+}
+
+pub struct TablePlan {
+    pub tier: String,
+    pub name: QualName,
+    /// Whether rows belong to tenants (`j % N`); shared tables' rows do not.
+    pub tenant_scoped: bool,
+    pub root: bool,
+    pub rows: u64,
+    /// Rows already there before seeding (fixed rows, lookups): not seeded.
+    pub fixed: Option<FixedRows>,
+    pub columns: Vec<ColumnPlan>,
+    pub links: Vec<Link>,
+    pub relations: Vec<Relation>,
+    /// CHECK conjuncts only PostgreSQL can judge (see copy.rs).
+    pub unknown_checks: Vec<String>,
+    /// Every CHECK the rows must pass (table and domain CHECKs), as expressions.
+    pub checks: Vec<String>,
+    pub primary_key: Vec<String>,
+    /// Partition key columns per leaf partition, when rows must pick one.
+    pub leaves: Vec<BTreeMap<String, Kind>>,
+    pub stream: u64,
+}
+
+pub struct ColumnPlan {
+    pub name: String,
+    pub data_type: String,
+    pub source: Source,
+    /// Mentioned by a CHECK only PostgreSQL can judge: redrawn per attempt.
+    pub redrawn: bool,
+}
+
+pub enum Source {
+    Tenant,
+    Value { kind: Kind, null_ratio: f64, unique: Option<Ordinal> },
+    /// The `position`-th column of link `link`.
+    Link { link: usize, position: usize },
+    /// Identity or serial: the server assigns `next + j * step`.
+    ServerAssigned { next: i64, step: i64 },
+    /// Generated column or a default we leave to the server.
+    Default,
+    Null,
+}
+
+/// What makes a unique column's values distinct.
+#[derive(Debug, Clone, Copy)]
+pub enum Ordinal {
+    /// The row number: distinct across the table.
+    Row,
+    /// The row's number within its tenant: distinct per tenant.
+    WithinTenant,
+}
+
+/// An FK, or a declared cross-tier reference.
+pub struct Link {
+    pub target: usize,
+    pub columns: Vec<String>,
+    pub target_columns: Vec<String>,
+    pub nullable: bool,
+    /// Position in a unique key made only of links: picks enumerate parents.
+    pub enumerated: Option<usize>,
+    /// Part of an FK cycle: NULL during COPY, filled afterwards.
+    pub deferred: bool,
+}
+
+pub struct FixedRows {
+    /// The tenant value of each row (NULL for shared tables).
+    pub tenant_values: Vec<Value>,
+    /// Tenant number of each row (None: not one of the seeded tenants).
+    pub tenants: Vec<Option<usize>>,
+    /// Values of the columns other tables reference, by column.
+    pub values: BTreeMap<String, Vec<Value>>,
+}
+
+impl Plan {
+    pub fn table(&self, tier: &str, name: &QualName) -> Option<&TablePlan> {
+        self.index.get(&(tier.to_string(), name.clone())).map(|&i| &self.tables[i])
+    }
+
+    pub fn tenant_count(&self) -> usize {
+        self.tenants.len()
+    }
+
+    /// Tenant number of row `j`.
+    pub fn tenant_of(&self, table: &TablePlan, j: u64) -> Option<usize> {
+        match &table.fixed {
+            Some(fixed) => fixed.tenants.get(j as usize).copied().flatten(),
+            None if table.tenant_scoped => Some((j % self.tenants.len() as u64) as usize),
+            None => None,
+        }
+    }
+
+    /// Row numbers of `table` that belong to `tenant` (all rows when either
+    /// side is not tenant-scoped), as (count, nth) so nothing is stored.
+    fn candidates(&self, table: &TablePlan, tenant: Option<usize>) -> Candidates {
+        let n = self.tenants.len() as u64;
+        match (&table.fixed, tenant.filter(|_| table.tenant_scoped)) {
+            (Some(fixed), Some(t)) => Candidates::Listed(
+                fixed.tenants.iter().enumerate().filter(|(_, owner)| **owner == Some(t)).map(|(i, _)| i as u64).collect(),
+            ),
+            (Some(fixed), None) => Candidates::Range(fixed.tenants.len() as u64),
+            (None, Some(t)) => {
+                let t = t as u64;
+                let count = table.rows / n + u64::from(t < table.rows % n);
+                Candidates::Strided { first: t, stride: n, count }
+            }
+            (None, None) => Candidates::Range(table.rows),
+        }
+    }
+
+    /// The value of `column` in row `j` of `table`: what the row was (or
+    /// will be) loaded with. Pure: this is how children find parent keys.
+    pub fn value(&self, table: &TablePlan, j: u64, column: &str, attempt: u32) -> Value {
+        if let Some(fixed) = &table.fixed {
+            return fixed.values.get(column).and_then(|v| v.get(j as usize)).cloned().unwrap_or(Value::Null);
+        }
+        let Some(plan) = table.columns.iter().find(|c| c.name == column) else { return Value::Null };
+        let tenant = self.tenant_of(table, j);
+        match &plan.source {
+            Source::Tenant => tenant.map_or(Value::Null, |t| self.tenants[t].clone()),
+            Source::Null | Source::Default => Value::Null,
+            Source::ServerAssigned { next, step } => Value::Int(next + j as i64 * step),
+            Source::Link { link, position } => self.linked(table, j, *link, *position, attempt),
+            Source::Value { kind, null_ratio, unique } => {
+                let attempt = if plan.redrawn { attempt } else { 0 };
+                let mut rng = RowRng::new(stream(table.stream, &[column, &attempt.to_string()]), j);
+                if *null_ratio > 0.0 && rand::Rng::random_bool(&mut rng, *null_ratio) {
+                    return Value::Null;
+                }
+                let kind = self.leaf_kind(table, j, column).unwrap_or(kind);
+                let ordinal = unique.map(|o| match o {
+                    Ordinal::Row => j,
+                    Ordinal::WithinTenant => j / self.tenants.len() as u64,
+                });
+                kind.sample(&mut rng, ordinal)
+            }
+        }
+    }
+
+    /// A partitioned table's row lands in one leaf: its key columns follow
+    /// that leaf's bounds.
+    fn leaf_kind<'p>(&self, table: &'p TablePlan, j: u64, column: &str) -> Option<&'p Kind> {
+        if table.leaves.is_empty() {
+            return None;
+        }
+        let mut rng = RowRng::new(stream(table.stream, &["#leaf"]), j);
+        let leaf = rand::Rng::random_range(&mut rng, 0..table.leaves.len());
+        table.leaves[leaf].get(column)
+    }
+
+    fn linked(&self, table: &TablePlan, j: u64, link_index: usize, position: usize, attempt: u32) -> Value {
+        let link = &table.links[link_index];
+        if link.deferred {
+            return Value::Null;
+        }
+        match self.pick(table, j, link_index) {
+            Some(parent_row) => {
+                let target = &self.tables[link.target];
+                self.value(target, parent_row, &link.target_columns[position], attempt)
+            }
+            None => Value::Null,
+        }
+    }
+
+    /// The parent row link `link_index` of row `j` points at.
+    pub fn pick(&self, table: &TablePlan, j: u64, link_index: usize) -> Option<u64> {
+        let link = &table.links[link_index];
+        let target = &self.tables[link.target];
+        let tenant = self.tenant_of(table, j);
+        let same_table = std::ptr::eq(table, target);
+        let candidates = self.candidates(target, tenant);
+        let count = if same_table {
+            // Self-references point at an earlier row of the same tenant (or itself).
+            let within = j / if tenant.is_some() { self.tenants.len() as u64 } else { 1 };
+            within + 1
+        } else {
+            candidates.len()
+        };
+        if count == 0 {
+            return None;
+        }
+        let mut rng = RowRng::new(stream(table.stream, &["#link", &link_index.to_string()]), j);
+        if link.nullable && !same_table && link.enumerated.is_none() && rand::Rng::random_bool(&mut rng, NULL_RATIO) {
+            return None;
+        }
+        let nth = match link.enumerated {
+            Some(radix_position) => {
+                let per_tenant = if tenant.is_some() { j / self.tenants.len() as u64 } else { j };
+                let below: u64 = table
+                    .links
+                    .iter()
+                    .filter(|l| l.enumerated.is_some_and(|p| p < radix_position))
+                    .map(|l| self.candidates(&self.tables[l.target], tenant).len().max(1))
+                    .product();
+                (per_tenant / below) % count
+            }
+            None => rand::Rng::random_range(&mut rng, 0..count),
+        };
+        Some(if same_table { tenant.map_or(nth, |t| t as u64 + nth * self.tenants.len() as u64) } else { candidates.nth(nth) })
+    }
+}
+
+enum Candidates {
+    Range(u64),
+    Strided { first: u64, stride: u64, count: u64 },
+    Listed(Vec<u64>),
+}
+
+impl Candidates {
+    fn len(&self) -> u64 {
+        match self {
+            Candidates::Range(n) => *n,
+            Candidates::Strided { count, .. } => *count,
+            Candidates::Listed(v) => v.len() as u64,
+        }
+    }
+
+    fn nth(&self, i: u64) -> u64 {
+        match self {
+            Candidates::Range(_) => i,
+            Candidates::Strided { first, stride, .. } => first + i * stride,
+            Candidates::Listed(v) => v[i as usize],
+        }
+    }
+}
+
+/// Everything `build` needs to know about one tier.
+pub struct TierInput<'a> {
+    pub catalog: &'a Catalog,
+    /// Tables that hold rows before seeding, with their row count.
+    pub existing_rows: BTreeMap<QualName, u64>,
+    /// Next value and increment of each identity/serial sequence.
+    pub sequences: BTreeMap<String, (i64, i64)>,
+}
+
+pub fn build(settings: &Settings, tenancy: &Tenancy, tiers: &[TierInput<'_>], references: &[crate::scenario::Reference]) -> Result<Plan> {
+    let n = settings.tenants.max(1) as u64;
+    let mut plan = Plan {
+        tenants: Vec::new(),
+        tables: Vec::new(),
+        index: HashMap::new(),
+    };
+    // First every table, so links can name their targets by index.
+    for tier in tiers {
+        for table in seedable(tier.catalog) {
+            let scope = tenancy.scope(&tier.catalog.tier, &table.name);
+            let root = matches!(scope, Some(TenantScope::Root(_)));
+            let configured = settings.rows_for(&TierTable {
+                tier: tier.catalog.tier.clone(),
+                schema: table.name.schema.clone(),
+                table: table.name.name.clone(),
+            });
+            let existing = tier.existing_rows.get(&table.name).copied().unwrap_or(0);
+            let rows = if root {
+                n
+            } else if existing > 0 && configured.is_none() {
+                0
+            } else {
+                configured.unwrap_or(settings.rows).max(if scope.is_some() { n } else { 1 })
+            };
+            plan.index.insert((tier.catalog.tier.clone(), table.name.clone()), plan.tables.len());
+            plan.tables.push(TablePlan {
+                tier: tier.catalog.tier.clone(),
+                name: table.name.clone(),
+                tenant_scoped: scope.is_some(),
+                root,
+                rows,
+                fixed: None,
+                columns: Vec::new(),
+                links: Vec::new(),
+                relations: Vec::new(),
+                unknown_checks: Vec::new(),
+                checks: Vec::new(),
+                primary_key: table.primary_key().map(|k| k.columns.clone()).unwrap_or_default(),
+                leaves: Vec::new(),
+                stream: stream(settings.seed, &[&tier.catalog.tier, &table.name.schema, &table.name.name]),
+            });
+        }
+    }
+    for tier in tiers {
+        for table in seedable(tier.catalog) {
+            let index = plan.index[&(tier.catalog.tier.clone(), table.name.clone())];
+            let tenant_column = tenancy.scope(&tier.catalog.tier, &table.name).map(TenantScope::column);
+            let links = links_of(&plan, tier, table, tenant_column, references);
+            let shape = columns_of(settings, tenancy, tier, table, &links)?;
+            let t = &mut plan.tables[index];
+            t.links = links;
+            t.columns = shape.columns;
+            t.relations = shape.domains.relations;
+            t.unknown_checks = shape.domains.unknown;
+            t.checks = shape.checks;
+            t.leaves = shape.leaves;
+        }
+        defer_cycles(&mut plan, &tier.catalog.tier)?;
+    }
+    Ok(plan)
+}
+
+impl Plan {
+    /// Completes the plan once the rows already in the database are known:
+    /// those tables are not seeded, their rows are picked from as they are,
+    /// and a pre-filled tenants table defines the tenants.
+    pub fn finish(&mut self, settings: &Settings, fixed: Vec<(usize, FixedRows)>) {
+        for (index, rows) in fixed {
+            self.tables[index].rows = rows.tenant_values.len() as u64;
+            self.tables[index].fixed = Some(rows);
+        }
+        self.tenants = match self.tables.iter().find(|t| t.root).and_then(|t| t.fixed.as_ref()) {
+            Some(root) => root.tenant_values.clone(),
+            None => tenant_values(settings, self),
+        };
+        let tenants = self.tenants.clone();
+        for table in &mut self.tables {
+            if let Some(fixed) = &mut table.fixed {
+                fixed.tenants = fixed.tenant_values.iter().map(|v| tenants.iter().position(|t| t.text() == v.text())).collect();
+            }
+        }
+        cap_rows(self);
+    }
+}
+
+/// Tables rows go into: partitions are filled through their parent.
+pub fn seedable(catalog: &Catalog) -> impl Iterator<Item = &Table> {
+    catalog.tables.iter().filter(|t| !t.is_partition())
+}
+
+fn links_of(
+    plan: &Plan,
+    tier: &TierInput<'_>,
+    table: &Table,
+    tenant_column: Option<&str>,
+    references: &[crate::scenario::Reference],
+) -> Vec<Link> {
+    let nullable = |columns: &[String]| columns.iter().all(|c| table.column(c).is_some_and(|c| !c.not_null));
+    let mut links: Vec<Link> = table
+        .foreign_keys()
+        .filter_map(|(constraint, fk)| {
+            let target = *plan.index.get(&(tier.catalog.tier.clone(), fk.target.clone()))?;
+            Some(Link {
+                target,
+                nullable: nullable(&constraint.columns),
+                columns: constraint.columns.clone(),
+                target_columns: fk.target_columns.clone(),
+                enumerated: None,
+                deferred: false,
+            })
+        })
+        .collect();
+    for reference in references {
+        let from = &reference.from;
+        let here = from.table.tier == tier.catalog.tier
+            && from.table.schema == table.name.schema
+            && from.table.table == table.name.name;
+        let covered = links.iter().any(|l| l.columns.contains(&from.column));
+        let target = plan.index.get(&(
+            reference.to.table.tier.clone(),
+            QualName {
+                schema: reference.to.table.schema.clone(),
+                name: reference.to.table.table.clone(),
+            },
+        ));
+        if let (true, false, Some(&target)) = (here, covered, target) {
+            links.push(Link {
+                target,
+                nullable: nullable(std::slice::from_ref(&from.column)),
+                columns: vec![from.column.clone()],
+                target_columns: vec![reference.to.column.clone()],
+                enumerated: None,
+                deferred: false,
+            });
+        }
+    }
+    // A unique key made only of links (and the tenant): enumerate parent
+    // combinations instead of drawing them, so rows never collide.
+    for key in unique_keys(table) {
+        let covering: Vec<usize> = links
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.columns.iter().all(|c| key.contains(c)))
+            .map(|(i, _)| i)
+            .collect();
+        let free = key
+            .iter()
+            .any(|c| !covering.iter().any(|&i| links[i].columns.contains(c)) && Some(c.as_str()) != tenant_column);
+        if !free && !covering.is_empty() && links.iter().all(|l| l.enumerated.is_none()) {
+            for (position, &i) in covering.iter().enumerate() {
+                links[i].enumerated = Some(position);
+            }
+        }
+    }
+    links
+}
+
+/// Column sets that must be unique: PK, UNIQUE constraints, unique indexes.
+fn unique_keys(table: &Table) -> Vec<Vec<String>> {
+    let mut keys: BTreeSet<Vec<String>> = table
+        .constraints
+        .iter()
+        .filter(|c| matches!(c.kind, ConstraintKind::PrimaryKey | ConstraintKind::Unique))
+        .map(|c| c.columns.clone())
+        .collect();
+    for index in table.indexes.iter().filter(|i| i.unique) {
+        if let Some(columns) = index.columns.iter().cloned().collect::<Option<Vec<String>>>() {
+            keys.insert(columns);
+        }
+    }
+    keys.into_iter().collect()
+}
+
+/// How a table's rows are made, column by column.
+struct Shape {
+    columns: Vec<ColumnPlan>,
+    domains: Domains,
+    checks: Vec<String>,
+    leaves: Vec<BTreeMap<String, Kind>>,
+}
+
+fn columns_of(settings: &Settings, tenancy: &Tenancy, tier: &TierInput<'_>, table: &Table, links: &[Link]) -> Result<Shape> {
+    let column_names: Vec<String> = table.columns.iter().map(|c| c.name.clone()).collect();
+    let mut checks: Vec<String> = table
+        .constraints
+        .iter()
+        .filter(|c| c.kind == ConstraintKind::Check)
+        .map(|c| c.definition.clone())
+        .collect();
+    for column in &table.columns {
+        checks.extend(column.domain_checks.iter().map(|check| replace_value(check, &column.name)));
+    }
+    let mut domains = Domains::default();
+    for check in &checks {
+        domains.add(check, &column_names);
+    }
+    let checks = checks
+        .iter()
+        .map(|c| c.trim().trim_end_matches(" NOT VALID"))
+        .map(|c| c.strip_prefix("CHECK ").unwrap_or(c).to_string())
+        .collect();
+    let scope = tenancy.scope(&tier.catalog.tier, &table.name);
+    let keys = unique_keys(table);
+    let tenant_column = scope.map(TenantScope::column);
+    // One injective column per unique key that links do not already cover.
+    let mut injective: BTreeMap<String, Ordinal> = BTreeMap::new();
+    for key in &keys {
+        let covered = |c: &String| links.iter().any(|l| l.enumerated.is_some() && l.columns.contains(c));
+        if key.iter().all(|c| covered(c) || Some(c.as_str()) == tenant_column) {
+            continue;
+        }
+        let scope_of_key = if tenant_column.is_some_and(|t| key.iter().any(|c| c == t)) {
+            Ordinal::WithinTenant
+        } else {
+            Ordinal::Row
+        };
+        let free = key
+            .iter()
+            .filter(|c| Some(c.as_str()) != tenant_column && !links.iter().any(|l| l.columns.contains(c)))
+            .find(|c| table.column(c).is_some_and(|col| !col.identity && col.sequence.is_none()));
+        if let Some(free) = free {
+            injective.entry(free.clone()).or_insert(scope_of_key);
+        }
+    }
+    let unknown_columns: BTreeSet<&str> = column_names
+        .iter()
+        .filter(|c| domains.unknown.iter().any(|u| mentions(u, c)))
+        .map(String::as_str)
+        .collect();
+
+    let mut columns = Vec::new();
+    for column in &table.columns {
+        let in_key = keys.iter().any(|k| k.contains(&column.name));
+        let domain = domains.columns.get(&column.name).cloned().unwrap_or_default();
+        let link = links.iter().enumerate().find_map(|(i, l)| l.columns.iter().position(|c| c == &column.name).map(|p| (i, p)));
+        let source = if Some(column.name.as_str()) == tenant_column {
+            Source::Tenant
+        } else if column.generated || column.identity_always {
+            match (&column.sequence, column.generated) {
+                (Some(seq), false) => server_assigned(tier, seq),
+                _ => Source::Default,
+            }
+        } else if let Some(seq) = column.sequence.as_ref().filter(|_| column.default.as_deref().is_some_and(|d| d.contains("nextval")) || column.identity) {
+            server_assigned(tier, seq)
+        } else if let Some((link, position)) = link {
+            Source::Link { link, position }
+        } else if let Some(o) = settings.column_override(&tier.catalog.tier, &table.name, &column.name) {
+            let full = format!("{}.{}.{}", tier.catalog.tier, table.name, column.name);
+            Source::Value {
+                kind: Kind::from_override(o, &column.name, &column.base_type).map_err(|m| super::override_error(&full, m))?,
+                null_ratio: o.null_ratio.unwrap_or(0.0),
+                unique: injective.get(&column.name).copied(),
+            }
+        } else {
+            match Kind::for_column(&column.name, &column.base_type, column.enum_labels.as_deref(), &domain) {
+                Some(kind) => Source::Value {
+                    kind,
+                    null_ratio: if column.not_null || domain.not_null || in_key || unknown_columns.contains(column.name.as_str()) {
+                        0.0
+                    } else {
+                        NULL_RATIO
+                    },
+                    unique: injective.get(&column.name).copied(),
+                },
+                None if column.default.is_some() => Source::Default,
+                None if !column.not_null => Source::Null,
+                None => {
+                    return Err(HarnessError::input(format!(
+                        "tier {}: cannot seed {}.{}: no generator for type `{}` (NOT NULL, no default); \
+                         give it one in the scenario ([seeding.columns]) or seed with --rows 0",
+                        tier.catalog.tier, table.name, column.name, column.data_type
+                    )))
+                }
+            }
+        };
+        columns.push(ColumnPlan {
+            name: column.name.clone(),
+            data_type: column.data_type.clone(),
+            redrawn: unknown_columns.contains(column.name.as_str()),
+            source,
+        });
+    }
+    let leaves = leaves_of(tier.catalog, table, &columns);
+    Ok(Shape {
+        columns,
+        domains,
+        checks,
+        leaves,
+    })
+}
+
+fn server_assigned(tier: &TierInput<'_>, sequence: &str) -> Source {
+    let (next, step) = tier.sequences.get(sequence).copied().unwrap_or((1, 1));
+    Source::ServerAssigned { next, step }
+}
+
+/// `CHECK ((VALUE > 0))` of a domain, as a CHECK on `column`.
+fn replace_value(check: &str, column: &str) -> String {
+    let pattern = regex::Regex::new(r"\bVALUE\b").expect("regex");
+    pattern.replace_all(check, column).into_owned()
+}
+
+fn mentions(expression: &str, column: &str) -> bool {
+    expression.split(|c: char| !(c.is_alphanumeric() || c == '_')).any(|w| w == column)
+}
+
+/// For a partitioned table: per leaf partition, generators for the
+/// partition key columns that keep a row inside that leaf.
+fn leaves_of(catalog: &Catalog, table: &Table, columns: &[ColumnPlan]) -> Vec<BTreeMap<String, Kind>> {
+    if table.kind != TableKind::Partitioned {
+        return Vec::new();
+    }
+    let mut leaves = Vec::new();
+    let mut pending = vec![table.name.clone()];
+    while let Some(parent) = pending.pop() {
+        for child in catalog.tables.iter().filter(|t| t.partition_of.as_ref() == Some(&parent)) {
+            if child.kind == TableKind::Partitioned {
+                pending.push(child.name.clone());
+                continue;
+            }
+            if child.partition_bound.as_deref() == Some("DEFAULT") {
+                continue;
+            }
+            let mut domains = Domains::default();
+            let names: Vec<String> = child.columns.iter().map(|c| c.name.clone()).collect();
+            domains.add(child.partition_constraint.as_deref().unwrap_or(""), &names);
+            if !domains.unknown.is_empty() {
+                return Vec::new(); // hash partitions: any value routes somewhere
+            }
+            let mut kinds = BTreeMap::new();
+            for (name, domain) in &domains.columns {
+                let Some(column) = child.column(name) else { continue };
+                let generated_here = columns.iter().any(|c| &c.name == name && matches!(c.source, Source::Value { .. }));
+                if let (true, Some(kind)) = (generated_here, Kind::for_column(name, &column.base_type, None, domain)) {
+                    kinds.insert(name.clone(), kind);
+                }
+            }
+            leaves.push(kinds);
+        }
+    }
+    // Deterministic order whatever the catalog's order.
+    leaves.sort_by_key(|k| format!("{k:?}"));
+    leaves
+}
+
+/// Orders a tier's tables parents-first; a cycle is broken at a nullable
+/// link, which is loaded NULL and filled once both sides exist.
+fn defer_cycles(plan: &mut Plan, tier: &str) -> Result<()> {
+    loop {
+        match order(plan, tier) {
+            Ok(_) => return Ok(()),
+            Err(cycle) => {
+                let breakable = cycle.iter().find_map(|&t| {
+                    plan.tables[t]
+                        .links
+                        .iter()
+                        .position(|l| cycle.contains(&l.target) && l.target != t && l.nullable && !l.deferred)
+                        .map(|l| (t, l))
+                });
+                match breakable {
+                    Some((t, l)) => plan.tables[t].links[l].deferred = true,
+                    None => {
+                        let names: Vec<String> = cycle.iter().map(|&t| plan.tables[t].name.to_string()).collect();
+                        return Err(HarnessError::input(format!(
+                            "tier {tier}: cannot seed the foreign-key cycle {} : no nullable foreign key to break it",
+                            names.join(" → ")
+                        )));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Table indexes of one tier, parents before children; Err(cycle members).
+pub fn order(plan: &Plan, tier: &str) -> std::result::Result<Vec<usize>, Vec<usize>> {
+    let members: Vec<usize> = (0..plan.tables.len()).filter(|&i| plan.tables[i].tier == tier).collect();
+    let mut done: BTreeSet<usize> = BTreeSet::new();
+    let mut ordered = Vec::new();
+    while ordered.len() < members.len() {
+        let ready: Vec<usize> = members
+            .iter()
+            .copied()
+            .filter(|i| !done.contains(i))
+            .filter(|&i| {
+                plan.tables[i].links.iter().all(|l| {
+                    l.deferred || l.target == i || plan.tables[l.target].tier != tier || done.contains(&l.target)
+                })
+            })
+            .collect();
+        if ready.is_empty() {
+            return Err(members.into_iter().filter(|i| !done.contains(i)).collect());
+        }
+        for i in ready {
+            done.insert(i);
+            ordered.push(i);
+        }
+    }
+    Ok(ordered)
+}
+
+fn tenant_values(settings: &Settings, plan: &Plan) -> Vec<Value> {
+    let n = settings.tenants.max(1) as u64;
+    if let Some(root) = plan.tables.iter().find(|t| t.root && t.fixed.is_none()) {
+        let key = root.columns.iter().find(|c| matches!(c.source, Source::Tenant)).map(|c| c.name.clone());
+        if let Some(key) = key {
+            // The root's key column is the tenant itself: generate it as a unique value.
+            let column = root.columns.iter().find(|c| c.name == key).expect("key column");
+            let kind = Kind::for_column(&key, &column.data_type, None, &Default::default()).unwrap_or(Kind::Uuid);
+            return (0..n).map(|t| kind.sample(&mut RowRng::new(stream(settings.seed, &["#tenant"]), t), Some(t))).collect();
+        }
+    }
+    (0..n).map(|t| Kind::Uuid.sample(&mut RowRng::new(stream(settings.seed, &["#tenant"]), t), Some(t))).collect()
+}
+
+/// A table cannot hold more rows than its unique keys have distinct values:
+/// keys enumerated over parents are bounded by the parent combinations each
+/// tenant has, and unique columns by the values their domain allows.
+fn cap_rows(plan: &mut Plan) {
+    let tenants = plan.tenants.len() as u64;
+    for i in 0..plan.tables.len() {
+        let table = &plan.tables[i];
+        if table.fixed.is_some() {
+            continue;
+        }
+        let mut capacity = u64::MAX;
+        if table.links.iter().any(|l| l.enumerated.is_some()) {
+            let per_tenant = (0..tenants as usize)
+                .map(|t| {
+                    table
+                        .links
+                        .iter()
+                        .filter(|l| l.enumerated.is_some())
+                        .map(|l| plan.candidates(&plan.tables[l.target], table.tenant_scoped.then_some(t)).len())
+                        .product::<u64>()
+                })
+                .min()
+                .unwrap_or(0);
+            capacity = if table.tenant_scoped { per_tenant * tenants } else { per_tenant };
+        }
+        for column in &table.columns {
+            if let Source::Value { kind, unique: Some(ordinal), .. } = &column.source {
+                if let Some(distinct) = kind.distinct_values() {
+                    let bound = match ordinal {
+                        Ordinal::Row => distinct,
+                        Ordinal::WithinTenant => distinct * tenants,
+                    };
+                    capacity = capacity.min(bound);
+                }
+            }
+        }
+        if plan.tables[i].rows > capacity {
+            plan.tables[i].rows = capacity;
+        }
+    }
+}
+
+/// Columns of `table` that other tables' links point at.
+pub fn referenced_columns(plan: &Plan, table: usize) -> BTreeSet<String> {
+    plan.tables
+        .iter()
+        .flat_map(|t| &t.links)
+        .filter(|l| l.target == table)
+        .flat_map(|l| l.target_columns.iter().cloned())
+        .collect()
+}
+
+pub fn index_of(plan: &Plan, tier: &str, name: &QualName) -> Option<usize> {
+    plan.index.get(&(tier.to_string(), name.clone())).copied()
+}
