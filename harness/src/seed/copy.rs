@@ -94,7 +94,8 @@ pub async fn load_tier(plan: Arc<Plan>, tier: &str, pool: &PgPool) -> Result<()>
             continue;
         }
         if table.unknown_checks.is_empty() {
-            copy_rows(&mut conn, plan.clone(), index, &table.name.sql(), None, (0..table.rows).collect::<Vec<_>>(), 0).await?;
+            let columns = copied_columns(table).iter().map(|c| c.name.clone()).collect();
+            copy_rows(&mut conn, plan.clone(), index, columns, &table.name.sql(), None, (0..table.rows).collect(), 0).await?;
         } else {
             load_through_oracle(&mut conn, plan.clone(), index).await?;
         }
@@ -119,17 +120,19 @@ fn copied_columns(table: &TablePlan) -> Vec<&ColumnPlan> {
 
 /// Streams `rows` (row numbers) of table `index` into `target` by COPY.
 /// With `row_column`, each line also carries its row number.
+#[allow(clippy::too_many_arguments)]
 async fn copy_rows(
     conn: &mut PgConnection,
     plan: Arc<Plan>,
     index: usize,
+    columns: Vec<String>,
     target: &str,
     row_column: Option<&str>,
     rows: Vec<u64>,
     attempt: u32,
 ) -> Result<()> {
     let table = &plan.tables[index];
-    let mut names: Vec<String> = copied_columns(table).iter().map(|c| quote_ident(&c.name)).collect();
+    let mut names: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
     names.extend(row_column.map(quote_ident));
     let statement = format!("COPY {target} ({}) FROM STDIN", names.join(", "));
     let fail = |e: sqlx::Error| HarnessError::Database {
@@ -141,7 +144,7 @@ async fn copy_rows(
     let with_row = row_column.is_some();
     let producer = tokio::task::spawn_blocking(move || {
         let table = &producer_plan.tables[index];
-        let columns = copied_columns(table);
+        let columns: Vec<&ColumnPlan> = columns.iter().filter_map(|n| table.columns.iter().find(|c| &c.name == n)).collect();
         let mut chunk = String::with_capacity(CHUNK + 4096);
         for j in rows {
             encode_row(&producer_plan, table, &columns, j, attempt, &mut chunk);
@@ -208,14 +211,16 @@ fn escape_into(text: &str, out: &mut String) {
 /// For tables with CHECKs tierguard cannot read: rows go to a staging
 /// table first, PostgreSQL keeps those that pass every CHECK, and the rest
 /// are redrawn — never dropped. A row that fails every attempt stops the
-/// run, naming the constraint.
+/// run, naming the constraint. Identity and serial values are supplied as
+/// predicted (rows pass in any order), and the sequences moved past them.
 async fn load_through_oracle(conn: &mut PgConnection, plan: Arc<Plan>, index: usize) -> Result<()> {
     let table = &plan.tables[index];
     let fail = |message: String| HarnessError::Database {
         tier: table.tier.clone(),
         message: format!("seeding {}: {message}", table.name),
     };
-    let columns = copied_columns(table);
+    let columns: Vec<&ColumnPlan> = table.columns.iter().filter(|c| !matches!(c.source, Source::Default)).collect();
+    let column_names: Vec<String> = columns.iter().map(|c| c.name.clone()).collect();
     let stage = "tierguard_stage";
     let definitions: Vec<String> = columns.iter().map(|c| format!("{} {}", quote_ident(&c.name), c.data_type)).collect();
     let checks = &table.checks;
@@ -235,12 +240,12 @@ async fn load_through_oracle(conn: &mut PgConnection, plan: Arc<Plan>, index: us
                 checks.join(" AND ")
             )));
         }
-        copy_rows(conn, plan.clone(), index, stage, Some("tierguard_row"), pending, attempt).await?;
+        copy_rows(conn, plan.clone(), index, column_names.clone(), stage, Some("tierguard_row"), pending, attempt).await?;
         execute(
             conn,
             &format!(
                 "WITH passed AS (DELETE FROM {stage} WHERE {passes} RETURNING *) \
-                 INSERT INTO {} ({cols}) SELECT {cols} FROM passed ORDER BY tierguard_row",
+                 INSERT INTO {} ({cols}) OVERRIDING SYSTEM VALUE SELECT {cols} FROM passed ORDER BY tierguard_row",
                 table.name.sql(),
                 cols = names.join(", ")
             ),
@@ -258,6 +263,17 @@ async fn load_through_oracle(conn: &mut PgConnection, plan: Arc<Plan>, index: us
         attempt += 1;
     }
     execute(conn, &format!("DROP TABLE {stage}")).await.map_err(|e| fail(e.to_string()))?;
+    for column in &columns {
+        if let Source::ServerAssigned { sequence, next, step } = &column.source {
+            let last = next + (table.rows as i64 - 1) * step;
+            sqlx::query("SELECT setval($1::regclass, $2)")
+                .bind(sequence)
+                .bind(last)
+                .execute(&mut *conn)
+                .await
+                .map_err(|e| fail(e.to_string()))?;
+        }
+    }
     Ok(())
 }
 
@@ -278,9 +294,11 @@ async fn fill_deferred(conn: &mut PgConnection, plan: &Plan, index: usize) -> Re
         message: format!("{} is in an FK cycle but has no primary key to fill it by", table.name),
     })?;
     let type_of = |name: &str| table.columns.iter().find(|c| c.name == name).map(|c| c.data_type.clone()).unwrap_or("text".into());
+    // The link's own columns; a tenant or key column it shares is already right.
     let linked: Vec<(String, usize, usize)> = deferred
         .iter()
         .flat_map(|&l| table.links[l].columns.iter().enumerate().map(move |(p, c)| (c.clone(), l, p)))
+        .filter(|(c, _, _)| !key.contains(c) && table.tenant_column.as_ref() != Some(c))
         .collect();
     let mut all: Vec<String> = key.clone();
     all.extend(linked.iter().map(|(c, _, _)| c.clone()));

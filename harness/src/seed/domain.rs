@@ -57,6 +57,11 @@ impl Domains {
     }
 
     fn understand(&mut self, p: &Patterns, c: &str) -> bool {
+        // `x IS NULL OR <condition>`: generating x so that the condition holds satisfies it.
+        if let Some(m) = p.null_or.captures(c) {
+            let condition = m[2].to_string();
+            return self.understand(p, strip_parens(&condition));
+        }
         if let Some(m) = p.is_not_null.captures(c) {
             self.column(&m[1]).not_null = true;
             return true;
@@ -144,6 +149,7 @@ fn tighten_upper(domain: &mut ColumnDomain, value: Literal, inclusive: bool) {
 }
 
 struct Patterns {
+    null_or: Regex,
     is_not_null: Regex,
     any_array: Regex,
     regex: Regex,
@@ -160,6 +166,7 @@ impl Patterns {
         const COL: &str = r#"\(?"?(\w+)"?\)?(?:::[\w ]+(?:\(\d+(?:,\d+)?\))?)?"#;
         const LIT: &str = r"(\(?'(?:[^']|'')*'(?:::[\w ]+(?:\[\])?)?\)?|\(?-?\d+(?:\.\d+)?\)?(?:::[\w ]+)?)";
         PATTERNS.get_or_init(|| Patterns {
+            null_or: Regex::new(&format!(r"^\({COL} IS NULL\) OR (.+)$")).expect("regex"),
             is_not_null: Regex::new(&format!(r"^{COL} IS NOT NULL$")).expect("regex"),
             any_array: Regex::new(&format!(r"^{COL} = ANY \(\(?ARRAY\[(.*)\]\)?(?:::[\w \[\]]+)?\)$")).expect("regex"),
             regex: Regex::new(&format!(r"^{COL} (~\*?) ('(?:[^']|'')*')(?:::text)?$")).expect("regex"),
@@ -317,6 +324,13 @@ mod tests {
         assert_eq!(d.columns["created_at"].upper, Some(("2026-09-01 00:00:00+00".into(), false)));
         assert!(d.columns["q"].not_null);
         assert_eq!(d.columns["q"].one_of, Some(vec!["x".into()]));
+    }
+
+    #[test]
+    fn a_null_or_condition_is_met_through_its_condition() {
+        let d = domains(&["CHECK (((b IS NULL) OR (b >= a)))"]);
+        assert!(d.unknown.is_empty(), "{:?}", d.unknown);
+        assert_eq!(d.relations.len(), 1);
     }
 
     #[test]

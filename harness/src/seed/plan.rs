@@ -28,6 +28,8 @@ pub struct TablePlan {
     pub name: QualName,
     /// Whether rows belong to tenants (`j % N`); shared tables' rows do not.
     pub tenant_scoped: bool,
+    /// The column holding the tenant (the key, for the tenants table itself).
+    pub tenant_column: Option<String>,
     pub root: bool,
     pub rows: u64,
     /// Rows already there before seeding (fixed rows, lookups): not seeded.
@@ -59,7 +61,7 @@ pub enum Source {
     /// The `position`-th column of link `link`.
     Link { link: usize, position: usize },
     /// Identity or serial: the server assigns `next + j * step`.
-    ServerAssigned { next: i64, step: i64 },
+    ServerAssigned { sequence: String, next: i64, step: i64 },
     /// Generated column or a default we leave to the server.
     Default,
     Null,
@@ -142,7 +144,7 @@ impl Plan {
         match &plan.source {
             Source::Tenant => tenant.map_or(Value::Null, |t| self.tenants[t].clone()),
             Source::Null | Source::Default => Value::Null,
-            Source::ServerAssigned { next, step } => Value::Int(next + j as i64 * step),
+            Source::ServerAssigned { next, step, .. } => Value::Int(next + j as i64 * step),
             Source::Link { link, position } => self.linked(table, j, *link, *position, attempt),
             Source::Value { kind, null_ratio, unique } => {
                 let attempt = if plan.redrawn { attempt } else { 0 };
@@ -286,6 +288,7 @@ pub fn build(settings: &Settings, tenancy: &Tenancy, tiers: &[TierInput<'_>], re
                 tier: tier.catalog.tier.clone(),
                 name: table.name.clone(),
                 tenant_scoped: scope.is_some(),
+                tenant_column: scope.map(|s| s.column().to_string()),
                 root,
                 rows,
                 fixed: None,
@@ -354,7 +357,9 @@ fn links_of(
     tenant_column: Option<&str>,
     references: &[crate::scenario::Reference],
 ) -> Vec<Link> {
-    let nullable = |columns: &[String]| columns.iter().all(|c| table.column(c).is_some_and(|c| !c.not_null));
+    // MATCH SIMPLE: a reference with any NULL column is not checked, so one
+    // nullable column (say, beside a NOT NULL tenant column) makes it optional.
+    let nullable = |columns: &[String]| columns.iter().any(|c| table.column(c).is_some_and(|c| !c.not_null));
     let mut links: Vec<Link> = table
         .foreign_keys()
         .filter_map(|(constraint, fk)| {
@@ -492,15 +497,16 @@ fn columns_of(settings: &Settings, tenancy: &Tenancy, tier: &TierInput<'_>, tabl
         let in_key = keys.iter().any(|k| k.contains(&column.name));
         let domain = domains.columns.get(&column.name).cloned().unwrap_or_default();
         let link = links.iter().enumerate().find_map(|(i, l)| l.columns.iter().position(|c| c == &column.name).map(|p| (i, p)));
-        let source = if Some(column.name.as_str()) == tenant_column {
+        let serial = column.sequence.as_ref().filter(|_| {
+            column.identity || column.default.as_deref().is_some_and(|d| d.contains("nextval"))
+        });
+        let source = if column.generated {
+            Source::Default
+        } else if let Some(sequence) = serial {
+            // Also for the tenants table's key: tenant ids are then the values the server assigns.
+            server_assigned(tier, sequence)
+        } else if Some(column.name.as_str()) == tenant_column {
             Source::Tenant
-        } else if column.generated || column.identity_always {
-            match (&column.sequence, column.generated) {
-                (Some(seq), false) => server_assigned(tier, seq),
-                _ => Source::Default,
-            }
-        } else if let Some(seq) = column.sequence.as_ref().filter(|_| column.default.as_deref().is_some_and(|d| d.contains("nextval")) || column.identity) {
-            server_assigned(tier, seq)
         } else if let Some((link, position)) = link {
             Source::Link { link, position }
         } else if let Some(o) = settings.column_override(&tier.catalog.tier, &table.name, &column.name) {
@@ -550,7 +556,11 @@ fn columns_of(settings: &Settings, tenancy: &Tenancy, tier: &TierInput<'_>, tabl
 
 fn server_assigned(tier: &TierInput<'_>, sequence: &str) -> Source {
     let (next, step) = tier.sequences.get(sequence).copied().unwrap_or((1, 1));
-    Source::ServerAssigned { next, step }
+    Source::ServerAssigned {
+        sequence: sequence.to_string(),
+        next,
+        step,
+    }
 }
 
 /// `CHECK ((VALUE > 0))` of a domain, as a CHECK on `column`.
@@ -658,18 +668,27 @@ pub fn order(plan: &Plan, tier: &str) -> std::result::Result<Vec<usize>, Vec<usi
     Ok(ordered)
 }
 
+/// Tenant ids: the tenants table's keys when it is seeded (generated, or
+/// assigned by its identity), else values of the tenant column's type.
 fn tenant_values(settings: &Settings, plan: &Plan) -> Vec<Value> {
     let n = settings.tenants.max(1) as u64;
-    if let Some(root) = plan.tables.iter().find(|t| t.root && t.fixed.is_none()) {
-        let key = root.columns.iter().find(|c| matches!(c.source, Source::Tenant)).map(|c| c.name.clone());
-        if let Some(key) = key {
-            // The root's key column is the tenant itself: generate it as a unique value.
-            let column = root.columns.iter().find(|c| c.name == key).expect("key column");
-            let kind = Kind::for_column(&key, &column.data_type, None, &Default::default()).unwrap_or(Kind::Uuid);
-            return (0..n).map(|t| kind.sample(&mut RowRng::new(stream(settings.seed, &["#tenant"]), t), Some(t))).collect();
+    let generate = |data_type: &str| {
+        let kind = Kind::for_column("tenant", data_type, None, &Default::default()).unwrap_or(Kind::Uuid);
+        (0..n).map(|t| kind.sample(&mut RowRng::new(stream(settings.seed, &["#tenant"]), t), Some(t))).collect()
+    };
+    let tenant_columns = plan.tables.iter().filter_map(|t| {
+        let column = t.columns.iter().find(|c| Some(&c.name) == t.tenant_column.as_ref())?;
+        Some((t, column))
+    });
+    let mut any_type = None;
+    for (table, column) in tenant_columns {
+        match (&column.source, table.root) {
+            (Source::ServerAssigned { next, step, .. }, true) => return (0..n as i64).map(|t| Value::Int(next + t * step)).collect(),
+            (_, true) => return generate(&column.data_type),
+            _ => any_type = any_type.or(Some(column.data_type.clone())),
         }
     }
-    (0..n).map(|t| Kind::Uuid.sample(&mut RowRng::new(stream(settings.seed, &["#tenant"]), t), Some(t))).collect()
+    generate(any_type.as_deref().unwrap_or("uuid"))
 }
 
 /// A table cannot hold more rows than its unique keys have distinct values:
