@@ -67,8 +67,7 @@ fn push<'a>(out: &mut Vec<Statement<'a>>, script: &'a str, start: usize, end: us
         return;
     }
     // Start the statement at its first meaningful line so error lines are exact.
-    let leading = text.len() - text.trim_start().len();
-    let begin = start + leading;
+    let begin = start + leading_blank(text);
     let line = script[..begin].matches('\n').count() + 1;
     out.push(Statement {
         sql: &script[begin..end],
@@ -78,6 +77,11 @@ fn push<'a>(out: &mut Vec<Statement<'a>>, script: &'a str, start: usize, end: us
 
 /// True when the text holds only whitespace and comments.
 fn is_blank(text: &str) -> bool {
+    leading_blank(text) == text.len()
+}
+
+/// Length of the whitespace and comments the text starts with.
+fn leading_blank(text: &str) -> usize {
     let bytes = text.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
@@ -87,10 +91,10 @@ fn is_blank(text: &str) -> bool {
                 i = bytes[i..].iter().position(|&b| b == b'\n').map_or(bytes.len(), |p| i + p);
             }
             b'/' if bytes.get(i + 1) == Some(&b'*') => i = skip_block_comment(bytes, i),
-            _ => return false,
+            _ => return i,
         }
     }
-    true
+    bytes.len()
 }
 
 /// `E'...'` strings treat backslash as an escape.

@@ -56,12 +56,12 @@ mod tests {
 
     #[test]
     fn same_inputs_same_numbers_and_streams_differ() {
-        let a: Vec<u64> = (0..3).map(|_| RowRng::new(7, 1).next_u64()).collect();
-        assert!(a.windows(2).all(|w| w[0] == w[1]));
         assert_ne!(RowRng::new(7, 1).next_u64(), RowRng::new(7, 2).next_u64());
         assert_ne!(stream(1, &["a", "b"]), stream(1, &["ab"]));
-        // Pinned: changing the algorithm changes every seeded database.
-        assert_eq!(RowRng::new(0, 0).next_u64(), RowRng::new(0, 0).next_u64());
+        // Pinned (computed independently): changing the algorithm changes
+        // every seeded database, and saved seeds would stop reproducing.
+        assert_eq!(RowRng::new(0, 0).next_u64(), 0x6e78_9e6a_a1b9_65f4);
+        assert_eq!(RowRng::new(7, 1).next_u64(), 0xfed9_eeb4_936d_e39d);
         assert_eq!(stream(0, &[]), 0xcbf2_9ce4_8422_2325);
     }
 }
