@@ -224,7 +224,11 @@ async fn load_through_oracle(conn: &mut PgConnection, plan: Arc<Plan>, index: us
     let stage = "tierguard_stage";
     let definitions: Vec<String> = columns.iter().map(|c| format!("{} {}", quote_ident(&c.name), c.data_type)).collect();
     let checks = &table.checks;
-    let passes = if checks.is_empty() { "true".to_string() } else { checks.iter().map(|c| format!("({c}) IS NOT FALSE")).collect::<Vec<_>>().join(" AND ") };
+    let passes = if checks.is_empty() {
+        "true".to_string()
+    } else {
+        checks.iter().map(|(_, c)| format!("({c}) IS NOT FALSE")).collect::<Vec<_>>().join(" AND ")
+    };
     let names: Vec<String> = columns.iter().map(|c| quote_ident(&c.name)).collect();
     execute(conn, &format!("CREATE TEMP TABLE {stage} ({}, tierguard_row bigint)", definitions.join(", ")))
         .await
@@ -232,14 +236,6 @@ async fn load_through_oracle(conn: &mut PgConnection, plan: Arc<Plan>, index: us
     let mut pending: Vec<u64> = (0..table.rows).collect();
     let mut attempt = 0;
     while !pending.is_empty() {
-        if attempt == ATTEMPTS {
-            let _ = execute(conn, &format!("DROP TABLE {stage}")).await;
-            return Err(fail(format!(
-                "{} row(s) never satisfied its CHECK constraints after {ATTEMPTS} attempts: {}",
-                pending.len(),
-                checks.join(" AND ")
-            )));
-        }
         copy_rows(conn, plan.clone(), index, column_names.clone(), stage, Some("tierguard_row"), pending, attempt).await?;
         execute(
             conn,
@@ -259,8 +255,17 @@ async fn load_through_oracle(conn: &mut PgConnection, plan: Arc<Plan>, index: us
             .into_iter()
             .map(|r| r as u64)
             .collect();
-        execute(conn, &format!("TRUNCATE {stage}")).await.map_err(|e| fail(e.to_string()))?;
         attempt += 1;
+        if attempt == ATTEMPTS && !pending.is_empty() {
+            let failed = failing_checks(conn, stage, checks).await.map_err(|e| fail(e.to_string()))?;
+            let _ = execute(conn, &format!("DROP TABLE {stage}")).await;
+            return Err(fail(format!(
+                "{} row(s) never satisfied {} after {ATTEMPTS} attempts; nothing was loaded for them",
+                pending.len(),
+                failed.join(", ")
+            )));
+        }
+        execute(conn, &format!("TRUNCATE {stage}")).await.map_err(|e| fail(e.to_string()))?;
     }
     execute(conn, &format!("DROP TABLE {stage}")).await.map_err(|e| fail(e.to_string()))?;
     for column in &columns {
@@ -275,6 +280,18 @@ async fn load_through_oracle(conn: &mut PgConnection, plan: Arc<Plan>, index: us
         }
     }
     Ok(())
+}
+
+/// The CHECKs the rows left in the staging table fail, as `name (expression)`.
+async fn failing_checks(conn: &mut PgConnection, stage: &str, checks: &[(String, String)]) -> Result<Vec<String>, sqlx::Error> {
+    let mut failed = Vec::new();
+    for (name, expression) in checks {
+        let sql = format!("SELECT EXISTS (SELECT 1 FROM {stage} WHERE ({expression}) IS FALSE)");
+        if sqlx::query_scalar::<_, bool>(&sql).fetch_one(&mut *conn).await? {
+            failed.push(format!("CHECK {name} {expression}"));
+        }
+    }
+    Ok(failed)
 }
 
 /// Fills links that were loaded NULL to break an FK cycle: the values go

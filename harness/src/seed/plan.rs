@@ -39,8 +39,8 @@ pub struct TablePlan {
     pub relations: Vec<Relation>,
     /// CHECK conjuncts only PostgreSQL can judge (see copy.rs).
     pub unknown_checks: Vec<String>,
-    /// Every CHECK the rows must pass (table and domain CHECKs), as expressions.
-    pub checks: Vec<String>,
+    /// Every CHECK the rows must pass (table and domain CHECKs): name, expression.
+    pub checks: Vec<(String, String)>,
     pub primary_key: Vec<String>,
     /// Partition key columns per leaf partition, when rows must pick one.
     pub leaves: Vec<BTreeMap<String, Kind>>,
@@ -58,8 +58,9 @@ pub struct ColumnPlan {
 pub enum Source {
     Tenant,
     Value { kind: Kind, null_ratio: f64, unique: Option<Ordinal> },
-    /// The `position`-th column of link `link`.
-    Link { link: usize, position: usize },
+    /// The `position`-th column of link `link`; when that link is left NULL
+    /// and the column may not be, the column of another link that covers it.
+    Link { link: usize, position: usize, fallback: Option<(usize, usize)> },
     /// Identity or serial: the server assigns `next + j * step`.
     ServerAssigned { sequence: String, next: i64, step: i64 },
     /// Generated column or a default we leave to the server.
@@ -82,6 +83,8 @@ pub struct Link {
     pub columns: Vec<String>,
     pub target_columns: Vec<String>,
     pub nullable: bool,
+    /// Whether picks may leave it NULL: not when a CHECK needs its columns.
+    pub draw_null: bool,
     /// Position in a unique key made only of links: picks enumerate parents.
     pub enumerated: Option<usize>,
     /// Part of an FK cycle: NULL during COPY, filled afterwards.
@@ -145,7 +148,10 @@ impl Plan {
             Source::Tenant => tenant.map_or(Value::Null, |t| self.tenants[t].clone()),
             Source::Null | Source::Default => Value::Null,
             Source::ServerAssigned { next, step, .. } => Value::Int(next + j as i64 * step),
-            Source::Link { link, position } => self.linked(table, j, *link, *position, attempt),
+            Source::Link { link, position, fallback } => match (self.linked(table, j, *link, *position, attempt), fallback) {
+                (Value::Null, Some((link, position))) => self.linked(table, j, *link, *position, attempt),
+                (value, _) => value,
+            },
             Source::Value { kind, null_ratio, unique } => {
                 let attempt = if plan.redrawn { attempt } else { 0 };
                 let mut rng = RowRng::new(stream(table.stream, &[column, &attempt.to_string()]), j);
@@ -205,7 +211,7 @@ impl Plan {
             return None;
         }
         let mut rng = RowRng::new(stream(table.stream, &["#link", &link_index.to_string()]), j);
-        if link.nullable && !same_table && link.enumerated.is_none() && rand::Rng::random_bool(&mut rng, NULL_RATIO) {
+        if link.draw_null && !same_table && link.enumerated.is_none() && rand::Rng::random_bool(&mut rng, NULL_RATIO) {
             return None;
         }
         let nth = match link.enumerated {
@@ -276,10 +282,10 @@ pub fn build(settings: &Settings, tenancy: &Tenancy, tiers: &[TierInput<'_>], re
                 table: table.name.name.clone(),
             });
             let existing = tier.existing_rows.get(&table.name).copied().unwrap_or(0);
-            let rows = if root {
+            let rows = if existing > 0 && configured.is_none() {
+                0 // fixed rows: read, not added to
+            } else if root {
                 n
-            } else if existing > 0 && configured.is_none() {
-                0
             } else {
                 configured.unwrap_or(settings.rows).max(if scope.is_some() { n } else { 1 })
             };
@@ -308,7 +314,15 @@ pub fn build(settings: &Settings, tenancy: &Tenancy, tiers: &[TierInput<'_>], re
             let index = plan.index[&(tier.catalog.tier.clone(), table.name.clone())];
             let tenant_column = tenancy.scope(&tier.catalog.tier, &table.name).map(TenantScope::column);
             let links = links_of(&plan, tier, table, tenant_column, references);
+            let mut links = links;
             let shape = columns_of(settings, tenancy, tier, table, &links)?;
+            for link in &mut links {
+                // `a IS NOT NULL OR b IS NOT NULL` and the like: never leave these NULL.
+                let needed = |c: &String| {
+                    shape.domains.columns.get(c).is_some_and(|d| d.not_null) || shape.domains.unknown.iter().any(|u| mentions(u, c))
+                };
+                link.draw_null &= !link.columns.iter().any(needed);
+            }
             let t = &mut plan.tables[index];
             t.links = links;
             t.columns = shape.columns;
@@ -367,6 +381,7 @@ fn links_of(
             Some(Link {
                 target,
                 nullable: nullable(&constraint.columns),
+                draw_null: nullable(&constraint.columns),
                 columns: constraint.columns.clone(),
                 target_columns: fk.target_columns.clone(),
                 enumerated: None,
@@ -391,6 +406,7 @@ fn links_of(
             links.push(Link {
                 target,
                 nullable: nullable(std::slice::from_ref(&from.column)),
+                draw_null: nullable(std::slice::from_ref(&from.column)),
                 columns: vec![from.column.clone()],
                 target_columns: vec![reference.to.column.clone()],
                 enumerated: None,
@@ -439,29 +455,36 @@ fn unique_keys(table: &Table) -> Vec<Vec<String>> {
 struct Shape {
     columns: Vec<ColumnPlan>,
     domains: Domains,
-    checks: Vec<String>,
+    checks: Vec<(String, String)>,
     leaves: Vec<BTreeMap<String, Kind>>,
 }
 
 fn columns_of(settings: &Settings, tenancy: &Tenancy, tier: &TierInput<'_>, table: &Table, links: &[Link]) -> Result<Shape> {
     let column_names: Vec<String> = table.columns.iter().map(|c| c.name.clone()).collect();
-    let mut checks: Vec<String> = table
+    let mut checks: Vec<(String, String)> = table
         .constraints
         .iter()
         .filter(|c| c.kind == ConstraintKind::Check)
-        .map(|c| c.definition.clone())
+        .map(|c| (c.name.clone(), c.definition.clone()))
         .collect();
     for column in &table.columns {
-        checks.extend(column.domain_checks.iter().map(|check| replace_value(check, &column.name)));
+        checks.extend(
+            column
+                .domain_checks
+                .iter()
+                .map(|check| (format!("domain of {} ({})", column.name, column.data_type), replace_value(check, &column.name))),
+        );
     }
     let mut domains = Domains::default();
-    for check in &checks {
+    for (_, check) in &checks {
         domains.add(check, &column_names);
     }
     let checks = checks
-        .iter()
-        .map(|c| c.trim().trim_end_matches(" NOT VALID"))
-        .map(|c| c.strip_prefix("CHECK ").unwrap_or(c).to_string())
+        .into_iter()
+        .map(|(name, c)| {
+            let c = c.trim().trim_end_matches(" NOT VALID");
+            (name, c.strip_prefix("CHECK ").unwrap_or(c).to_string())
+        })
         .collect();
     let scope = tenancy.scope(&tier.catalog.tier, &table.name);
     let keys = unique_keys(table);
@@ -496,7 +519,16 @@ fn columns_of(settings: &Settings, tenancy: &Tenancy, tier: &TierInput<'_>, tabl
     for column in &table.columns {
         let in_key = keys.iter().any(|k| k.contains(&column.name));
         let domain = domains.columns.get(&column.name).cloned().unwrap_or_default();
-        let link = links.iter().enumerate().find_map(|(i, l)| l.columns.iter().position(|c| c == &column.name).map(|p| (i, p)));
+        // A column in several links (overlapping composite FKs) follows the
+        // widest one, so the whole parent key comes from one parent row.
+        let mut covering: Vec<(usize, usize)> = links
+            .iter()
+            .enumerate()
+            .filter_map(|(i, l)| l.columns.iter().position(|c| c == &column.name).map(|p| (i, p)))
+            .collect();
+        covering.sort_by_key(|&(i, _)| (std::cmp::Reverse(links[i].columns.len()), i));
+        let link = covering.first().copied();
+        let fallback = covering.get(1).copied().filter(|_| column.not_null);
         let serial = column.sequence.as_ref().filter(|_| {
             column.identity || column.default.as_deref().is_some_and(|d| d.contains("nextval"))
         });
@@ -508,7 +540,7 @@ fn columns_of(settings: &Settings, tenancy: &Tenancy, tier: &TierInput<'_>, tabl
         } else if Some(column.name.as_str()) == tenant_column {
             Source::Tenant
         } else if let Some((link, position)) = link {
-            Source::Link { link, position }
+            Source::Link { link, position, fallback }
         } else if let Some(o) = settings.column_override(&tier.catalog.tier, &table.name, &column.name) {
             let full = format!("{}.{}.{}", tier.catalog.tier, table.name, column.name);
             Source::Value {

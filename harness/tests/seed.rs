@@ -1,0 +1,223 @@
+//! Seeding: every tenant has rows in every tenant table, no row points at
+//! another tenant's parent (checked by SQL, also across tiers), tricky
+//! constraints seed, fixed rows and column overrides are respected, the same
+//! seed gives the same bytes, and an impossible CHECK is a clear error.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::Command;
+
+use serde_json::Value;
+use sqlx::PgPool;
+use tierguard::catalog::{Catalog, TenantScope};
+use tierguard::provision::quote_ident;
+
+use common::lab::Lab;
+use common::{repo, rt};
+
+/// Clones of every tier of a lab, with their catalogs.
+async fn tiers(lab: &Lab, prefix: &str) -> Vec<(Catalog, PgPool)> {
+    let mut out = Vec::new();
+    for tier in &lab.scenario.tiers {
+        let pool = lab.clone_tier(&tier.name, &format!("{prefix}_{}", tier.name)).await;
+        out.push((Catalog::read(&tier.name, &pool).await.expect("catalog"), pool));
+    }
+    out
+}
+
+#[test]
+fn every_tenant_has_rows_in_every_tenant_table() {
+    let lab = Lab::get("scenarios/penguinmails.toml");
+    let tenants = lab.scenario.seeding.tenants as i64;
+    rt().block_on(async {
+        let tiers = tiers(lab, "coverage").await;
+        let catalogs: Vec<Catalog> = tiers.iter().map(|(c, _)| c.clone()).collect();
+        let tenancy = lab.tenancy(&catalogs);
+        let mut checked = 0;
+        for (catalog, pool) in &tiers {
+            for (table, scope) in tenancy.scoped_tables(catalog) {
+                let sql = format!("SELECT count(DISTINCT {}) FROM {}", quote_ident(scope.column()), table.name.sql());
+                let distinct: i64 = sqlx::query_scalar(&sql).fetch_one(pool).await.expect("count");
+                assert_eq!(distinct, tenants, "{}.{}: tenants with rows", catalog.tier, table.name);
+                checked += 1;
+            }
+        }
+        assert!(checked > 30, "looked at {checked} tables");
+    });
+}
+
+#[test]
+fn no_seeded_row_references_another_tenants_parent() {
+    let lab = Lab::get("scenarios/penguinmails.toml");
+    rt().block_on(async {
+        let tiers = tiers(lab, "crossref").await;
+        let catalogs: Vec<Catalog> = tiers.iter().map(|(c, _)| c.clone()).collect();
+        let tenancy = lab.tenancy(&catalogs);
+        let mut references = 0;
+        // Inside each tier: join child to parent along every FK.
+        for (catalog, pool) in &tiers {
+            for (table, scope) in tenancy.scoped_tables(catalog) {
+                for (constraint, fk) in table.foreign_keys() {
+                    let Some(parent_scope) = tenancy.scope(&catalog.tier, &fk.target) else { continue };
+                    let on: Vec<String> = constraint
+                        .columns
+                        .iter()
+                        .zip(&fk.target_columns)
+                        .map(|(c, p)| format!("c.{} = p.{}", quote_ident(c), quote_ident(p)))
+                        .collect();
+                    let sql = format!(
+                        "SELECT count(*) FROM {} c JOIN {} p ON {} WHERE c.{} IS DISTINCT FROM p.{}",
+                        table.name.sql(),
+                        fk.target.sql(),
+                        on.join(" AND "),
+                        quote_ident(scope.column()),
+                        quote_ident(parent_scope.column())
+                    );
+                    let crossing: i64 = sqlx::query_scalar(&sql).fetch_one(pool).await.expect("join");
+                    assert_eq!(crossing, 0, "{}.{} {} crosses tenants", catalog.tier, table.name, constraint.name);
+                    references += 1;
+                }
+            }
+        }
+        // Across tiers: compare (value → tenant) maps of both sides.
+        let pool_of = |tier: &str| &tiers[lab.tier_index(tier)].1;
+        for reference in &lab.scenario.references {
+            let (from, to) = (&reference.from, &reference.to);
+            let child_scope = tenancy.scope(&from.table.tier, &qual(&from.table)).expect("child is tenant-scoped");
+            let Some(parent_scope) = tenancy.scope(&to.table.tier, &qual(&to.table)) else { continue };
+            let owners = |column: &str, scope: &TenantScope, table: &tierguard::scenario::TierTable| {
+                format!(
+                    "SELECT {}::text, {}::text FROM {} WHERE {} IS NOT NULL",
+                    quote_ident(column),
+                    quote_ident(scope.column()),
+                    qual(table).sql(),
+                    quote_ident(column)
+                )
+            };
+            let parents: BTreeMap<String, String> = sqlx::query_as::<_, (String, String)>(&owners(&to.column, parent_scope, &to.table))
+                .fetch_all(pool_of(&to.table.tier))
+                .await
+                .expect("parents")
+                .into_iter()
+                .collect();
+            let children: Vec<(String, String)> = sqlx::query_as(&owners(&from.column, child_scope, &from.table))
+                .fetch_all(pool_of(&from.table.tier))
+                .await
+                .expect("children");
+            assert!(!children.is_empty(), "{from}: no rows reference anything");
+            for (value, tenant) in children {
+                assert_eq!(parents.get(&value), Some(&tenant), "{from} = {value} of tenant {tenant}");
+            }
+            references += 1;
+        }
+        assert!(references > 60, "looked at {references} references");
+    });
+}
+
+fn qual(table: &tierguard::scenario::TierTable) -> tierguard::catalog::QualName {
+    tierguard::catalog::QualName {
+        schema: table.schema.clone(),
+        name: table.table.clone(),
+    }
+}
+
+#[test]
+fn tricky_constraints_all_seed() {
+    // Composite FKs, an FK cycle, a self reference, partial unique, CHECKs
+    // with regexes, ranges, IN lists and function calls, enums, domains,
+    // identity and serial keys, partitions, arrays, jsonb, citext, inet, bytea.
+    let lab = Lab::get("scenarios/tricky.toml");
+    rt().block_on(async {
+        let tiers = tiers(lab, "tricky").await;
+        let (catalog, pool) = &tiers[0];
+        for table in catalog.tables.iter().filter(|t| !t.is_partition()) {
+            let rows: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {}", table.name.sql()))
+                .fetch_one(pool)
+                .await
+                .expect("count");
+            assert!(rows > 0, "{} is empty", table.name);
+        }
+        // The cycle was closed after loading: team leads point at members.
+        let leads: i64 = sqlx::query_scalar("SELECT count(lead_member_id) FROM teams").fetch_one(pool).await.expect("leads");
+        assert!(leads > 0, "deferred references were filled");
+        let tickets_in_partitions: i64 = sqlx::query_scalar("SELECT count(DISTINCT tableoid) FROM tickets")
+            .fetch_one(pool)
+            .await
+            .expect("partitions");
+        assert!(tickets_in_partitions > 1, "rows spread over partitions");
+    });
+}
+
+#[test]
+fn fixed_rows_define_tenants_and_overrides_shape_columns() {
+    let lab = Lab::get("fixtures/seeding/fixed-rows.toml");
+    rt().block_on(async {
+        let tiers = tiers(lab, "fixed").await;
+        let pool = &tiers[0].1;
+        let accounts: i64 = sqlx::query_scalar("SELECT count(*) FROM accounts").fetch_one(pool).await.expect("count");
+        assert_eq!(accounts, 2, "fixed tenants are kept as they are");
+        let owners: Vec<String> = sqlx::query_scalar("SELECT DISTINCT tenant_id::text FROM invoices ORDER BY 1")
+            .fetch_all(pool)
+            .await
+            .expect("owners");
+        assert_eq!(owners, ["00000000-0000-4000-8000-00000000000a", "00000000-0000-4000-8000-00000000000b"]);
+        let (statuses, low, high): (Vec<String>, f64, f64) = sqlx::query_as(
+            "SELECT array_agg(DISTINCT status), min(total)::float8, max(total)::float8 FROM invoices",
+        )
+        .fetch_one(pool)
+        .await
+        .expect("shape");
+        assert_eq!(statuses, ["sent"]);
+        assert!((10.0..=20.0).contains(&low) && (10.0..=20.0).contains(&high), "{low}..{high}");
+    });
+}
+
+fn checksums(seed: &str) -> BTreeMap<String, String> {
+    let dir = tempfile::tempdir().expect("tmp");
+    let output = Command::new(env!("CARGO_BIN_EXE_tierguard"))
+        .current_dir(repo())
+        .args(["run", "scenarios/penguinmails.toml", "--backend", "local", "--only", "partition", "--seed", seed])
+        .arg("--report-dir")
+        .arg(dir.path())
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).expect("report")).expect("json");
+    report["tiers"]
+        .as_array()
+        .expect("tiers")
+        .iter()
+        .flat_map(|t| {
+            let tier = t["name"].as_str().expect("name").to_string();
+            t["tables"].as_array().expect("tables").iter().map(move |x| {
+                (format!("{tier}.{}", x["name"].as_str().expect("name")), x["checksum"].as_str().expect("sum").to_string())
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn same_seed_same_bytes_other_seed_other_data() {
+    let first = checksums("42");
+    let second = checksums("42");
+    assert_eq!(first, second, "same seed, same checksums");
+    let other = checksums("43");
+    let differ: BTreeSet<&String> = first.keys().filter(|k| first[*k] != other[*k]).collect();
+    assert!(differ.len() > 30, "another seed changes the seeded tables: {differ:?}");
+}
+
+#[test]
+fn an_impossible_check_stops_with_the_constraint_named() {
+    let output = Command::new(env!("CARGO_BIN_EXE_tierguard"))
+        .current_dir(repo())
+        .args(["run", "--backend", "local", "--tier", "core=fixtures/seeding/unsatisfiable.sql"])
+        .arg("--report-dir")
+        .arg(tempfile::tempdir().expect("tmp").path())
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert!(err.contains("tier core: seeding public.widgets"), "{err}");
+    assert!(err.contains("widgets_size_impossible ((size <> size))"), "{err}");
+}
