@@ -42,8 +42,13 @@ pub struct TablePlan {
     /// Every CHECK the rows must pass (table and domain CHECKs): name, expression.
     pub checks: Vec<(String, String)>,
     pub primary_key: Vec<String>,
+    /// Rows each fully bounded unique key can tell apart (per tenant or in all).
+    pub key_capacities: Vec<(Ordinal, u64)>,
     /// Partition key columns per leaf partition, when rows must pick one.
     pub leaves: Vec<BTreeMap<String, Kind>>,
+    /// When a partition key column is in a unique key, the leaf follows the
+    /// row's ordinal (not chance), so rows spread without colliding.
+    pub leaf_digit: Option<Digit>,
     pub stream: u64,
 }
 
@@ -57,7 +62,7 @@ pub struct ColumnPlan {
 
 pub enum Source {
     Tenant,
-    Value { kind: Kind, null_ratio: f64, unique: Option<Ordinal> },
+    Value { kind: Kind, null_ratio: f64, unique: Option<Digit> },
     /// The `position`-th column of link `link`; when that link is left NULL
     /// and the column may not be, the column of another link that covers it.
     Link { link: usize, position: usize, fallback: Option<(usize, usize)> },
@@ -66,6 +71,14 @@ pub enum Source {
     /// Generated column or a default we leave to the server.
     Default,
     Null,
+}
+
+/// A unique column's share of the row's ordinal: `(ordinal / divisor)`,
+/// which the generator wraps to its domain.
+#[derive(Debug, Clone, Copy)]
+pub struct Digit {
+    pub ordinal: Ordinal,
+    pub divisor: u64,
 }
 
 /// What makes a unique column's values distinct.
@@ -158,11 +171,16 @@ impl Plan {
                 if *null_ratio > 0.0 && rand::Rng::random_bool(&mut rng, *null_ratio) {
                     return Value::Null;
                 }
-                let kind = self.leaf_kind(table, j, column).unwrap_or(kind);
-                let ordinal = unique.map(|o| match o {
-                    Ordinal::Row => j,
-                    Ordinal::WithinTenant => j / self.tenants.len() as u64,
+                let leaf_kind = self.leaf_kind(table, j, column);
+                let ordinal = unique.map(|digit| {
+                    let position = self.ordinal(j, digit);
+                    // Leaf-bound keys: the leaf took the low part of the ordinal.
+                    match (leaf_kind, table.leaf_digit) {
+                        (Some(_), Some(_)) => position / table.leaves.len() as u64,
+                        _ => position,
+                    }
                 });
+                let kind = leaf_kind.unwrap_or(kind);
                 kind.sample(&mut rng, ordinal)
             }
         }
@@ -174,9 +192,20 @@ impl Plan {
         if table.leaves.is_empty() {
             return None;
         }
-        let mut rng = RowRng::new(stream(table.stream, &["#leaf"]), j);
-        let leaf = rand::Rng::random_range(&mut rng, 0..table.leaves.len());
+        let leaf = match table.leaf_digit {
+            Some(digit) => (self.ordinal(j, digit) % table.leaves.len() as u64) as usize,
+            None => rand::Rng::random_range(&mut RowRng::new(stream(table.stream, &["#leaf"]), j), 0..table.leaves.len()),
+        };
         table.leaves[leaf].get(column)
+    }
+
+    /// A unique column's digit of row `j`'s ordinal.
+    fn ordinal(&self, j: u64, digit: Digit) -> u64 {
+        let position = match digit.ordinal {
+            Ordinal::Row => j,
+            Ordinal::WithinTenant => j / self.tenants.len() as u64,
+        };
+        position / digit.divisor
     }
 
     fn linked(&self, table: &TablePlan, j: u64, link_index: usize, position: usize, attempt: u32) -> Value {
@@ -304,7 +333,9 @@ pub fn build(settings: &Settings, tenancy: &Tenancy, tiers: &[TierInput<'_>], re
                 unknown_checks: Vec::new(),
                 checks: Vec::new(),
                 primary_key: table.primary_key().map(|k| k.columns.clone()).unwrap_or_default(),
+                key_capacities: Vec::new(),
                 leaves: Vec::new(),
+                leaf_digit: None,
                 stream: stream(settings.seed, &[&tier.catalog.tier, &table.name.schema, &table.name.name]),
             });
         }
@@ -329,7 +360,9 @@ pub fn build(settings: &Settings, tenancy: &Tenancy, tiers: &[TierInput<'_>], re
             t.relations = shape.domains.relations;
             t.unknown_checks = shape.domains.unknown;
             t.checks = shape.checks;
+            t.key_capacities = shape.key_capacities;
             t.leaves = shape.leaves;
+            t.leaf_digit = shape.leaf_digit;
         }
         defer_cycles(&mut plan, &tier.catalog.tier)?;
     }
@@ -457,6 +490,8 @@ struct Shape {
     domains: Domains,
     checks: Vec<(String, String)>,
     leaves: Vec<BTreeMap<String, Kind>>,
+    leaf_digit: Option<Digit>,
+    key_capacities: Vec<(Ordinal, u64)>,
 }
 
 fn columns_of(settings: &Settings, tenancy: &Tenancy, tier: &TierInput<'_>, table: &Table, links: &[Link]) -> Result<Shape> {
@@ -489,26 +524,6 @@ fn columns_of(settings: &Settings, tenancy: &Tenancy, tier: &TierInput<'_>, tabl
     let scope = tenancy.scope(&tier.catalog.tier, &table.name);
     let keys = unique_keys(table);
     let tenant_column = scope.map(TenantScope::column);
-    // One injective column per unique key that links do not already cover.
-    let mut injective: BTreeMap<String, Ordinal> = BTreeMap::new();
-    for key in &keys {
-        let covered = |c: &String| links.iter().any(|l| l.enumerated.is_some() && l.columns.contains(c));
-        if key.iter().all(|c| covered(c) || Some(c.as_str()) == tenant_column) {
-            continue;
-        }
-        let scope_of_key = if tenant_column.is_some_and(|t| key.iter().any(|c| c == t)) {
-            Ordinal::WithinTenant
-        } else {
-            Ordinal::Row
-        };
-        let free = key
-            .iter()
-            .filter(|c| Some(c.as_str()) != tenant_column && !links.iter().any(|l| l.columns.contains(c)))
-            .find(|c| table.column(c).is_some_and(|col| !col.identity && col.sequence.is_none()));
-        if let Some(free) = free {
-            injective.entry(free.clone()).or_insert(scope_of_key);
-        }
-    }
     let unknown_columns: BTreeSet<&str> = column_names
         .iter()
         .filter(|c| domains.unknown.iter().any(|u| mentions(u, c)))
@@ -546,7 +561,7 @@ fn columns_of(settings: &Settings, tenancy: &Tenancy, tier: &TierInput<'_>, tabl
             Source::Value {
                 kind: Kind::from_override(o, &column.name, &column.base_type).map_err(|m| super::override_error(&full, m))?,
                 null_ratio: o.null_ratio.unwrap_or(0.0),
-                unique: injective.get(&column.name).copied(),
+                unique: None,
             }
         } else {
             match Kind::for_column(&column.name, &column.base_type, column.enum_labels.as_deref(), &domain) {
@@ -557,7 +572,7 @@ fn columns_of(settings: &Settings, tenancy: &Tenancy, tier: &TierInput<'_>, tabl
                     } else {
                         NULL_RATIO
                     },
-                    unique: injective.get(&column.name).copied(),
+                    unique: None,
                 },
                 None if column.default.is_some() => Source::Default,
                 None if !column.not_null => Source::Null,
@@ -577,13 +592,84 @@ fn columns_of(settings: &Settings, tenancy: &Tenancy, tier: &TierInput<'_>, tabl
             source,
         });
     }
+    let mut key_capacities = make_keys_distinct(&keys, tenant_column, links, &mut columns);
     let leaves = leaves_of(tier.catalog, table, &columns);
+    let leaf_digit = columns.iter().find_map(|c| match &c.source {
+        Source::Value { unique: Some(digit), .. } if leaves.first().is_some_and(|l| l.contains_key(&c.name)) => {
+            Some((c.name.clone(), *digit))
+        }
+        _ => None,
+    });
+    if let Some((column, digit)) = &leaf_digit {
+        // That key tells apart as many rows as all leaves together hold.
+        let per_leaf = leaves.iter().filter_map(|l| l.get(column)?.distinct_values()).min().unwrap_or(u64::MAX);
+        let distinct = digit.divisor.saturating_mul(per_leaf).saturating_mul(leaves.len() as u64);
+        key_capacities.push((digit.ordinal, distinct));
+    }
     Ok(Shape {
         columns,
         domains,
         checks,
         leaves,
+        leaf_digit: leaf_digit.map(|(_, d)| d),
+        key_capacities,
     })
+}
+
+/// Makes every unique key that links do not enumerate distinct by
+/// construction: the row's ordinal is spread over the key's free columns
+/// in mixed radix (bounded domains first), e.g. (stat_date, storage_tier)
+/// walks 4 tiers per day. Returns, per key whose columns are all bounded,
+/// how many rows it can tell apart.
+fn make_keys_distinct(
+    keys: &[Vec<String>],
+    tenant_column: Option<&str>,
+    links: &[Link],
+    columns: &mut [ColumnPlan],
+) -> Vec<(Ordinal, u64)> {
+    let mut capacities = Vec::new();
+    for key in keys {
+        let enumerated = |c: &String| links.iter().any(|l| l.enumerated.is_some() && l.columns.contains(c));
+        if key.iter().all(|c| enumerated(c) || Some(c.as_str()) == tenant_column) {
+            continue;
+        }
+        let ordinal = if tenant_column.is_some_and(|t| key.iter().any(|c| c == t)) {
+            Ordinal::WithinTenant
+        } else {
+            Ordinal::Row
+        };
+        let is_free = |c: &ColumnPlan| key.contains(&c.name) && matches!(c.source, Source::Value { .. });
+        let already_distinct = columns.iter().any(|c| is_free(c) && matches!(c.source, Source::Value { unique: Some(_), .. }));
+        if already_distinct {
+            continue;
+        }
+        let mut free: Vec<usize> = (0..columns.len()).filter(|&i| is_free(&columns[i])).collect();
+        if free.is_empty() {
+            continue; // identity or reference columns make it distinct already
+        }
+        free.sort_by_key(|&i| match &columns[i].source {
+            Source::Value { kind, .. } => kind.distinct_values().is_none(),
+            _ => true,
+        });
+        let mut divisor = 1u64;
+        let mut bounded = true;
+        for i in free {
+            if let Source::Value { kind, unique, .. } = &mut columns[i].source {
+                *unique = Some(Digit { ordinal, divisor });
+                match kind.distinct_values() {
+                    Some(d) => divisor = divisor.saturating_mul(d.max(1)),
+                    None => {
+                        bounded = false;
+                        break;
+                    }
+                }
+            }
+        }
+        if bounded {
+            capacities.push((ordinal, divisor));
+        }
+    }
+    capacities
 }
 
 fn server_assigned(tier: &TierInput<'_>, sequence: &str) -> Source {
@@ -748,16 +834,12 @@ fn cap_rows(plan: &mut Plan) {
                 .unwrap_or(0);
             capacity = if table.tenant_scoped { per_tenant * tenants } else { per_tenant };
         }
-        for column in &table.columns {
-            if let Source::Value { kind, unique: Some(ordinal), .. } = &column.source {
-                if let Some(distinct) = kind.distinct_values() {
-                    let bound = match ordinal {
-                        Ordinal::Row => distinct,
-                        Ordinal::WithinTenant => distinct * tenants,
-                    };
-                    capacity = capacity.min(bound);
-                }
-            }
+        for (ordinal, distinct) in &table.key_capacities {
+            let bound = match ordinal {
+                Ordinal::Row => *distinct,
+                Ordinal::WithinTenant => distinct.saturating_mul(tenants),
+            };
+            capacity = capacity.min(bound);
         }
         if plan.tables[i].rows > capacity {
             plan.tables[i].rows = capacity;

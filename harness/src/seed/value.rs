@@ -361,17 +361,17 @@ impl Kind {
     pub fn sample(&self, rng: &mut RowRng, ordinal: Option<u64>) -> Value {
         match self {
             Kind::Int { min, max } => match ordinal {
-                Some(o) => Value::Int(min.saturating_add(o as i64)),
+                Some(o) => Value::Int(min + (o % self.distinct_values().unwrap_or(u64::MAX)) as i64),
                 None => Value::Int(rng.random_range(*min..=*max)),
             },
             Kind::Decimal { min, max, scale } => match ordinal {
-                Some(o) => Value::Decimal(min + o as i128, *scale),
+                Some(o) => Value::Decimal(min + (o % self.distinct_values().unwrap_or(u64::MAX)) as i128, *scale),
                 None => Value::Decimal(rng.random_range(*min..=*max), *scale),
             },
             Kind::Float { min, max } => {
                 Value::Float(ordinal.map_or_else(|| rng.random_range(*min..=*max), |o| min + o as f64))
             }
-            Kind::Bool => Value::Bool(rng.random_bool(0.5)),
+            Kind::Bool => Value::Bool(ordinal.map_or_else(|| rng.random_bool(0.5), |o| o % 2 == 1)),
             Kind::Text { realism, min_len, max_len } => {
                 let mut text = realism.sample(rng);
                 if let Some(o) = ordinal {
@@ -425,6 +425,8 @@ impl Kind {
     pub fn distinct_values(&self) -> Option<u64> {
         match self {
             Kind::Bool => Some(2),
+            Kind::Date { days, .. } => Some(*days as u64),
+            Kind::Timestamp { seconds, .. } => Some(*seconds as u64),
             Kind::OneOf(values) => Some(values.len() as u64),
             Kind::Int { min, max } => Some((max - min).unsigned_abs() + 1),
             Kind::Decimal { min, max, .. } => Some((max - min).unsigned_abs() as u64 + 1),
