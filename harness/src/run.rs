@@ -89,15 +89,25 @@ pub async fn run(scenario: &Scenario) -> Result<Outcome> {
     let audited: Vec<_> = catalogs.iter().zip(tiers.iter().map(|t| &t.pool)).collect();
     // External servers are audited as they are: nothing is ever written there.
     let external = tiers.iter().any(|t| t.server.backend == BackendKind::External);
+    let mut seeded = None;
     if scenario.seeding.rows > 0 && !external {
-        seed::seed(scenario, &audited, &tenancy).await?;
+        seeded = Some(seed::seed(scenario, &audited, &tenancy).await?);
         lap("seed", &mut timings);
         progress(&format!(
             "seeded {} tenant(s), {} row(s) per table",
             scenario.seeding.tenants, scenario.seeding.rows
         ));
     }
-    let findings = audit(scenario, &audited, &tenancy).await;
+    let findings = audit(
+        &Audit {
+            scenario,
+            tenancy: &tenancy,
+            seeded: seeded.as_ref(),
+            read_only: external,
+        },
+        &audited,
+    )
+    .await;
     lap("checks", &mut timings);
 
     let mut tier_reports = Vec::new();
@@ -149,15 +159,25 @@ async fn load(server: Server, schema: &[PathBuf], data: &[PathBuf]) -> Result<Ti
     Ok(Tier { server, pool })
 }
 
+/// What every tier's checks share.
+pub struct Audit<'a> {
+    pub scenario: &'a Scenario,
+    pub tenancy: &'a Tenancy,
+    pub seeded: Option<&'a seed::Seeded>,
+    pub read_only: bool,
+}
+
 /// Every selected check family on every tier (its catalog and a pool on
 /// its database), tiers concurrently.
-pub async fn audit(scenario: &Scenario, tiers: &[(&Catalog, &PgPool)], tenancy: &Tenancy) -> Vec<Finding> {
+pub async fn audit(audit: &Audit<'_>, tiers: &[(&Catalog, &PgPool)]) -> Vec<Finding> {
     let per_tier = futures::future::join_all(tiers.iter().map(|&(catalog, pool)| async move {
         let ctx = TierContext {
             catalog,
-            tenancy,
-            scenario,
+            tenancy: audit.tenancy,
+            scenario: audit.scenario,
             pool,
+            seeded: audit.seeded,
+            read_only: audit.read_only,
         };
         checks::run_tier(&ctx).await
     }))

@@ -84,6 +84,20 @@ pub struct TenancyHints {
     pub app_role: Option<String>,
     /// Global tables that carry no tenant.
     pub shared: Vec<TierTable>,
+    /// How the application sets the tenant on a connection.
+    pub context: ContextMechanism,
+    /// What the connection pool runs when it hands a connection out again.
+    pub reset: Option<String>,
+}
+
+/// `[tenancy] context`: `local` = `set_config(guc, id, true)` per
+/// transaction (default); `session` = a session-level `SET`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ContextMechanism {
+    #[default]
+    Local,
+    Session,
 }
 
 #[derive(Debug, Clone)]
@@ -225,6 +239,9 @@ struct TenancyFile {
     app_role: Option<String>,
     #[serde(default)]
     shared: Vec<String>,
+    #[serde(default)]
+    context: ContextMechanism,
+    reset: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -354,6 +371,8 @@ impl Scenario {
             guc: file.tenancy.guc,
             app_role: file.tenancy.app_role,
             shared: parse_all("tenancy.shared", &file.tenancy.shared, err)?,
+            context: file.tenancy.context,
+            reset: file.tenancy.reset,
         };
         scenario.tiers = file
             .tiers

@@ -64,7 +64,13 @@ async fn audit_on(lab: &Lab, clean: &[(Catalog, PgPool)], defect: Option<&Defect
     let catalogs: Vec<Catalog> = tiers.iter().map(|(c, _)| c.clone()).collect();
     let tenancy = lab.tenancy(&catalogs);
     let audited: Vec<_> = tiers.iter().map(|(c, p)| (c, p)).collect();
-    run::audit(&lab.scenario, &audited, &tenancy).await
+    let audit = run::Audit {
+        scenario: &lab.scenario,
+        tenancy: &tenancy,
+        seeded: lab.seeded.as_ref(),
+        read_only: false,
+    };
+    run::audit(&audit, &audited).await
 }
 
 #[test]
@@ -99,7 +105,7 @@ fn defect_is_reported_exactly(
     let defect = Defect::read(&path);
     let findings = audit(Some(&defect));
     assert_eq!(
-        failing(&findings),
+        failing(&findings, &defect.expect),
         defect.expect,
         "{}: reported findings differ from the header's expect lines",
         path.display()

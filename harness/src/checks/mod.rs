@@ -15,6 +15,7 @@ use sqlx::PgPool;
 
 use crate::catalog::{Catalog, Tenancy};
 use crate::scenario::Scenario;
+use crate::seed::Seeded;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -101,6 +102,9 @@ pub struct Finding {
     pub details: Map<String, Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub repro: Option<Repro>,
+    /// The probe that failed, for the repro files and `tierguard replay`.
+    #[serde(skip)]
+    pub case: Option<Box<rls::act::Case>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -122,6 +126,7 @@ impl Finding {
             message: String::new(),
             details: Map::new(),
             repro: None,
+            case: None,
         }
     }
 
@@ -186,6 +191,10 @@ pub struct TierContext<'a> {
     pub scenario: &'a Scenario,
     /// Superuser (or, external, the given user's read-only) pool on the tier.
     pub pool: &'a PgPool,
+    /// Who owns which seeded row, and how to make new valid rows.
+    pub seeded: Option<&'a Seeded>,
+    /// External servers: probes may read but never write, not even rolled back.
+    pub read_only: bool,
 }
 
 impl TierContext<'_> {
@@ -198,7 +207,7 @@ impl TierContext<'_> {
 pub async fn run_tier(ctx: &TierContext<'_>) -> Vec<Finding> {
     let mut findings = Vec::new();
     if ctx.scenario.runs(Family::Rls) {
-        findings.extend(rls::run(ctx));
+        findings.extend(rls::run(ctx).await);
     }
     if ctx.scenario.runs(Family::Fk) {
         findings.extend(fk::run(ctx));

@@ -110,7 +110,7 @@ pub async fn load_tier(plan: Arc<Plan>, tier: &str, pool: &PgPool) -> Result<()>
 
 /// The columns a COPY supplies: the server fills identity, serial and
 /// generated columns itself.
-fn copied_columns(table: &TablePlan) -> Vec<&ColumnPlan> {
+pub fn copied_columns(table: &TablePlan) -> Vec<&ColumnPlan> {
     table
         .columns
         .iter()
@@ -173,8 +173,8 @@ async fn copy_rows(
     Ok(())
 }
 
-/// One row in COPY text format, relations between columns applied.
-fn encode_row(plan: &Plan, table: &TablePlan, columns: &[&ColumnPlan], j: u64, attempt: u32, out: &mut String) {
+/// The values of row `j` for `columns`, relations between columns applied.
+pub fn row_values(plan: &Plan, table: &TablePlan, columns: &[&ColumnPlan], j: u64, attempt: u32) -> Vec<Value> {
     let mut values: Vec<Value> = columns.iter().map(|c| plan.value(table, j, &c.name, attempt)).collect();
     for relation in &table.relations {
         let position = |name: &str| columns.iter().position(|c| c.name == name);
@@ -184,7 +184,12 @@ fn encode_row(plan: &Plan, table: &TablePlan, columns: &[&ColumnPlan], j: u64, a
             }
         }
     }
-    for (i, value) in values.iter().enumerate() {
+    values
+}
+
+/// One row in COPY text format.
+fn encode_row(plan: &Plan, table: &TablePlan, columns: &[&ColumnPlan], j: u64, attempt: u32, out: &mut String) {
+    for (i, value) in row_values(plan, table, columns, j, attempt).iter().enumerate() {
         if i > 0 {
             out.push('\t');
         }

@@ -25,6 +25,11 @@ use crate::error::{HarnessError, Result};
 use crate::scenario::{ColumnOverride, Scenario, TierTable};
 
 pub use plan::Plan;
+
+/// A stable hash of a name under the seed (probes draw their cases from it).
+pub fn stream_of(seed: u64, name: &str) -> u64 {
+    rng::stream(seed, &[name])
+}
 pub use value::Value;
 
 /// How much to seed and how, from the scenario and flags.
@@ -83,6 +88,29 @@ impl Seeded {
     /// directly through the tenant column or through its FK path.
     pub fn owner(&self, tier: &str, table: &QualName, row: u64) -> Option<usize> {
         self.plan.table(tier, table).and_then(|t| self.plan.tenant_of(t, row))
+    }
+
+    /// A new row for `table` owned by tenant `tenant`, valid in every
+    /// respect (unique keys past the seeded ones, parents of that tenant):
+    /// what the write probes try to insert. (column, type, text or NULL).
+    pub fn fresh_row(&self, tier: &str, table: &QualName, tenant: usize) -> Option<Vec<(String, String, Option<String>)>> {
+        let plan_table = self.plan.table(tier, table)?;
+        if plan_table.fixed.is_some() {
+            return None;
+        }
+        let n = self.plan.tenant_count() as u64;
+        let step = if plan_table.tenant_scoped { n } else { 1 };
+        let first = plan_table.rows.div_ceil(step) * step;
+        let j = if plan_table.tenant_scoped { first + tenant as u64 } else { first };
+        let columns = copy::copied_columns(plan_table);
+        let values = copy::row_values(&self.plan, plan_table, &columns, j, 0);
+        Some(
+            columns
+                .iter()
+                .zip(values)
+                .map(|(c, v)| (c.name.clone(), c.data_type.clone(), v.text()))
+                .collect(),
+        )
     }
 
     /// The value row `row` holds in `column` (keys, to look rows up).

@@ -27,12 +27,21 @@ pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
 }
 
-/// (check, tier, object) of every failing finding.
-pub fn failing(findings: &[Finding]) -> BTreeSet<(String, String, String)> {
+/// (check, tier, object) of every failing finding, with objects named by
+/// `expected` patterns (`prefix*`, for names that depend on the date)
+/// replaced by the pattern.
+pub fn failing(findings: &[Finding], expected: &BTreeSet<(String, String, String)>) -> BTreeSet<(String, String, String)> {
     findings
         .iter()
         .filter(|f| f.status == Status::Fail)
-        .map(|f| (f.check.to_string(), f.tier.clone(), f.object.clone()))
+        .map(|f| {
+            let object = expected
+                .iter()
+                .filter_map(|(check, _, o)| o.strip_suffix('*').filter(|p| check == f.check && f.object.starts_with(p)).map(|_| o.clone()))
+                .next()
+                .unwrap_or_else(|| f.object.clone());
+            (f.check.to_string(), f.tier.clone(), object)
+        })
         .collect()
 }
 
@@ -58,6 +67,7 @@ impl Defect {
         assert!(!header("defect").is_empty(), "{}: no `-- defect:` line", path.display());
         let expect: BTreeSet<_> = header("expect")
             .into_iter()
+            .filter(|e| e != "nothing")
             .map(|e| {
                 let (check, object) = e
                     .split_once(' ')
@@ -65,7 +75,7 @@ impl Defect {
                 (check.to_string(), tier.clone(), object.trim().to_string())
             })
             .collect();
-        assert!(!expect.is_empty(), "{}: no `-- expect:` line", path.display());
+        assert!(!header("expect").is_empty(), "{}: no `-- expect:` line (use `nothing` for none)", path.display());
         Defect {
             path: path.to_path_buf(),
             tier,

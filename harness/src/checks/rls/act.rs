@@ -1,0 +1,198 @@
+//! Acting as a tenant: every probe runs in its own transaction, as the
+//! application role, with the tenant context set the way the application
+//! sets it, and is rolled back. What the superuser sees is the ground truth
+//! it is compared with.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use sqlx::{PgPool, Row};
+
+use crate::catalog::{Table, TenantScope};
+use crate::checks::TierContext;
+use crate::provision::quote_ident;
+
+/// The tenant context a probe runs under.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "value")]
+pub enum Context {
+    Tenant(String),
+    /// The setting set to the empty string.
+    Empty,
+    /// The setting never set in this session.
+    Unset,
+}
+
+impl Context {
+    fn describe(&self) -> String {
+        match self {
+            Context::Tenant(t) => format!("tenant {t}"),
+            Context::Empty => "an empty tenant setting".into(),
+            Context::Unset => "no tenant setting".into(),
+        }
+    }
+}
+
+/// One probe: what a person needs to re-run it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Case {
+    pub role: String,
+    pub guc: String,
+    pub context: Context,
+    /// The statement the application would run.
+    pub statement: String,
+    /// Reads return row ids (`tableoid/ctid`); writes return rows affected.
+    pub write: bool,
+}
+
+impl Case {
+    /// The case as a psql script: run it on a database holding the rows.
+    pub fn sql(&self) -> String {
+        let context = match &self.context {
+            Context::Tenant(t) => format!("SELECT set_config('{}', '{}', true);\n", self.guc, t.replace('\'', "''")),
+            Context::Empty => format!("SELECT set_config('{}', '', true);\n", self.guc),
+            Context::Unset => String::new(),
+        };
+        format!(
+            "BEGIN;\nSET LOCAL ROLE {};\n{context}{};\nROLLBACK;\n",
+            quote_ident(&self.role),
+            self.statement
+        )
+    }
+
+    pub fn describe(&self) -> String {
+        format!("as `{}` with {}: {}", self.role, self.context.describe(), self.statement)
+    }
+}
+
+/// What a probe saw.
+#[derive(Debug)]
+pub enum Outcome {
+    Rows(Vec<String>),
+    Affected(u64),
+    /// The server refused (policy, permission, constraint): nothing seen or changed.
+    Refused(String),
+}
+
+/// Runs a case on a pooled superuser connection, switching to the app role
+/// for the transaction, and rolls it back.
+pub async fn run(pool: &PgPool, case: &Case) -> Result<Outcome, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::raw_sql(&format!("SET LOCAL ROLE {}", quote_ident(&case.role))).execute(&mut *tx).await?;
+    match &case.context {
+        Context::Tenant(t) => {
+            sqlx::query("SELECT set_config($1, $2, true)").bind(&case.guc).bind(t).execute(&mut *tx).await?;
+        }
+        Context::Empty => {
+            sqlx::query("SELECT set_config($1, '', true)").bind(&case.guc).execute(&mut *tx).await?;
+        }
+        Context::Unset => {}
+    }
+    let outcome = if case.write {
+        match sqlx::raw_sql(&case.statement).execute(&mut *tx).await {
+            Ok(done) => Outcome::Affected(done.rows_affected()),
+            Err(e) => Outcome::Refused(refusal(e)?),
+        }
+    } else {
+        match sqlx::query(&case.statement).fetch_all(&mut *tx).await {
+            Ok(rows) => Outcome::Rows(rows.iter().map(|r| r.try_get::<String, _>(0).unwrap_or_default()).collect()),
+            Err(e) => Outcome::Refused(refusal(e)?),
+        }
+    };
+    tx.rollback().await?;
+    Ok(outcome)
+}
+
+/// Server errors are the database saying no; anything else (the
+/// connection died) is our problem.
+fn refusal(error: sqlx::Error) -> Result<String, sqlx::Error> {
+    match error.as_database_error() {
+        Some(db) => Ok(db.message().to_string()),
+        None => Err(error),
+    }
+}
+
+/// `tableoid/ctid`: identifies a row for both the superuser and the app,
+/// with or without a primary key, also across partitions.
+pub const ROW_ID: &str = "(tableoid::regclass::text || '/' || ctid::text)";
+
+/// The ground truth of one table: each row's id, owner and key.
+pub struct Truth {
+    pub owner: HashMap<String, String>,
+    /// Row id → `ROW(primary key)::text`, to address a row as the app would.
+    pub key: HashMap<String, String>,
+    pub key_expr: Option<String>,
+}
+
+impl Truth {
+    pub async fn read(pool: &PgPool, table: &Table, scope: &TenantScope) -> Result<Truth, sqlx::Error> {
+        let key_expr = table.primary_key().map(|pk| {
+            let columns: Vec<String> = pk.columns.iter().map(|c| quote_ident(c)).collect();
+            format!("ROW({})::text", columns.join(", "))
+        });
+        let sql = format!(
+            "SELECT {ROW_ID}, {}::text, {} FROM {}",
+            quote_ident(scope.column()),
+            key_expr.as_deref().unwrap_or("NULL::text"),
+            table.name.sql()
+        );
+        let rows: Vec<(String, Option<String>, Option<String>)> = sqlx::query_as(&sql).fetch_all(pool).await?;
+        let mut truth = Truth {
+            owner: HashMap::new(),
+            key: HashMap::new(),
+            key_expr,
+        };
+        for (id, owner, key) in rows {
+            truth.owner.insert(id.clone(), owner.unwrap_or_default());
+            if let Some(key) = key {
+                truth.key.insert(id, key);
+            }
+        }
+        Ok(truth)
+    }
+
+    pub fn rows_of<'t>(&'t self, tenant: &'t str) -> impl Iterator<Item = &'t String> + 't {
+        let mut rows: Vec<&String> = self.owner.iter().filter(|(_, o)| o.as_str() == tenant).map(|(id, _)| id).collect();
+        rows.sort();
+        rows.into_iter()
+    }
+
+    /// Rows in `seen` that belong to someone other than `tenant`.
+    pub fn foreign<'s>(&self, seen: &'s [String], tenant: &str) -> Vec<&'s String> {
+        seen.iter().filter(|id| self.owner.get(*id).is_some_and(|o| o != tenant)).collect()
+    }
+}
+
+/// The tenants to act as: the seeded ones, else those found in the data.
+pub async fn tenants(ctx: &TierContext<'_>) -> Vec<String> {
+    if let Some(seeded) = ctx.seeded {
+        return seeded.tenants().iter().filter_map(|t| t.text()).collect();
+    }
+    let mut found = std::collections::BTreeSet::new();
+    for (table, scope) in ctx.tenancy.scoped_tables(ctx.catalog) {
+        let sql = format!(
+            "SELECT DISTINCT {}::text FROM {} WHERE {} IS NOT NULL LIMIT 50",
+            quote_ident(scope.column()),
+            table.name.sql(),
+            quote_ident(scope.column())
+        );
+        if let Ok(values) = sqlx::query_scalar::<_, String>(&sql).fetch_all(ctx.pool).await {
+            found.extend(values);
+        }
+    }
+    found.into_iter().collect()
+}
+
+/// A literal for `value` typed like `column`.
+pub fn literal(value: &str, data_type: &str) -> String {
+    format!("'{}'::{}", value.replace('\'', "''"), data_type)
+}
+
+/// A tenant id no tenant has, typed for the tenant column.
+pub fn nonexistent_tenant(data_type: &str) -> String {
+    match data_type {
+        "uuid" => "00000000-0000-4000-8000-000000000000".into(),
+        t if t.contains("int") || t.starts_with("numeric") => "-1".into(),
+        _ => "no-such-tenant".into(),
+    }
+}

@@ -1,0 +1,165 @@
+//! Paths around a table's policies: views (`rls.view_bypass`), materialized
+//! views (`rls.matview_exposed`), partitions read directly
+//! (`rls.partition_bypass`) and SECURITY DEFINER functions
+//! (`rls.definer_bypass`). Each readable path is probed like a table: as
+//! tenant A, every row that carries a tenant must be A's.
+
+use super::act::{self, Context, Outcome};
+use super::Prober;
+use crate::catalog::{QualName, Table};
+use crate::checks::{CheckId, Finding, Severity, TierContext};
+use crate::provision::quote_ident;
+
+pub const VIEW_BYPASS: CheckId = CheckId::new("rls.view_bypass", Severity::Error);
+pub const MATVIEW_EXPOSED: CheckId = CheckId::new("rls.matview_exposed", Severity::Error);
+pub const PARTITION_BYPASS: CheckId = CheckId::new("rls.partition_bypass", Severity::Error);
+pub const DEFINER_BYPASS: CheckId = CheckId::new("rls.definer_bypass", Severity::Error);
+
+pub async fn check(ctx: &TierContext<'_>, prober: &Prober) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let tier = ctx.tier();
+    let Some(column) = ctx.tenancy.column.clone() else { return findings };
+    for view in &ctx.catalog.views {
+        if !ctx.catalog.granted(&prober.role, &view.grants, "SELECT") && !ctx.catalog.acts_as(&prober.role, &view.owner) {
+            findings.push(if view.materialized {
+                MATVIEW_EXPOSED.pass(tier, &view.name, "not readable by the application role")
+            } else {
+                VIEW_BYPASS.pass(tier, &view.name, "not readable by the application role")
+            });
+            continue;
+        }
+        if view.materialized {
+            findings.push(matview(ctx, prober, &view.name, &column).await);
+        } else {
+            findings.push(probe_relation(ctx, prober, VIEW_BYPASS, &view.name, &column).await);
+        }
+    }
+    for partition in ctx.catalog.tables.iter().filter(|t| t.is_partition() && t.column(&column).is_some()) {
+        if !ctx.catalog.has_table_privilege(&prober.role, partition, "SELECT") {
+            findings.push(PARTITION_BYPASS.pass(tier, &partition.name, "not readable directly by the application role"));
+            continue;
+        }
+        findings.push(probe_relation(ctx, prober, PARTITION_BYPASS, &partition.name, &column).await);
+    }
+    for function in ctx.catalog.functions.iter().filter(|f| f.security_definer) {
+        let callable = function.executable_by.iter().any(|r| r == "public" || ctx.catalog.acts_as(&prober.role, r));
+        let returns_rows = function.result.contains(&column) || function.result.starts_with("SETOF") || function.result.starts_with("TABLE");
+        if !callable || !returns_rows {
+            continue;
+        }
+        let call = format!("{}({})", function.name.sql(), arguments(&function.arguments, prober));
+        findings.push(probe_call(ctx, prober, &function.name, &call, &column, &function.arguments).await);
+    }
+    findings
+}
+
+/// A readable materialized view that holds a tenant column exposes every
+/// tenant's rows as soon as it is refreshed: it has no policies of its own.
+async fn matview(ctx: &TierContext<'_>, prober: &Prober, name: &QualName, column: &str) -> Finding {
+    if !relation_has_column(ctx, name, column).await {
+        return MATVIEW_EXPOSED.pass(ctx.tier(), name, format!("readable, but holds no {column} column"));
+    }
+    let case = prober.case(Context::Tenant(prober.tenants[0].clone()), format!("SELECT count(*)::text FROM {}", name.sql()), false);
+    let rows = match act::run(ctx.pool, &case).await {
+        Ok(Outcome::Rows(r)) => r.first().and_then(|c| c.parse::<usize>().ok()).unwrap_or(0),
+        _ => 0,
+    };
+    prober.failure(
+        MATVIEW_EXPOSED,
+        ctx,
+        name,
+        format!(
+            "{name} holds {column} rows and `{}` can read it: materialized views have no row level security ({rows} row(s) readable now, every tenant's after each refresh)",
+            prober.role
+        ),
+        case,
+        rows,
+        Vec::new(),
+    )
+}
+
+/// Reads a relation as each tenant; any row carrying another tenant fails.
+async fn probe_relation(ctx: &TierContext<'_>, prober: &Prober, id: CheckId, name: &QualName, column: &str) -> Finding {
+    let has_tenant = relation_has_column(ctx, name, column).await;
+    let select = if has_tenant { format!("{}::text", quote_ident(column)) } else { "'?'".to_string() };
+    let statement = format!("SELECT {select} FROM {}", name.sql());
+    expose(ctx, prober, id, name, statement, has_tenant).await
+}
+
+async fn probe_call(ctx: &TierContext<'_>, prober: &Prober, name: &QualName, call: &str, column: &str, signature: &str) -> Finding {
+    let statement = format!("SELECT {}::text FROM {call} f", quote_ident(column));
+    let mut finding = expose(ctx, prober, DEFINER_BYPASS, name, statement, true).await;
+    finding.object = format!("{name}({signature})");
+    finding
+}
+
+/// Runs `statement` as every tenant; rows whose first column is another
+/// tenant fail. A relation without a tenant column fails when readable at
+/// all while it holds rows (a materialized copy has no policy of its own).
+async fn expose(ctx: &TierContext<'_>, prober: &Prober, id: CheckId, name: &QualName, statement: String, has_tenant: bool) -> Finding {
+    let tier = ctx.tier();
+    for tenant in &prober.tenants {
+        let case = prober.case(Context::Tenant(tenant.clone()), statement.clone(), false);
+        match act::run(ctx.pool, &case).await {
+            Ok(Outcome::Rows(rows)) => {
+                let foreign: Vec<&String> = rows.iter().filter(|r| !has_tenant || *r != tenant).collect();
+                if !foreign.is_empty() {
+                    let samples: Vec<String> = foreign.iter().take(10).map(|t| format!("row of tenant {t}")).collect();
+                    return prober.failure(
+                        id,
+                        ctx,
+                        name,
+                        format!("{name}: tenant {tenant} reads {} row(s) of other tenants ({})", foreign.len(), case.describe()),
+                        case,
+                        foreign.len(),
+                        samples,
+                    );
+                }
+            }
+            Ok(_) => {}
+            Err(e) => return id.error(tier, name, format!("probe failed: {e}")),
+        }
+    }
+    id.pass(tier, name, "readable, but only ever the tenant's own rows")
+}
+
+async fn relation_has_column(ctx: &TierContext<'_>, name: &QualName, column: &str) -> bool {
+    sqlx::query_scalar::<_, bool>(
+        "SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = $1::regclass AND attname = $2 AND NOT attisdropped)",
+    )
+    .bind(name.sql())
+    .bind(column)
+    .fetch_one(ctx.pool)
+    .await
+    .unwrap_or(false)
+}
+
+/// Arguments for a call: another tenant's id where a uuid/id is asked for
+/// (the classic leak), a match-all pattern for text, a large limit.
+fn arguments(signature: &str, prober: &Prober) -> String {
+    if signature.trim().is_empty() {
+        return String::new();
+    }
+    let other = prober.tenants.last().cloned().unwrap_or_default();
+    signature
+        .split(',')
+        .map(|argument| {
+            // `name type` or just `type`; the type may have spaces (character varying).
+            let argument = argument.trim();
+            let ty = argument.split_once(' ').map_or(argument, |(_, t)| t.trim());
+            match ty {
+                "uuid" => act::literal(&other, "uuid"),
+                "text" | "character varying" => "'%'".to_string(),
+                "integer" | "bigint" | "smallint" => "1000".to_string(),
+                "boolean" => "true".to_string(),
+                other_type => format!("NULL::{other_type}"),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Tables a probe can read through (used to skip tables the app cannot read at all).
+pub fn readable(ctx: &TierContext<'_>, prober: &Prober, table: &Table) -> bool {
+    ctx.catalog.has_table_privilege(&prober.role, table, "SELECT")
+}

@@ -1,0 +1,175 @@
+//! `rls.read_leak` and `rls.own_rows_hidden`: acting as tenant A, with
+//! random A, table and query shape (full scan, another tenant's row by key,
+//! a filter on another tenant, ORDER BY/LIMIT, count, a join along an FK),
+//! every row returned belongs to A, and all of A's rows are visible.
+
+use proptest::prelude::*;
+
+use super::act::{self, Case, Context, Outcome, Truth, ROW_ID};
+use super::property::{falsify, wait};
+use super::Prober;
+use crate::catalog::{Table, TenantScope};
+use crate::checks::{CheckId, Finding, Severity, TierContext};
+use crate::provision::quote_ident;
+
+pub const READ_LEAK: CheckId = CheckId::new("rls.read_leak", Severity::Error);
+pub const OWN_ROWS_HIDDEN: CheckId = CheckId::new("rls.own_rows_hidden", Severity::Error);
+
+#[derive(Debug, Clone)]
+enum Shape {
+    FullScan,
+    OthersRowByKey,
+    FilterOnOtherTenant,
+    OrderByLimit,
+    Count,
+    /// Join to the parent of FK number n.
+    JoinParent(usize),
+}
+
+pub async fn check(ctx: &TierContext<'_>, prober: &Prober, table: &Table, scope: &TenantScope) -> Vec<Finding> {
+    let tier = ctx.tier();
+    let truth = match Truth::read(ctx.pool, table, scope).await {
+        Ok(t) => t,
+        Err(e) => return vec![READ_LEAK.error(tier, &table.name, format!("could not read the ground truth: {e}"))],
+    };
+    let mut shapes = vec![Shape::FullScan, Shape::OthersRowByKey, Shape::FilterOnOtherTenant, Shape::OrderByLimit, Shape::Count];
+    for (i, (_, fk)) in table.foreign_keys().enumerate() {
+        if ctx.tenancy.scope(tier, &fk.target).is_some() {
+            shapes.push(Shape::JoinParent(i));
+        }
+    }
+    let n = prober.tenants.len();
+    let strategy = (0..n, 0..n, 0..shapes.len());
+    let case_of = |&(a, b, s): &(usize, usize, usize)| build(prober, table, scope, &truth, a, b, &shapes[s]);
+
+    let leak = falsify(ctx.scenario.seed, &format!("read_leak/{tier}/{}", table.name), strategy.clone(), |v| {
+        let Some((case, tenant)) = case_of(v) else { return Ok(()) };
+        match wait(act::run(ctx.pool, &case)) {
+            Ok(Outcome::Rows(seen)) => {
+                let foreign = foreign_rows(&case, &truth, &seen, &tenant);
+                if foreign.is_empty() { Ok(()) } else { Err(format!("{} row(s) of other tenants", foreign.len())) }
+            }
+            Ok(_) => Ok(()),
+            Err(e) => Err(format!("probe failed: {e}")),
+        }
+    });
+    let hidden_strategy = (0..n, 0..n, prop_oneof![Just(0usize), Just(4usize)]);
+    let hidden = falsify(ctx.scenario.seed, &format!("own_rows_hidden/{tier}/{}", table.name), hidden_strategy, |v| {
+        let Some((case, tenant)) = case_of(v) else { return Ok(()) };
+        let own: Vec<&String> = truth.rows_of(&tenant).collect();
+        match wait(act::run(ctx.pool, &case)) {
+            Ok(Outcome::Rows(seen)) if case.statement.starts_with("SELECT count") => {
+                let counted: usize = seen.first().and_then(|c| c.parse().ok()).unwrap_or(0);
+                if counted >= own.len() { Ok(()) } else { Err(format!("counts {counted} of its {} rows", own.len())) }
+            }
+            Ok(Outcome::Rows(seen)) => {
+                let missing = own.iter().filter(|r| !seen.contains(r)).count();
+                if missing == 0 { Ok(()) } else { Err(format!("{missing} of its {} rows are not visible", own.len())) }
+            }
+            Ok(Outcome::Refused(reason)) if !own.is_empty() => Err(format!("refused: {reason}")),
+            Ok(_) => Ok(()),
+            Err(e) => Err(format!("probe failed: {e}")),
+        }
+    });
+
+    let mut findings = Vec::new();
+    findings.push(match leak {
+        None => READ_LEAK.pass(tier, &table.name, format!("{} cases: no tenant saw another's rows", super::property::CASES)),
+        Some((value, reason)) => {
+            let (case, tenant) = case_of(&value).expect("failing case exists");
+            let seen = match wait_outcome(ctx, &case).await {
+                Some(Outcome::Rows(seen)) => seen,
+                _ => Vec::new(),
+            };
+            let foreign = foreign_rows(&case, &truth, &seen, &tenant);
+            prober.failure(
+                READ_LEAK,
+                ctx,
+                &table.name,
+                format!("{}: tenant {tenant} sees {reason} ({})", table.name, case.describe()),
+                case,
+                foreign.len(),
+                foreign.iter().take(10).map(|r| format!("{r} (tenant {})", truth.owner.get(*r).cloned().unwrap_or_default())).collect(),
+            )
+        }
+    });
+    findings.push(match hidden {
+        None => OWN_ROWS_HIDDEN.pass(tier, &table.name, "every tenant sees all of its own rows"),
+        Some((value, reason)) => {
+            let (case, tenant) = case_of(&value).expect("failing case exists");
+            let own: Vec<String> = truth.rows_of(&tenant).cloned().collect();
+            prober.failure(
+                OWN_ROWS_HIDDEN,
+                ctx,
+                &table.name,
+                format!("{}: tenant {tenant} {reason} ({})", table.name, case.describe()),
+                case,
+                own.len(),
+                own.into_iter().take(10).collect(),
+            )
+        }
+    });
+    findings
+}
+
+async fn wait_outcome(ctx: &TierContext<'_>, case: &Case) -> Option<Outcome> {
+    act::run(ctx.pool, case).await.ok()
+}
+
+/// Rows other tenants own among those a read returned; a count compares sizes.
+fn foreign_rows<'s>(case: &Case, truth: &Truth, seen: &'s [String], tenant: &str) -> Vec<&'s String> {
+    if case.statement.starts_with("SELECT count") {
+        let counted: usize = seen.first().and_then(|c| c.parse().ok()).unwrap_or(0);
+        let own = truth.rows_of(tenant).count();
+        return if counted > own { seen.iter().collect() } else { Vec::new() };
+    }
+    truth.foreign(seen, tenant)
+}
+
+/// The statement for one case, acting as tenant `a` (and targeting `b`).
+fn build(prober: &Prober, table: &Table, scope: &TenantScope, truth: &Truth, a: usize, b: usize, shape: &Shape) -> Option<(Case, String)> {
+    let n = prober.tenants.len();
+    let b = if a == b { (b + 1) % n } else { b };
+    let (tenant, other) = (prober.tenants[a].clone(), &prober.tenants[b]);
+    let t = table.name.sql();
+    let statement = match shape {
+        Shape::FullScan => format!("SELECT {ROW_ID} FROM {t}"),
+        Shape::OthersRowByKey => {
+            let key_expr = truth.key_expr.as_ref()?;
+            let row = truth.rows_of(other).next()?;
+            let key = truth.key.get(row)?;
+            format!("SELECT {ROW_ID} FROM {t} WHERE {key_expr} = '{}'", key.replace('\'', "''"))
+        }
+        Shape::FilterOnOtherTenant => format!(
+            "SELECT {ROW_ID} FROM {t} WHERE {}::text = '{}'",
+            quote_ident(scope.column()),
+            other.replace('\'', "''")
+        ),
+        Shape::OrderByLimit => format!("SELECT {ROW_ID} FROM {t} ORDER BY 1 DESC LIMIT 5"),
+        Shape::Count => format!("SELECT count(*)::text FROM {t}"),
+        Shape::JoinParent(i) => {
+            let (constraint, fk) = table.foreign_keys().nth(*i)?;
+            let on: Vec<String> = constraint
+                .columns
+                .iter()
+                .zip(&fk.target_columns)
+                .map(|(c, p)| format!("c.{} = p.{}", quote_ident(c), quote_ident(p)))
+                .collect();
+            format!(
+                "SELECT (c.tableoid::regclass::text || '/' || c.ctid::text) FROM {t} c JOIN {} p ON {}",
+                fk.target.sql(),
+                on.join(" AND ")
+            )
+        }
+    };
+    Some((
+        Case {
+            role: prober.role.clone(),
+            guc: prober.guc.clone(),
+            context: Context::Tenant(tenant.clone()),
+            statement,
+            write: false,
+        },
+        tenant,
+    ))
+}
