@@ -202,9 +202,11 @@ fn gate_exit_codes_follow_fail_on() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("FAIL rls.disabled") && stdout.contains("public.leads"), "{stdout}");
     let report = run.report();
-    let failures = findings_with_status(&report, "fail");
-    assert_eq!(failures.len(), 1);
-    assert_eq!(failures[0]["check"], "rls.disabled");
+    let failures: Vec<&str> = findings_with_status(&report, "fail").iter().map(|f| f["check"].as_str().unwrap()).collect();
+    // The catalog sees RLS off; the probes then show what it costs.
+    assert_eq!(failures, ["rls.disabled", "rls.read_leak", "rls.write_leak", "rls.unset_context"]);
+    let leak = findings_with_status(&report, "fail").into_iter().find(|f| f["check"] == "rls.read_leak").unwrap();
+    assert!(leak["details"]["count"].as_u64().unwrap() > 0 && leak["repro"]["seed"] == 20251101, "{leak}");
 
     // A warning-level failure passes the default gate and fails --fail-on warning.
     let warning = "oltp=fixtures/penguinmails/oltp.sql,fixtures/defects/rls/not_forced.sql";
