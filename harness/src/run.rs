@@ -77,7 +77,7 @@ pub async fn run(scenario: &Scenario) -> Result<Outcome> {
     lap("load", &mut timings);
 
     let catalogs = try_join_all(tiers.iter().map(|t| Catalog::read(&t.server.tier, &t.pool))).await?;
-    let tenancy = Tenancy::infer(scenario, &catalogs);
+    let tenancy = Tenancy::infer(scenario, &catalogs)?;
     lap("catalog", &mut timings);
     progress(&format!(
         "tenancy: column {} · setting {} · app role {}",
@@ -85,6 +85,10 @@ pub async fn run(scenario: &Scenario) -> Result<Outcome> {
         tenancy.guc.as_deref().unwrap_or("(none found)"),
         tenancy.app_role.as_deref().unwrap_or("(none found)")
     ));
+    for (tier, table, path) in tenancy.paths() {
+        let how = if path.declared { "declared" } else { "inferred" };
+        progress(&format!("tenant path ({how}) {tier}.{table}: {path}"));
+    }
 
     let audited: Vec<_> = catalogs.iter().zip(tiers.iter().map(|t| &t.pool)).collect();
     // External servers are audited as they are: nothing is ever written there.

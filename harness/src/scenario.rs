@@ -88,6 +88,9 @@ pub struct TenancyHints {
     pub context: ContextMechanism,
     /// What the connection pool runs when it hands a connection out again.
     pub reset: Option<String>,
+    /// Tables without a tenant column whose tenant is reached through FK
+    /// hops (`[tenancy.paths]`); others are inferred (catalog::tenancy).
+    pub paths: Vec<DeclaredPath>,
 }
 
 /// `[tenancy] context`: `local` = `set_config(guc, id, true)` per
@@ -98,6 +101,26 @@ pub enum ContextMechanism {
     #[default]
     Local,
     Session,
+}
+
+/// A declared tenant path: from `table`, follow `hops` in order to a table
+/// that carries the tenant column (or to the tenants table itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeclaredPath {
+    pub table: TierTable,
+    pub hops: Vec<HopSpec>,
+}
+
+/// One hop of a declared path, in the tier of the table it starts from:
+/// `column -> schema.table.column`, or for a composite key
+/// `(a, b) -> schema.table(x, y)`. Each hop starts at the previous hop's
+/// target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HopSpec {
+    pub columns: Vec<String>,
+    pub schema: String,
+    pub table: String,
+    pub target_columns: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -176,6 +199,64 @@ impl FromStr for TierColumn {
     }
 }
 
+impl fmt::Display for HopSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.columns[..], &self.target_columns[..]) {
+            ([from], [to]) => write!(f, "{from} -> {}.{}.{to}", self.schema, self.table),
+            (from, to) => write!(
+                f,
+                "({}) -> {}.{}({})",
+                from.join(", "),
+                self.schema,
+                self.table,
+                to.join(", ")
+            ),
+        }
+    }
+}
+
+impl FromStr for HopSpec {
+    type Err = String;
+    /// `column -> schema.table.column` or `(a, b) -> schema.table(x, y)`
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let bad = || format!("`{s}` is not `COLUMN -> SCHEMA.TABLE.COLUMN` or `(A, B) -> SCHEMA.TABLE(X, Y)`");
+        let names = |list: &str| -> Option<Vec<String>> {
+            let names: Vec<String> = list.split(',').map(|n| n.trim().to_string()).collect();
+            names
+                .iter()
+                .all(|n| !n.is_empty() && !n.contains(|c: char| c.is_whitespace() || "().".contains(c)))
+                .then_some(names)
+        };
+        let (from, to) = s.split_once("->").ok_or_else(bad)?;
+        let from = from.trim();
+        let from = from.strip_prefix('(').and_then(|f| f.strip_suffix(')')).unwrap_or(from);
+        let columns = names(from).ok_or_else(bad)?;
+        let to = to.trim();
+        let (table, target_columns) = match to.split_once('(') {
+            Some((table, list)) => (table.trim(), names(list.strip_suffix(')').ok_or_else(bad)?)),
+            None => to.rsplit_once('.').map(|(t, c)| (t, names(c))).ok_or_else(bad)?,
+        };
+        let target_columns = target_columns.ok_or_else(bad)?;
+        let (schema, table) = table.split_once('.').ok_or_else(bad)?;
+        if names(schema).is_none_or(|n| n.len() != 1) || names(table).is_none_or(|n| n.len() != 1) {
+            return Err(bad());
+        }
+        if columns.len() != target_columns.len() {
+            return Err(format!(
+                "`{s}`: {} column(s) point at {} column(s)",
+                columns.len(),
+                target_columns.len()
+            ));
+        }
+        Ok(HopSpec {
+            columns,
+            schema: schema.to_string(),
+            table: table.to_string(),
+            target_columns,
+        })
+    }
+}
+
 impl FromStr for Reference {
     type Err = String;
     /// `TIER.SCHEMA.TABLE.COLUMN=TIER.SCHEMA.TABLE.COLUMN`
@@ -242,6 +323,9 @@ struct TenancyFile {
     #[serde(default)]
     context: ContextMechanism,
     reset: Option<String>,
+    /// `"TIER.SCHEMA.TABLE" = ["col -> schema.table.col", ...]`
+    #[serde(default)]
+    paths: IndexMap<String, Vec<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -373,6 +457,25 @@ impl Scenario {
             shared: parse_all("tenancy.shared", &file.tenancy.shared, err)?,
             context: file.tenancy.context,
             reset: file.tenancy.reset,
+            paths: file
+                .tenancy
+                .paths
+                .iter()
+                .map(|(table, hops)| {
+                    let key = |m: String| err(format!("tenancy.paths \"{table}\": {m}"));
+                    if hops.is_empty() {
+                        return Err(key("no hops: list at least one `COLUMN -> SCHEMA.TABLE.COLUMN`".into()));
+                    }
+                    Ok(DeclaredPath {
+                        table: table.parse().map_err(key)?,
+                        hops: hops
+                            .iter()
+                            .map(|h| h.parse())
+                            .collect::<std::result::Result<_, _>>()
+                            .map_err(key)?,
+                    })
+                })
+                .collect::<Result<_>>()?,
         };
         scenario.tiers = file
             .tiers
@@ -497,6 +600,15 @@ impl Scenario {
         }
         for t in &self.tenancy.shared {
             known(&t.tier, &format!("tenancy.shared entry {t}"))?;
+        }
+        for p in &self.tenancy.paths {
+            known(&p.table.tier, &format!("tenancy.paths entry {}", p.table))?;
+            if self.tenancy.shared.contains(&p.table) {
+                return Err(HarnessError::input(format!(
+                    "{} is in tenancy.shared and in tenancy.paths{where_}: a table is either global or reached through a tenant path",
+                    p.table
+                )));
+            }
         }
         for c in &self.fk_allow_missing {
             known(&c.table.tier, &format!("fk.allow_missing entry {c}"))?;

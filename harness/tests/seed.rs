@@ -37,7 +37,7 @@ fn every_tenant_has_rows_in_every_tenant_table() {
         let mut checked = 0;
         for (catalog, pool) in &tiers {
             for (table, scope) in tenancy.scoped_tables(catalog) {
-                let sql = format!("SELECT count(DISTINCT {}) FROM {}", quote_ident(scope.column()), table.name.sql());
+                let sql = format!("SELECT count(DISTINCT {}) FROM {} t", scope.tenant_sql("t"), table.name.sql());
                 let distinct: i64 = sqlx::query_scalar(&sql).fetch_one(pool).await.expect("count");
                 assert_eq!(distinct, tenants, "{}.{}: tenants with rows", catalog.tier, table.name);
                 checked += 1;
@@ -67,12 +67,12 @@ fn no_seeded_row_references_another_tenants_parent() {
                         .map(|(c, p)| format!("c.{} = p.{}", quote_ident(c), quote_ident(p)))
                         .collect();
                     let sql = format!(
-                        "SELECT count(*) FROM {} c JOIN {} p ON {} WHERE c.{} IS DISTINCT FROM p.{}",
+                        "SELECT count(*) FROM {} c JOIN {} p ON {} WHERE ({}) IS DISTINCT FROM ({})",
                         table.name.sql(),
                         fk.target.sql(),
                         on.join(" AND "),
-                        quote_ident(scope.column()),
-                        quote_ident(parent_scope.column())
+                        scope.tenant_sql("c"),
+                        parent_scope.tenant_sql("p")
                     );
                     let crossing: i64 = sqlx::query_scalar(&sql).fetch_one(pool).await.expect("join");
                     assert_eq!(crossing, 0, "{}.{} {} crosses tenants", catalog.tier, table.name, constraint.name);
@@ -88,9 +88,9 @@ fn no_seeded_row_references_another_tenants_parent() {
             let Some(parent_scope) = tenancy.scope(&to.table.tier, &qual(&to.table)) else { continue };
             let owners = |column: &str, scope: &TenantScope, table: &tierguard::scenario::TierTable| {
                 format!(
-                    "SELECT {}::text, {}::text FROM {} WHERE {} IS NOT NULL",
+                    "SELECT {}::text, ({})::text FROM {} t WHERE {} IS NOT NULL",
                     quote_ident(column),
-                    quote_ident(scope.column()),
+                    scope.tenant_sql("t"),
                     qual(table).sql(),
                     quote_ident(column)
                 )

@@ -273,6 +273,27 @@ impl Catalog {
     }
 }
 
+impl Column {
+    /// A column of a base type with nothing special about it (tests build
+    /// catalogs from these).
+    #[cfg(test)]
+    pub fn plain(name: &str, data_type: &str, not_null: bool) -> Column {
+        Column {
+            name: name.to_string(),
+            data_type: data_type.to_string(),
+            not_null,
+            default: None,
+            identity: false,
+            identity_always: false,
+            generated: false,
+            sequence: None,
+            base_type: data_type.to_string(),
+            domain_checks: Vec::new(),
+            enum_labels: None,
+        }
+    }
+}
+
 impl Table {
     pub fn column(&self, name: &str) -> Option<&Column> {
         self.columns.iter().find(|c| c.name == name)

@@ -22,6 +22,8 @@ pub struct ColumnDomain {
     pub min_len: Option<usize>,
     pub max_len: Option<usize>,
     pub not_null: bool,
+    /// `jsonb_typeof(col) = 'array'` and the like.
+    pub json_type: Option<String>,
 }
 
 /// `a >= b` between two columns of the row.
@@ -92,6 +94,10 @@ impl Domains {
             }
             return true;
         }
+        if let Some(m) = p.json_type.captures(c) {
+            self.column(&m[1]).json_type = Some(m[2].to_string());
+            return true;
+        }
         if let Some(m) = p.not_empty.captures(c) {
             self.column(&m[1]).min_len = Some(1);
             return true;
@@ -155,6 +161,7 @@ struct Patterns {
     regex: Regex,
     length: Regex,
     not_empty: Regex,
+    json_type: Regex,
     two_columns: Regex,
     compare: Regex,
 }
@@ -174,6 +181,7 @@ impl Patterns {
                 r#"^(char_length|length|character_length)\(\(?"?(\w+)"?\)?(?:::[\w ]+)?\) (<=|<|>=|>) \(?(\d+)\)?$"#,
             )
             .expect("regex"),
+            json_type: Regex::new(r#"^jsonb?_typeof\(\(?"?(\w+)"?\)?\) = '(\w+)'(?:::text)?$"#).expect("regex"),
             not_empty: Regex::new(&format!(r"^{COL} <> ''(?:::[\w ]+)?$")).expect("regex"),
             two_columns: Regex::new(r#"^\(?"?(\w+)"?\)?(?:::[\w ]+)? (>=|>|<=|<) \(?"?([a-z_]\w*)"?\)?(?:::[\w ]+)?$"#)
                 .expect("regex"),

@@ -138,7 +138,7 @@ pub async fn seed(scenario: &Scenario, tiers: &[(&Catalog, &PgPool)], tenancy: &
             if plan.tables[index].rows > 0 {
                 continue; // the scenario asked for rows on top of the fixed ones
             }
-            let tenant_column = tenancy.scope(&catalog.tier, name).map(TenantScope::column);
+            let tenant_column = tenancy.scope(&catalog.tier, name).and_then(TenantScope::column);
             let columns = plan::referenced_columns(&plan, index);
             fixed.push((index, copy::read_fixed(&catalog.tier, pool, name, tenant_column, &columns).await?));
         }

@@ -102,6 +102,8 @@ pub struct Link {
     pub enumerated: Option<usize>,
     /// Part of an FK cycle: NULL during COPY, filled afterwards.
     pub deferred: bool,
+    /// Points at its own table (a tree: parent rows).
+    pub target_is_self: bool,
 }
 
 pub struct FixedRows {
@@ -228,6 +230,11 @@ impl Plan {
         let target = &self.tables[link.target];
         let tenant = self.tenant_of(table, j);
         let same_table = std::ptr::eq(table, target);
+        if same_table && table.links.iter().enumerate().any(|(i, l)| i != link_index && l.columns.iter().any(|c| link.columns.contains(c))) {
+            // A parent that must share columns the row takes from other
+            // links (same activation, say) is not known to exist: leave it NULL.
+            return None;
+        }
         let candidates = self.candidates(target, tenant);
         let count = if same_table {
             // Self-references point at an earlier row of the same tenant (or itself).
@@ -323,7 +330,7 @@ pub fn build(settings: &Settings, tenancy: &Tenancy, tiers: &[TierInput<'_>], re
                 tier: tier.catalog.tier.clone(),
                 name: table.name.clone(),
                 tenant_scoped: scope.is_some(),
-                tenant_column: scope.map(|s| s.column().to_string()),
+                tenant_column: scope.and_then(TenantScope::column).map(str::to_string),
                 root,
                 rows,
                 fixed: None,
@@ -343,7 +350,7 @@ pub fn build(settings: &Settings, tenancy: &Tenancy, tiers: &[TierInput<'_>], re
     for tier in tiers {
         for table in seedable(tier.catalog) {
             let index = plan.index[&(tier.catalog.tier.clone(), table.name.clone())];
-            let tenant_column = tenancy.scope(&tier.catalog.tier, &table.name).map(TenantScope::column);
+            let tenant_column = tenancy.scope(&tier.catalog.tier, &table.name).and_then(TenantScope::column);
             let links = links_of(&plan, tier, table, tenant_column, references);
             let mut links = links;
             let shape = columns_of(settings, tenancy, tier, table, &links)?;
@@ -419,6 +426,7 @@ fn links_of(
                 target_columns: fk.target_columns.clone(),
                 enumerated: None,
                 deferred: false,
+                target_is_self: fk.target == table.name,
             })
         })
         .collect();
@@ -444,6 +452,7 @@ fn links_of(
                 target_columns: vec![reference.to.column.clone()],
                 enumerated: None,
                 deferred: false,
+                target_is_self: false,
             });
         }
     }
@@ -523,7 +532,7 @@ fn columns_of(settings: &Settings, tenancy: &Tenancy, tier: &TierInput<'_>, tabl
         .collect();
     let scope = tenancy.scope(&tier.catalog.tier, &table.name);
     let keys = unique_keys(table);
-    let tenant_column = scope.map(TenantScope::column);
+    let tenant_column = scope.and_then(TenantScope::column);
     let unknown_columns: BTreeSet<&str> = column_names
         .iter()
         .filter(|c| domains.unknown.iter().any(|u| mentions(u, c)))
@@ -541,7 +550,9 @@ fn columns_of(settings: &Settings, tenancy: &Tenancy, tier: &TierInput<'_>, tabl
             .enumerate()
             .filter_map(|(i, l)| l.columns.iter().position(|c| c == &column.name).map(|p| (i, p)))
             .collect();
-        covering.sort_by_key(|&(i, _)| (std::cmp::Reverse(links[i].columns.len()), i));
+        // Self-references come last: a parent row of the same table cannot
+        // decide columns the row shares with its other links.
+        covering.sort_by_key(|&(i, _)| (links[i].target_is_self, std::cmp::Reverse(links[i].columns.len()), i));
         let link = covering.first().copied();
         let fallback = covering.get(1).copied().filter(|_| column.not_null);
         let serial = column.sequence.as_ref().filter(|_| {

@@ -116,7 +116,8 @@ pub enum Kind {
     Timestamp { min: NaiveDateTime, seconds: i64, tz: bool },
     Time,
     Interval,
-    Json,
+    /// A JSON array of words, or an object.
+    Json { array: bool },
     Inet,
     Bytea,
     Array(Box<Kind>),
@@ -314,7 +315,12 @@ impl Kind {
             }
             "time without time zone" | "time" => Kind::Time,
             "interval" => Kind::Interval,
-            "json" | "jsonb" => Kind::Json,
+            "json" | "jsonb" => Kind::Json {
+                array: match domain.json_type.as_deref() {
+                    Some(kind) => kind == "array",
+                    None => ["tags", "labels", "items", "list", "ids", "keywords"].iter().any(|w| n.contains(w)),
+                },
+            },
             "inet" | "cidr" => Kind::Inet,
             "bytea" => Kind::Bytea,
             // A document's lexemes: plain words are valid tsvector input.
@@ -398,7 +404,12 @@ impl Kind {
                     .to_string(),
             ),
             Kind::Interval => Value::Raw(format!("{} minutes", rng.random_range(1..10_000))),
-            Kind::Json => Value::Raw(format!(
+            Kind::Json { array: true } => Value::Raw(format!(
+                r#"["{}", "{}"]"#,
+                Word().fake_with_rng::<String, _>(rng),
+                Word().fake_with_rng::<String, _>(rng)
+            )),
+            Kind::Json { array: false } => Value::Raw(format!(
                 r#"{{"source": "{}", "score": {}, "tags": ["{}", "{}"]}}"#,
                 Word().fake_with_rng::<String, _>(rng),
                 rng.random_range(0..100),

@@ -77,7 +77,7 @@ impl Lab {
         for (pool, spec) in pools.iter().zip(&scenario.tiers) {
             catalogs.push(Catalog::read(&spec.name, pool).await.expect("catalog"));
         }
-        let tenancy = Tenancy::infer(&scenario, &catalogs);
+        let tenancy = Tenancy::infer(&scenario, &catalogs).expect("tenancy");
         let seeded = if scenario.seeding.rows > 0 {
             let tiers: Vec<_> = catalogs.iter().zip(&pools).collect();
             Some(seed::seed(&scenario, &tiers, &tenancy).await.expect("seeding"))
@@ -110,6 +110,6 @@ impl Lab {
     }
 
     pub fn tenancy(&self, catalogs: &[Catalog]) -> Tenancy {
-        Tenancy::infer(&self.scenario, catalogs)
+        Tenancy::infer(&self.scenario, catalogs).expect("tenancy")
     }
 }

@@ -45,10 +45,16 @@ pub fn failing(findings: &[Finding], expected: &BTreeSet<(String, String, String
         .collect()
 }
 
+/// Scenario a defect applies to when its header names none.
+pub const DEFAULT_SCENARIO: &str = "penguinmails";
+
 /// A file of `fixtures/defects/`: SQL that introduces one known defect, with
-/// a header saying which tier it applies to and what must be reported.
+/// a header saying which scenario (`-- scenario:`, default penguinmails) and
+/// tier it applies to and what must be reported.
 pub struct Defect {
     pub path: PathBuf,
+    /// Name of `scenarios/<scenario>.toml`.
+    pub scenario: String,
     pub tier: String,
     pub sql: String,
     pub expect: BTreeSet<(String, String, String)>,
@@ -63,6 +69,7 @@ impl Defect {
                 .map(|v| v.trim().to_string())
                 .collect()
         };
+        let scenario = header("scenario").pop().unwrap_or_else(|| DEFAULT_SCENARIO.to_string());
         let tier = header("tier").pop().unwrap_or_else(|| panic!("{}: no `-- tier:` line", path.display()));
         assert!(!header("defect").is_empty(), "{}: no `-- defect:` line", path.display());
         let expect: BTreeSet<_> = header("expect")
@@ -78,6 +85,7 @@ impl Defect {
         assert!(!header("expect").is_empty(), "{}: no `-- expect:` line (use `nothing` for none)", path.display());
         Defect {
             path: path.to_path_buf(),
+            scenario,
             tier,
             sql,
             expect,

@@ -131,8 +131,8 @@ impl Truth {
             format!("ROW({})::text", columns.join(", "))
         });
         let sql = format!(
-            "SELECT {ROW_ID}, {}::text, {} FROM {}",
-            quote_ident(scope.column()),
+            "SELECT {ROW_ID}, ({})::text, {} FROM {} t",
+            scope.tenant_sql("t"),
             key_expr.as_deref().unwrap_or("NULL::text"),
             table.name.sql()
         );
@@ -170,11 +170,10 @@ pub async fn tenants(ctx: &TierContext<'_>) -> Vec<String> {
     }
     let mut found = std::collections::BTreeSet::new();
     for (table, scope) in ctx.tenancy.scoped_tables(ctx.catalog) {
+        let tenant = scope.tenant_sql("t");
         let sql = format!(
-            "SELECT DISTINCT {}::text FROM {} WHERE {} IS NOT NULL LIMIT 50",
-            quote_ident(scope.column()),
-            table.name.sql(),
-            quote_ident(scope.column())
+            "SELECT DISTINCT ({tenant})::text FROM {} t WHERE ({tenant}) IS NOT NULL LIMIT 50",
+            table.name.sql()
         );
         if let Ok(values) = sqlx::query_scalar::<_, String>(&sql).fetch_all(ctx.pool).await {
             found.extend(values);

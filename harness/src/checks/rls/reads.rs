@@ -141,8 +141,8 @@ fn build(prober: &Prober, table: &Table, scope: &TenantScope, truth: &Truth, a: 
             format!("SELECT {ROW_ID} FROM {t} WHERE {key_expr} = '{}'", key.replace('\'', "''"))
         }
         Shape::FilterOnOtherTenant => format!(
-            "SELECT {ROW_ID} FROM {t} WHERE {}::text = '{}'",
-            quote_ident(scope.column()),
+            "SELECT {ROW_ID} FROM {t} t WHERE ({})::text = '{}'",
+            scope.tenant_sql("t"),
             other.replace('\'', "''")
         ),
         Shape::OrderByLimit => format!("SELECT {ROW_ID} FROM {t} ORDER BY 1 DESC LIMIT 5"),

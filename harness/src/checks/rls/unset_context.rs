@@ -13,7 +13,11 @@ pub const UNSET_CONTEXT: CheckId = CheckId::new("rls.unset_context", Severity::E
 
 pub async fn check(ctx: &TierContext<'_>, prober: &Prober, table: &Table, scope: &TenantScope) -> Finding {
     let tier = ctx.tier();
-    let data_type = table.column(scope.column()).map(|c| c.data_type.clone()).unwrap_or_else(|| "text".into());
+    let data_type = scope
+        .column()
+        .and_then(|c| table.column(c))
+        .map(|c| c.data_type.clone())
+        .unwrap_or_else(|| "text".into());
     let contexts = [Context::Unset, Context::Empty, Context::Tenant(act::nonexistent_tenant(&data_type))];
     let mut cases: Vec<Case> = contexts
         .iter()

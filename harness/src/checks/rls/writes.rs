@@ -66,8 +66,10 @@ fn build(
     let b = if a == b { (b + 1) % n } else { b };
     let (tenant, other) = (&prober.tenants[a], &prober.tenants[b]);
     let t = table.name.sql();
-    let column = quote_ident(scope.column());
-    let data_type = &table.column(scope.column())?.data_type;
+    // Moving a row to another tenant needs a tenant column; path-scoped
+    // rows are reached by the other attempts.
+    let tenant_column = scope.column().and_then(|c| table.column(c));
+    let move_to = |other: &str| tenant_column.map(|c| (quote_ident(&c.name), act::literal(other, &c.data_type)));
     let by_key = |owner: &str| -> Option<String> {
         let key_expr = truth.key_expr.as_ref()?;
         let row = truth.rows_of(owner).next()?;
@@ -75,9 +77,19 @@ fn build(
     };
     let statement = match attempt {
         "insert_for_other" => insert_row(ctx, table, b)?,
-        "move_own_row" => format!("UPDATE {t} SET {column} = {} WHERE {}", act::literal(other, data_type), by_key(tenant)?),
-        "move_all_rows" => format!("UPDATE {t} SET {column} = {}", act::literal(other, data_type)),
-        "update_others_row" => format!("UPDATE {t} SET {column} = {column} WHERE {}", by_key(other)?),
+        "move_own_row" => {
+            let (column, value) = move_to(other)?;
+            format!("UPDATE {t} SET {column} = {value} WHERE {}", by_key(tenant)?)
+        }
+        "move_all_rows" => {
+            let (column, value) = move_to(other)?;
+            format!("UPDATE {t} SET {column} = {value}")
+        }
+        "update_others_row" => {
+            // A no-op assignment: any row it reaches counts.
+            let first = quote_ident(&table.columns.first()?.name);
+            format!("UPDATE {t} SET {first} = {first} WHERE {}", by_key(other)?)
+        }
         _ => format!("DELETE FROM {t} WHERE {}", by_key(other)?),
     };
     Some(Case {
