@@ -20,6 +20,22 @@ pub struct Cli {
 pub enum Commands {
     /// Start a server per tier, load the schema, audit it, write reports.
     Run(RunArgs),
+    /// Re-run one saved failure from its repro file in a fresh environment.
+    Replay(ReplayArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// A `repro/*.json` file from a report folder.
+    pub file: PathBuf,
+
+    /// Where the servers come from.
+    #[arg(long, value_name = "auto|local|containers")]
+    pub backend: Option<BackendChoice>,
+
+    /// Report folder of the replay run (default: reports/<timestamp>/).
+    #[arg(long, value_name = "DIR")]
+    pub report_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

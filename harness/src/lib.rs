@@ -10,6 +10,7 @@ pub mod cli;
 pub mod error;
 pub mod load;
 pub mod provision;
+pub mod replay;
 pub mod report;
 pub mod run;
 pub mod scenario;

@@ -7,8 +7,8 @@ use clap::Parser;
 use tierguard::cli::{Cli, Commands};
 use tierguard::error::HarnessError;
 use tierguard::report::terminal;
-use tierguard::run;
-use tierguard::scenario::Scenario;
+use tierguard::scenario::{Overrides, Scenario};
+use tierguard::{replay, run};
 
 const EXIT_GATE_FAILED: u8 = 1;
 const EXIT_HARNESS: u8 = 2;
@@ -44,18 +44,44 @@ fn main() -> ExitCode {
 }
 
 async fn dispatch(cli: Cli) -> ExitCode {
+    // Handlers go in before anything starts: a signal that arrives before
+    // them would kill us without cleaning up.
+    let interrupted = match interrupted() {
+        Ok(signal) => signal,
+        Err(e) => return fail(&HarnessError::input(format!("cannot install signal handlers: {e}"))),
+    };
     match cli.command {
+        Commands::Replay(args) => {
+            let overrides = Overrides {
+                backend: args.backend,
+                report_dir: args.report_dir,
+                ..Overrides::default()
+            };
+            let outcome = tokio::select! {
+                outcome = replay::replay(&args.file, overrides) => outcome,
+                signal = interrupted => Err(HarnessError::Interrupted(signal)),
+            };
+            match outcome {
+                Ok(replayed) => {
+                    let r = &replayed.repro;
+                    println!("{} {} {} (seed {})
+{}", r.check, r.tier, r.object, r.seed, r.case.sql());
+                    if replayed.reproduced {
+                        println!("reproduced: {}", replayed.message);
+                        ExitCode::from(EXIT_GATE_FAILED)
+                    } else {
+                        println!("not reproduced: {}", replayed.message);
+                        ExitCode::SUCCESS
+                    }
+                }
+                Err(e) => fail(&e),
+            }
+        }
         Commands::Run(args) => {
             let scenario_path = args.scenario.clone();
             let scenario = match Scenario::resolve(scenario_path.as_deref(), args.overrides()) {
                 Ok(s) => s,
                 Err(e) => return fail(&e),
-            };
-            // Handlers go in before anything starts: a signal that arrives
-            // before them would kill us without cleaning up.
-            let interrupted = match interrupted() {
-                Ok(signal) => signal,
-                Err(e) => return fail(&HarnessError::input(format!("cannot install signal handlers: {e}"))),
             };
             let outcome = tokio::select! {
                 outcome = run::run(&scenario) => outcome,

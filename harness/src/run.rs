@@ -127,6 +127,13 @@ pub async fn run(scenario: &Scenario) -> Result<Outcome> {
     }
     lap("stats", &mut timings);
 
+    let dir = scenario.report_dir.clone().unwrap_or_else(report::default_dir);
+    let mut findings = findings;
+    report::repro::assign(&mut findings, &dir);
+    report::repro::write(&findings, scenario, &dir).map_err(|e| HarnessError::Report {
+        path: dir.clone(),
+        message: e.to_string(),
+    })?;
     let failed = findings.iter().any(|f| f.fails_gate(scenario.fail_on));
     let report = Report {
         tool: "tierguard",
@@ -138,7 +145,6 @@ pub async fn run(scenario: &Scenario) -> Result<Outcome> {
         findings,
         timings,
     };
-    let dir = scenario.report_dir.clone().unwrap_or_else(report::default_dir);
     report::write(&report, &dir)?;
     Ok(Outcome { report, dir, failed })
 }

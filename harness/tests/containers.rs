@@ -29,17 +29,24 @@ fn require_engine() {
     assert!(present, "image {} is missing: run ci/postgres-image (ci/test does)", image());
 }
 
-fn tierguard_containers() -> Vec<String> {
+/// A run id of this test's own, so containers of other runs on the
+/// machine do not count.
+fn run_id(test: &str) -> String {
+    format!("test-{}-{test}", std::process::id())
+}
+
+fn tierguard_containers(run_id: &str) -> Vec<String> {
     let output = Command::new("docker")
-        .args(["ps", "-a", "--filter", "label=tierguard.run", "--format", "{{.ID}} {{.Labels}}"])
+        .args(["ps", "-a", "--filter", &format!("label=tierguard.run={run_id}"), "--format", "{{.ID}} {{.Labels}}"])
         .output()
         .expect("docker ps");
     String::from_utf8_lossy(&output.stdout).lines().map(str::to_string).collect()
 }
 
-fn tierguard(report_dir: &std::path::Path) -> Command {
+fn tierguard(report_dir: &std::path::Path, run_id: &str) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tierguard"));
-    cmd.current_dir(repo())
+    cmd.env(tierguard::provision::RUN_ID_ENV, run_id)
+        .current_dir(repo())
         .args(["run", "scenarios/penguinmails.toml", "--backend", "containers", "--image", &image()])
         .arg("--report-dir")
         .arg(report_dir)
@@ -52,7 +59,8 @@ fn reference_scenario_passes_on_containers_and_leaves_none() {
     let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     require_engine();
     let reports = tempfile::tempdir().expect("tmp");
-    let output: Output = tierguard(reports.path()).output().expect("runs");
+    let id = run_id("reference");
+    let output: Output = tierguard(reports.path(), &id).output().expect("runs");
     let err = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{err}");
     assert!(err.contains("on containers"), "{err}");
@@ -63,7 +71,7 @@ fn reference_scenario_passes_on_containers_and_leaves_none() {
         assert!(tier["server_version"].as_str().expect("version").starts_with("15"));
     }
     assert_eq!(report["summary"]["fail"], 0);
-    assert!(tierguard_containers().is_empty(), "left running: {:?}", tierguard_containers());
+    assert!(tierguard_containers(&id).is_empty(), "left running: {:?}", tierguard_containers(&id));
 }
 
 #[test]
@@ -71,7 +79,8 @@ fn ctrl_c_while_containers_start_removes_them() {
     let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     require_engine();
     let reports = tempfile::tempdir().expect("tmp");
-    let mut child = tierguard(reports.path()).stderr(Stdio::piped()).spawn().expect("spawn");
+    let id = run_id("ctrl-c");
+    let mut child = tierguard(reports.path(), &id).stderr(Stdio::piped()).spawn().expect("spawn");
     let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
     // The seed line comes as provisioning begins; give docker a moment to create containers.
     lines.next();
@@ -82,7 +91,7 @@ fn ctrl_c_while_containers_start_removes_them() {
     let status = child.wait().expect("wait");
     assert_eq!(status.code(), Some(2), "{rest:?}");
     assert!(rest.iter().any(|l| l.contains("interrupted by SIGINT")), "{rest:?}");
-    assert!(tierguard_containers().is_empty(), "left running: {:?}", tierguard_containers());
+    assert!(tierguard_containers(&id).is_empty(), "left running: {:?}", tierguard_containers(&id));
 }
 
 #[test]
@@ -90,10 +99,11 @@ fn panic_after_containers_start_removes_them() {
     let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     require_engine();
     let reports = tempfile::tempdir().expect("tmp");
-    let output = tierguard(reports.path())
+    let id = run_id("panic");
+    let output = tierguard(reports.path(), &id)
         .env(tierguard::run::FAULT_ENV, "panic-after-provision")
         .output()
         .expect("runs");
     assert_eq!(output.status.code(), Some(2), "{}", String::from_utf8_lossy(&output.stderr));
-    assert!(tierguard_containers().is_empty(), "left running: {:?}", tierguard_containers());
+    assert!(tierguard_containers(&id).is_empty(), "left running: {:?}", tierguard_containers(&id));
 }

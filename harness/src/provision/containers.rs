@@ -20,6 +20,9 @@ pub const DEFAULT_IMAGE: &str = "postgres:15";
 pub const IMAGE_ENV: &str = "TIERGUARD_IMAGE";
 
 const LABEL: &str = "tierguard.run";
+/// Names the run's container label (`tierguard.run=<id>`), for CI systems
+/// that clean up by label; default: process id and a random suffix.
+pub const RUN_ID_ENV: &str = "TIERGUARD_RUN_ID";
 const START_TIMEOUT: Duration = Duration::from_secs(120);
 
 pub type Container = ContainerAsync<GenericImage>;
@@ -64,7 +67,10 @@ pub struct RunLabel {
 impl RunLabel {
     pub fn new() -> RunLabel {
         RunLabel {
-            id: format!("{}-{}", std::process::id(), super::disposable_password()),
+            id: std::env::var(RUN_ID_ENV)
+                .ok()
+                .filter(|id| !id.is_empty())
+                .unwrap_or_else(|| format!("{}-{}", std::process::id(), super::disposable_password())),
             armed: true,
         }
     }
@@ -80,21 +86,33 @@ impl Drop for RunLabel {
         if !self.armed {
             return;
         }
+        // A create request already sent completes after we stop waiting
+        // for it: sweep until the label has stayed empty for a moment.
         let filter = format!("label={LABEL}={}", self.id);
-        let Ok(listed) = Command::new("docker").args(["ps", "-aq", "--filter", &filter]).output() else {
-            return;
-        };
-        let ids: Vec<String> = String::from_utf8_lossy(&listed.stdout)
-            .split_whitespace()
-            .map(str::to_string)
-            .collect();
-        if !ids.is_empty() {
-            let _ = Command::new("docker")
-                .args(["rm", "-f", "-v"])
-                .args(&ids)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
+        let mut quiet = 0;
+        for _ in 0..20 {
+            let Ok(listed) = Command::new("docker").args(["ps", "-aq", "--filter", &filter]).output() else {
+                return;
+            };
+            let ids: Vec<String> = String::from_utf8_lossy(&listed.stdout)
+                .split_whitespace()
+                .map(str::to_string)
+                .collect();
+            if ids.is_empty() {
+                quiet += 1;
+                if quiet == 3 {
+                    return;
+                }
+            } else {
+                quiet = 0;
+                let _ = Command::new("docker")
+                    .args(["rm", "-f", "-v"])
+                    .args(&ids)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status();
+            }
+            std::thread::sleep(Duration::from_millis(300));
         }
     }
 }

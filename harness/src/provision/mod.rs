@@ -18,7 +18,7 @@ use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
 use crate::error::{HarnessError, Result};
 use crate::scenario::Scenario;
 
-pub use containers::{docker_answers, image_present, DEFAULT_IMAGE, IMAGE_ENV};
+pub use containers::{docker_answers, image_present, DEFAULT_IMAGE, IMAGE_ENV, RUN_ID_ENV};
 pub use local::{find_bin_dir, BIN_DIR_ENV};
 
 /// The `--backend` choice.

@@ -2,6 +2,7 @@
 //! folder (design.md fixes both), and a short summary on the terminal.
 
 pub mod junit;
+pub mod repro;
 pub mod stats;
 pub mod terminal;
 

@@ -1,23 +1,29 @@
 //! Property-based probing with proptest: cases drawn from the run seed (so
 //! the same seed gives the same probe sequence), and on failure shrunk to a
-//! minimal case (lowest tenant numbers, simplest query shape).
+//! minimal case (lowest tenant numbers, simplest query shape). Probes are
+//! async, so the value trees are walked here rather than by proptest's
+//! synchronous runner: no thread ever blocks on the database.
 
 use std::fmt::Debug;
+use std::future::Future;
 
-use proptest::strategy::Strategy;
-use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
+use proptest::strategy::{Strategy, ValueTree};
+use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
 /// Cases per property and table: enough to meet every tenant pair and
 /// query shape of a CI-sized scenario several times.
 pub const CASES: u32 = 24;
+/// Shrinking steps at most.
+const SHRINK_STEPS: u32 = 256;
 
 /// Looks for a value of `strategy` that makes `holds` fail; returns the
-/// minimal one with its failure message. `holds` may block on async work:
-/// it runs on a blocking section of the runtime.
-pub fn falsify<S>(seed: u64, stream: &str, strategy: S, holds: impl Fn(&S::Value) -> Result<(), String>) -> Option<(S::Value, String)>
+/// minimal one with its failure message.
+pub async fn falsify<S, F, Fut>(seed: u64, stream: &str, strategy: S, holds: F) -> Option<(S::Value, String)>
 where
     S: Strategy,
     S::Value: Clone + Debug,
+    F: Fn(S::Value) -> Fut,
+    Fut: Future<Output = Result<(), String>>,
 {
     let mut bytes = [0u8; 32];
     bytes[..8].copy_from_slice(&seed.to_le_bytes());
@@ -25,19 +31,30 @@ where
     let config = Config {
         cases: CASES,
         failure_persistence: None,
-        max_shrink_iters: 256,
         ..Config::default()
     };
     let mut runner = TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &bytes));
-    let result = tokio::task::block_in_place(|| runner.run(&strategy, |value| holds(&value).map_err(TestCaseError::fail)));
-    match result {
-        Ok(()) => None,
-        Err(TestError::Fail(reason, value)) => Some((value, reason.to_string())),
-        Err(TestError::Abort(reason)) => panic!("proptest gave up: {reason}"),
+    for _ in 0..CASES {
+        let mut tree = strategy.new_tree(&mut runner).expect("strategies here always produce a value");
+        let Err(reason) = holds(tree.current()).await else { continue };
+        // Shrink: step towards simpler values while the failure persists,
+        // backing off (complicate) when a simpler one passes.
+        let mut minimal = (tree.current(), reason);
+        let mut steps = 0;
+        'shrink: while steps < SHRINK_STEPS && tree.simplify() {
+            loop {
+                steps += 1;
+                match holds(tree.current()).await {
+                    Err(reason) => {
+                        minimal = (tree.current(), reason);
+                        break;
+                    }
+                    Ok(()) if steps < SHRINK_STEPS && tree.complicate() => continue,
+                    Ok(()) => break 'shrink,
+                }
+            }
+        }
+        return Some(minimal);
     }
-}
-
-/// Runs a future to completion from inside a `falsify` closure.
-pub fn wait<F: std::future::Future>(future: F) -> F::Output {
-    tokio::runtime::Handle::current().block_on(future)
+    None
 }

@@ -6,7 +6,7 @@
 use proptest::prelude::*;
 
 use super::act::{self, Case, Context, Outcome, Truth, ROW_ID};
-use super::property::{falsify, wait};
+use super::property::falsify;
 use super::Prober;
 use crate::catalog::{Table, TenantScope};
 use crate::checks::{CheckId, Finding, Severity, TierContext};
@@ -40,24 +40,26 @@ pub async fn check(ctx: &TierContext<'_>, prober: &Prober, table: &Table, scope:
     }
     let n = prober.tenants.len();
     let strategy = (0..n, 0..n, 0..shapes.len());
-    let case_of = |&(a, b, s): &(usize, usize, usize)| build(prober, table, scope, &truth, a, b, &shapes[s]);
+    let (truth, shapes) = (&truth, &shapes);
+    let case_of = |&(a, b, s): &(usize, usize, usize)| build(prober, table, scope, truth, a, b, &shapes[s]);
 
-    let leak = falsify(ctx.scenario.seed, &format!("read_leak/{tier}/{}", table.name), strategy.clone(), |v| {
-        let Some((case, tenant)) = case_of(v) else { return Ok(()) };
-        match wait(act::run(ctx.pool, &case)) {
+    let leak = falsify(ctx.scenario.seed, &format!("read_leak/{tier}/{}", table.name), strategy.clone(), |v| async move {
+        let Some((case, tenant)) = case_of(&v) else { return Ok(()) };
+        match act::run(ctx.pool, &case).await {
             Ok(Outcome::Rows(seen)) => {
-                let foreign = foreign_rows(&case, &truth, &seen, &tenant);
+                let foreign = foreign_rows(&case, truth, &seen, &tenant);
                 if foreign.is_empty() { Ok(()) } else { Err(format!("{} row(s) of other tenants", foreign.len())) }
             }
             Ok(_) => Ok(()),
             Err(e) => Err(format!("probe failed: {e}")),
         }
-    });
+    })
+    .await;
     let hidden_strategy = (0..n, 0..n, prop_oneof![Just(0usize), Just(4usize)]);
-    let hidden = falsify(ctx.scenario.seed, &format!("own_rows_hidden/{tier}/{}", table.name), hidden_strategy, |v| {
-        let Some((case, tenant)) = case_of(v) else { return Ok(()) };
+    let hidden = falsify(ctx.scenario.seed, &format!("own_rows_hidden/{tier}/{}", table.name), hidden_strategy, |v| async move {
+        let Some((case, tenant)) = case_of(&v) else { return Ok(()) };
         let own: Vec<&String> = truth.rows_of(&tenant).collect();
-        match wait(act::run(ctx.pool, &case)) {
+        match act::run(ctx.pool, &case).await {
             Ok(Outcome::Rows(seen)) if case.statement.starts_with("SELECT count") => {
                 let counted: usize = seen.first().and_then(|c| c.parse().ok()).unwrap_or(0);
                 if counted >= own.len() { Ok(()) } else { Err(format!("counts {counted} of its {} rows", own.len())) }
@@ -70,7 +72,8 @@ pub async fn check(ctx: &TierContext<'_>, prober: &Prober, table: &Table, scope:
             Ok(_) => Ok(()),
             Err(e) => Err(format!("probe failed: {e}")),
         }
-    });
+    })
+    .await;
 
     let mut findings = Vec::new();
     findings.push(match leak {
@@ -81,7 +84,7 @@ pub async fn check(ctx: &TierContext<'_>, prober: &Prober, table: &Table, scope:
                 Some(Outcome::Rows(seen)) => seen,
                 _ => Vec::new(),
             };
-            let foreign = foreign_rows(&case, &truth, &seen, &tenant);
+            let foreign = foreign_rows(&case, truth, &seen, &tenant);
             prober.failure(
                 READ_LEAK,
                 ctx,

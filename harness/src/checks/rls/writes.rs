@@ -5,7 +5,7 @@
 //! B's rows by its key.
 
 use super::act::{self, Case, Context, Outcome, Truth};
-use super::property::{falsify, wait};
+use super::property::falsify;
 use super::Prober;
 use crate::catalog::{Table, TenantScope};
 use crate::checks::{CheckId, Finding, Severity, TierContext};
@@ -25,15 +25,17 @@ pub async fn check(ctx: &TierContext<'_>, prober: &Prober, table: &Table, scope:
         Err(e) => return WRITE_LEAK.error(tier, &table.name, format!("could not read the ground truth: {e}")),
     };
     let n = prober.tenants.len();
-    let case_of = |&(a, b, attempt): &(usize, usize, usize)| build(ctx, prober, table, scope, &truth, a, b, ATTEMPTS[attempt]);
-    let failure = falsify(ctx.scenario.seed, &format!("write_leak/{tier}/{}", table.name), (0..n, 0..n, 0..ATTEMPTS.len()), |v| {
-        let Some(case) = case_of(v) else { return Ok(()) };
-        match wait(act::run(ctx.pool, &case)) {
+    let truth = &truth;
+    let case_of = |&(a, b, attempt): &(usize, usize, usize)| build(ctx, prober, table, scope, truth, a, b, ATTEMPTS[attempt]);
+    let failure = falsify(ctx.scenario.seed, &format!("write_leak/{tier}/{}", table.name), (0..n, 0..n, 0..ATTEMPTS.len()), |v| async move {
+        let Some(case) = case_of(&v) else { return Ok(()) };
+        match act::run(ctx.pool, &case).await {
             Ok(Outcome::Affected(rows)) if rows > 0 => Err(format!("{rows} row(s) written")),
             Ok(_) => Ok(()),
             Err(e) => Err(format!("probe failed: {e}")),
         }
-    });
+    })
+    .await;
     match failure {
         None => WRITE_LEAK.pass(tier, &table.name, "no write reached another tenant's rows"),
         Some((value, reason)) => {
