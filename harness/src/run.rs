@@ -144,6 +144,7 @@ pub async fn run(scenario: &Scenario) -> Result<Outcome> {
         summary: Summary::of(&findings),
         findings,
         timings,
+        probes: crate::checks::rls::act::PROBES_RUN.load(std::sync::atomic::Ordering::Relaxed),
     };
     report::write(&report, &dir)?;
     Ok(Outcome { report, dir, failed })

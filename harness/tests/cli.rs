@@ -365,3 +365,31 @@ fn panic_mid_run_removes_every_server() {
     assert_eq!(output.status.code(), Some(2), "{err}");
     assert!(err.contains("internal error"), "{err}");
 }
+
+#[test]
+fn a_leak_leaves_a_repro_that_replay_reproduces() {
+    let run = Run::new();
+    let defect = "oltp=fixtures/penguinmails/oltp.sql,fixtures/defects/rls/permissive_true.sql";
+    let output = run.run(&["scenarios/penguinmails.toml", "--backend", "local", "--only", "rls", "--tier", defect]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let report = run.report();
+    let leak = findings_with_status(&report, "fail").into_iter().find(|f| f["check"] == "rls.read_leak").expect("read leak");
+    let file = run.reports.join(leak["repro"]["file"].as_str().expect("repro file"));
+    let sql = std::fs::read_to_string(file.with_extension("sql")).expect("repro.sql");
+    assert!(sql.contains("SET LOCAL ROLE \"penguinmails_app\"") && sql.contains("set_config('app.current_tenant_id'"), "{sql}");
+
+    let replay_dir = run.tmp.path().join("replay");
+    let replay = Command::new(env!("CARGO_BIN_EXE_tierguard"))
+        .current_dir(repo())
+        .arg("replay")
+        .arg(&file)
+        .args(["--backend", "local", "--report-dir"])
+        .arg(&replay_dir)
+        .env("TMPDIR", run.scratch())
+        .output()
+        .expect("replay runs");
+    run.assert_nothing_left();
+    let stdout = String::from_utf8_lossy(&replay.stdout);
+    assert_eq!(replay.status.code(), Some(1), "{stdout}{}", stderr(&replay));
+    assert!(stdout.contains("reproduced: public.leads"), "{stdout}");
+}

@@ -60,17 +60,11 @@ fn no_seeded_row_references_another_tenants_parent() {
             for (table, scope) in tenancy.scoped_tables(catalog) {
                 for (constraint, fk) in table.foreign_keys() {
                     let Some(parent_scope) = tenancy.scope(&catalog.tier, &fk.target) else { continue };
-                    let on: Vec<String> = constraint
-                        .columns
-                        .iter()
-                        .zip(&fk.target_columns)
-                        .map(|(c, p)| format!("c.{} = p.{}", quote_ident(c), quote_ident(p)))
-                        .collect();
                     let sql = format!(
                         "SELECT count(*) FROM {} c JOIN {} p ON {} WHERE ({}) IS DISTINCT FROM ({})",
                         table.name.sql(),
                         fk.target.sql(),
-                        on.join(" AND "),
+                        fk.join_on(&constraint.columns, "c", "p"),
                         scope.tenant_sql("c"),
                         parent_scope.tenant_sql("p")
                     );

@@ -273,6 +273,24 @@ impl Catalog {
     }
 }
 
+impl ForeignKey {
+    /// `child.a = parent.x AND ...`: the FK as a join condition between aliases.
+    pub fn join_on(&self, columns: &[String], child: &str, parent: &str) -> String {
+        columns
+            .iter()
+            .zip(&self.target_columns)
+            .map(|(c, p)| {
+                format!(
+                    "{child}.{} = {parent}.{}",
+                    crate::provision::quote_ident(c),
+                    crate::provision::quote_ident(p)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" AND ")
+    }
+}
+
 impl Column {
     /// A column of a base type with nothing special about it (tests build
     /// catalogs from these).

@@ -26,6 +26,8 @@ pub struct Report {
     pub summary: Summary,
     /// Milliseconds per phase.
     pub timings: IndexMap<String, u64>,
+    /// Probe transactions run (each acting as a tenant, rolled back).
+    pub probes: u64,
 }
 
 #[derive(Debug, Serialize)]

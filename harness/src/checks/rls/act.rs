@@ -74,9 +74,13 @@ pub enum Outcome {
     Refused(String),
 }
 
+/// Probe transactions run by this process (the report and the bench read it).
+pub static PROBES_RUN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// Runs a case on a pooled superuser connection, switching to the app role
 /// for the transaction, and rolls it back.
 pub async fn run(pool: &PgPool, case: &Case) -> Result<Outcome, sqlx::Error> {
+    PROBES_RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut tx = pool.begin().await?;
     sqlx::raw_sql(&format!("SET LOCAL ROLE {}", quote_ident(&case.role))).execute(&mut *tx).await?;
     match &case.context {

@@ -10,7 +10,6 @@ use super::property::falsify;
 use super::Prober;
 use crate::catalog::{Table, TenantScope};
 use crate::checks::{CheckId, Finding, Severity, TierContext};
-use crate::provision::quote_ident;
 
 pub const READ_LEAK: CheckId = CheckId::new("rls.read_leak", Severity::Error);
 pub const OWN_ROWS_HIDDEN: CheckId = CheckId::new("rls.own_rows_hidden", Severity::Error);
@@ -152,16 +151,10 @@ fn build(prober: &Prober, table: &Table, scope: &TenantScope, truth: &Truth, a: 
         Shape::Count => format!("SELECT count(*)::text FROM {t}"),
         Shape::JoinParent(i) => {
             let (constraint, fk) = table.foreign_keys().nth(*i)?;
-            let on: Vec<String> = constraint
-                .columns
-                .iter()
-                .zip(&fk.target_columns)
-                .map(|(c, p)| format!("c.{} = p.{}", quote_ident(c), quote_ident(p)))
-                .collect();
             format!(
                 "SELECT (c.tableoid::regclass::text || '/' || c.ctid::text) FROM {t} c JOIN {} p ON {}",
                 fk.target.sql(),
-                on.join(" AND ")
+                fk.join_on(&constraint.columns, "c", "p")
             )
         }
     };
