@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use crate::checks::{Family, Severity};
 use crate::error::{HarnessError, Result};
+use crate::expectations::{self, Expectations};
 use crate::provision::BackendChoice;
 
 /// Default number of months ahead that time partitions must already exist for.
@@ -33,6 +34,8 @@ pub struct Scenario {
     pub tiers: Vec<TierSpec>,
     pub references: Vec<Reference>,
     pub fk_allow_missing: Vec<TierColumn>,
+    /// Domains, cascades and CHECK exemptions (`[domains]`, `[[cascade]]`, ...).
+    pub expectations: Expectations,
     pub months_ahead: u32,
     pub seeding: Seeding,
     pub only: Option<Vec<Family>>,
@@ -205,6 +208,14 @@ struct ScenarioFile {
     fk: FkFile,
     #[serde(default)]
     partitions: PartitionsFile,
+    #[serde(default)]
+    domains: IndexMap<String, expectations::DomainFile>,
+    #[serde(default)]
+    cascade: Vec<expectations::CascadeFile>,
+    #[serde(default)]
+    cascade_rules: expectations::CascadeRulesFile,
+    #[serde(default)]
+    check: expectations::CheckFile,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -300,6 +311,7 @@ impl Scenario {
             tiers: Vec::new(),
             references: Vec::new(),
             fk_allow_missing: Vec::new(),
+            expectations: Expectations::default(),
             months_ahead: DEFAULT_MONTHS_AHEAD,
             seeding: Seeding::default(),
             only: None,
@@ -376,6 +388,7 @@ impl Scenario {
             })
             .collect::<Result<_>>()?;
         scenario.fk_allow_missing = parse_all("fk.allow_missing", &file.fk.allow_missing, err)?;
+        scenario.expectations = Expectations::from_file(file.domains, file.cascade, file.cascade_rules, file.check, err)?;
         scenario.months_ahead = file.partitions.months_ahead.unwrap_or(DEFAULT_MONTHS_AHEAD);
         if let Some(tenants) = file.tenants {
             scenario.seeding.tenants = tenants;
@@ -481,6 +494,9 @@ impl Scenario {
         }
         for c in &self.fk_allow_missing {
             known(&c.table.tier, &format!("fk.allow_missing entry {c}"))?;
+        }
+        for (c, declared) in self.expectations.columns() {
+            known(&c.table.tier, &declared)?;
         }
         for t in self.seeding.table_rows.keys() {
             known(&t.tier, &format!("seeding.tables entry {t}"))?;

@@ -5,6 +5,7 @@
 pub mod fk;
 pub mod partition;
 pub mod rls;
+pub mod sandbox;
 
 use std::fmt;
 use std::str::FromStr;
@@ -201,7 +202,7 @@ pub async fn run_tier(ctx: &TierContext<'_>) -> Vec<Finding> {
         findings.extend(rls::run(ctx));
     }
     if ctx.scenario.runs(Family::Fk) {
-        findings.extend(fk::run(ctx));
+        findings.extend(fk::run(ctx).await);
     }
     if ctx.scenario.runs(Family::Partition) {
         findings.extend(partition::run(ctx).await);
