@@ -230,6 +230,10 @@ pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
+pub fn quote_literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
 /// A password for a disposable server: random, never printed.
 pub(crate) fn disposable_password() -> String {
     use rand::distr::{Alphanumeric, SampleString};

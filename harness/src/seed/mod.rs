@@ -25,6 +25,8 @@ use crate::error::{HarnessError, Result};
 use crate::scenario::{ColumnOverride, Scenario, TierTable};
 
 pub use plan::Plan;
+/// Stable hashing of names into seeds, for other seeded parts of a run.
+pub(crate) use rng::stream;
 pub use value::Value;
 
 /// How much to seed and how, from the scenario and flags.

@@ -9,7 +9,7 @@
 
 use serde_json::{Map, Value};
 
-use super::row::copy_row;
+use crate::checks::rows::copy_row;
 use crate::catalog::{Constraint, ForeignKey, Table};
 use crate::checks::sandbox::{Acting, Outcome, Sandbox};
 use crate::checks::{CheckId, Finding, Severity, TierContext};

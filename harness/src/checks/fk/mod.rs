@@ -6,7 +6,6 @@ mod cascade;
 mod cross_tenant;
 mod missing;
 mod not_enforced;
-mod row;
 mod unindexed;
 
 use super::{Finding, TierContext};

@@ -10,7 +10,7 @@
 use serde_json::{Map, Value};
 use sqlx::PgPool;
 
-use super::row::{copy_row, fresh_value, literal};
+use crate::checks::rows::{copy_row, fresh_value, shown_fields};
 use crate::catalog::{Catalog, Constraint, ForeignKey, Table, TenantScope};
 use crate::checks::sandbox::{Outcome, Sandbox};
 use crate::checks::{CheckId, Finding, Severity, TierContext};
@@ -159,20 +159,12 @@ async fn violators(pool: &PgPool, table: &Table, constraint: &Constraint, fk: &F
         .zip(&fk.target_columns)
         .map(|(c, t)| format!("p.{} = c.{}", quote_ident(t), quote_ident(c)))
         .collect();
-    let shown = table
-        .primary_key()
-        .map(|pk| pk.columns.clone())
-        .unwrap_or_default()
-        .into_iter()
-        .chain(constraint.columns.iter().cloned())
-        .map(|c| format!("{}, c.{}", literal(&c), quote_ident(&c)))
-        .collect::<Vec<_>>();
     let sql = format!(
         "WITH v AS (SELECT jsonb_build_object({shown}) AS row FROM {child} c
                     WHERE {set} AND NOT EXISTS (SELECT 1 FROM {parent} p WHERE {joined}))
          SELECT (SELECT count(*) FROM v),
                 (SELECT COALESCE(array_agg(s.row::text), '{{}}') FROM (SELECT row FROM v LIMIT {SAMPLES}) s)",
-        shown = shown.join(", "),
+        shown = shown_fields(table, &constraint.columns),
         child = table.name.sql(),
         parent = fk.target.sql(),
         set = set.join(" AND "),

@@ -1,4 +1,4 @@
-//! Rows for writing probes: a copy of an existing row with some columns
+//! Rows for probes: a copy of an existing row with some columns
 //! replaced, valid in every other respect. Copying keeps every other value
 //! real (same tenant, same parents, values the CHECKs accepted); only the
 //! unique keys must differ, so one column of each key gets a fresh value.
@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use sqlx::PgConnection;
 
 use crate::catalog::{Column, ConstraintKind, QualName, Table};
-use crate::provision::quote_ident;
+use crate::provision::{quote_ident, quote_literal};
 
 /// A row to insert into `table`, as JSON, and the statement that inserts it
 /// (`$1` is the row).
@@ -57,7 +57,7 @@ pub async fn copy_row(
     if !fresh.is_empty() {
         let fields: Vec<String> = fresh
             .iter()
-            .map(|(column, expr)| format!("{}, to_jsonb({expr})", literal(&column.name)))
+            .map(|(column, expr)| format!("{}, to_jsonb({expr})", quote_literal(&column.name)))
             .collect();
         let sql = format!(
             "SELECT jsonb_build_object({}) FROM jsonb_populate_record(NULL::{}, $1) r",
@@ -94,7 +94,7 @@ pub fn insert_statement(table: &Table) -> String {
 /// stays an email), else new. None for types without an obvious successor.
 pub fn fresh_value(column: &Column, table: &QualName, original: Option<&str>, salt: &str) -> Option<String> {
     let name = quote_ident(&column.name);
-    let hash = format!("md5({})", literal(&format!("{salt}:{}", column.name)));
+    let hash = format!("md5({})", quote_literal(&format!("{salt}:{}", column.name)));
     let successor = |step: &str| format!("(SELECT COALESCE(max(x.{name}) {step}) FROM {} x)", table.sql());
     let base = column.base_type.as_str();
     Some(match base {
@@ -151,7 +151,13 @@ fn freshened_column<'t>(table: &'t Table, key: &[&str], tenant_column: Option<&s
     candidates.into_iter().min_by_key(rank)
 }
 
-/// A string as an SQL literal.
-pub fn literal(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
+/// `jsonb_build_object` arguments that show a row of alias `c`: its primary
+/// key, then `columns`.
+pub fn shown_fields(table: &Table, columns: &[String]) -> String {
+    let key = table.primary_key().map(|pk| pk.columns.as_slice()).unwrap_or_default();
+    key.iter()
+        .chain(columns)
+        .map(|c| format!("{}, c.{}", quote_literal(c), quote_ident(c)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
