@@ -84,6 +84,12 @@ fn clean_reference_has_no_failing_finding() {
         "rls.privileged_role",
         "fk.missing",
         "fk.unindexed",
+        "fk.not_enforced",
+        "fk.cross_tenant",
+        "fk.cascade",
+        "check.missing",
+        "check.domain",
+        "check.violations",
         "partition.coverage",
     ] {
         assert!(findings.iter().any(|f| f.check == id), "no verdict from {id}");

@@ -112,7 +112,7 @@ fn verdict(tier: &str, object: &str, domain: &Domain, results: Results, statemen
     if problems.is_empty() {
         return match results.unjudged.first() {
             Some(why) => ID.error(tier, object, format!("the domain could not be judged: {why}")),
-            None => ID.pass(tier, object, format!("{} values tried: those {domain} are accepted, the rest refused", results.tried)),
+            None => ID.pass(tier, object, format!("{} values tried: inside the domain ({domain}) accepted, outside refused", results.tried)),
         };
     }
     let minimal = results.accepted_outside.first().or(results.refused_inside.first().map(|(v, _)| v)).expect("a problem");
