@@ -293,3 +293,82 @@ impl DomainFile {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(toml_text: &str) -> Result<Expectations> {
+        #[derive(Deserialize)]
+        struct File {
+            #[serde(default)]
+            domains: IndexMap<String, DomainFile>,
+            #[serde(default)]
+            cascade: Vec<CascadeFile>,
+            #[serde(default)]
+            cascade_rules: CascadeRulesFile,
+            #[serde(default)]
+            check: CheckFile,
+        }
+        let file: File = toml::from_str(toml_text).expect("valid TOML");
+        Expectations::from_file(file.domains, file.cascade, file.cascade_rules, file.check, HarnessError::input)
+    }
+
+    fn error(toml_text: &str) -> String {
+        parse(toml_text).expect_err("refused").to_string()
+    }
+
+    #[test]
+    fn domains_cascades_and_rules_are_read() {
+        let e = parse(
+            r#"
+            [domains]
+            "t.s.leads.score" = { range = [0, 100] }
+            "t.s.jobs.priority" = { list = [1, 2, 3] }
+            "t.s.users.email" = { kind = "email" }
+            "t.s.codes.code" = { regex = "^[A-Z]{3}$" }
+            [[cascade]]
+            from = "t.s.leads.company_id"
+            on_delete = "no_action"
+            [cascade_rules]
+            optional = "set_null"
+            [check]
+            allow_missing = ["t.s.leads.source_type"]
+            "#,
+        )
+        .expect("valid");
+        let domains: Vec<&Domain> = e.domains.iter().map(|d| &d.domain).collect();
+        assert_eq!(
+            domains,
+            [
+                &Domain::Range { min: 0.0, max: 100.0 },
+                &Domain::List(vec!["1".into(), "2".into(), "3".into()]),
+                &Domain::Email,
+                &Domain::Regex("^[A-Z]{3}$".into()),
+            ]
+        );
+        assert_eq!(e.cascades[0].on_delete, OnDelete::Restrict);
+        assert_eq!(e.cascade_rules.for_kind(RelationKind::Optional), Some(OnDelete::SetNull));
+        assert_eq!(e.cascade_rules.for_kind(RelationKind::Required), None);
+        assert_eq!(e.columns().count(), 6);
+    }
+
+    #[test]
+    fn unclear_declarations_are_refused_with_their_key() {
+        let two = error(r#"domains."t.s.a.b" = { range = [0, 1], kind = "positive" }"#);
+        assert!(two.contains(r#"domains."t.s.a.b""#) && two.contains("exactly one"), "{two}");
+        assert!(error(r#"domains."t.s.a.b" = { range = [5, 1] }"#).contains("empty"));
+        assert!(error(r#"domains."t.s.a.b" = { kind = "even" }"#).contains("unknown kind `even`"));
+        assert!(error(r#"domains."t.s.a" = { kind = "email" }"#).contains("TIER.SCHEMA.TABLE.COLUMN"));
+        assert!(error(r#"domains."t.s.a.b" = { regex = "(" }"#).contains("invalid regex"));
+        let rule = error(r#"cascade_rules = { lookup = "protect" }"#);
+        assert!(rule.contains("cascade_rules.lookup") && rule.contains("`protect`"), "{rule}");
+    }
+
+    #[test]
+    fn anchors_are_implied() {
+        assert_eq!(Domain::unanchored("^[a-z]+$"), "[a-z]+");
+        assert_eq!(Domain::unanchored("[a-z]+"), "[a-z]+");
+        assert_eq!(Domain::unanchored(r"a\$"), r"a\$");
+    }
+}

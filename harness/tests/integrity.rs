@@ -143,3 +143,42 @@ fn the_audit_writes_nothing() {
     assert!(!audit.before.is_empty());
     assert_eq!(audit.before, audit.after);
 }
+
+/// External databases are audited read-only: the writing probes are skipped
+/// (their writes would be refused for that reason alone and prove nothing),
+/// while rows that violate a NOT VALID CHECK are still counted.
+#[test]
+fn external_audit_skips_writing_probes_and_still_counts_violations() {
+    let lab = Lab::get(SCENARIO);
+    let findings = rt().block_on(async {
+        let pool = lab.clone_tier("crm", "crm_external").await;
+        sqlx::raw_sql(
+            "ALTER TABLE public.campaigns DROP CONSTRAINT campaigns_budget_check;
+             UPDATE public.campaigns SET budget = -1 WHERE id IN (SELECT id FROM public.campaigns ORDER BY id LIMIT 2);
+             ALTER TABLE public.campaigns ADD CONSTRAINT campaigns_budget_check CHECK (budget >= 0) NOT VALID;",
+        )
+        .execute(&pool)
+        .await
+        .expect("defect applies");
+        let options = (*pool.connect_options()).clone().options([("default_transaction_read_only", "on")]);
+        let read_only = sqlx::PgPool::connect_with(options).await.expect("read-only pool");
+        let catalog = Catalog::read("crm", &read_only).await.expect("catalog");
+        let tenancy = lab.tenancy(std::slice::from_ref(&catalog));
+        let mut scenario = lab.scenario.clone();
+        scenario.backend = tierguard::provision::BackendChoice::External;
+        run::audit(&scenario, &[(&catalog, &read_only)], &tenancy).await
+    });
+    let violations = findings
+        .iter()
+        .find(|f| f.check == "check.violations" && f.object == "public.campaigns.campaigns_budget_check")
+        .expect("violations finding");
+    assert_eq!(violations.status, Status::Fail);
+    assert_eq!(violations.details["count"], 2);
+    assert_eq!(violations.details["samples"].as_array().map(Vec::len), Some(2));
+    // (A cascade declared where no FK exists is a catalog fact: still reported.)
+    let probed = findings.iter().filter(|f| f.object != "public.leads.created_by");
+    for check in ["fk.not_enforced", "fk.cross_tenant", "fk.cascade", "check.domain"] {
+        let statuses: BTreeSet<_> = probed.clone().filter(|f| f.check == check).map(|f| format!("{:?}", f.status)).collect();
+        assert_eq!(statuses, BTreeSet::from(["Skip".to_string()]), "{check}");
+    }
+}

@@ -78,7 +78,7 @@ pub struct Server {
 #[allow(dead_code)]
 enum Guard {
     Local(local::LocalServer),
-    Container(containers::Container),
+    Container(Box<containers::Container>),
     External,
 }
 
