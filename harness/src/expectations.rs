@@ -11,7 +11,7 @@ use std::str::FromStr;
 use indexmap::IndexMap;
 use serde::Deserialize;
 
-use crate::catalog::{Catalog, QualName};
+use crate::catalog::Catalog;
 use crate::error::{HarnessError, Result};
 use crate::scenario::TierColumn;
 
@@ -219,10 +219,7 @@ impl Expectations {
     /// Every named column exists in its tier's catalog.
     pub fn check_names(&self, catalogs: &[Catalog], file: &str) -> Result<()> {
         for (column, declared) in self.columns() {
-            let table = QualName {
-                schema: column.table.schema.clone(),
-                name: column.table.table.clone(),
-            };
+            let table = column.table.qual_name();
             let catalog = catalogs.iter().find(|c| c.tier == column.table.tier);
             let problem = match catalog.map(|c| c.table(&table)) {
                 None => format!("tier `{}` does not exist", column.table.tier),

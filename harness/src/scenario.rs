@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use indexmap::IndexMap;
 use serde::Deserialize;
 
+use crate::catalog::QualName;
 use crate::checks::{Family, Severity};
 use crate::error::{HarnessError, Result};
 use crate::expectations::{self, Expectations};
@@ -118,6 +119,30 @@ pub struct TierTable {
 pub struct TierColumn {
     pub table: TierTable,
     pub column: String,
+}
+
+impl TierTable {
+    /// The table as the catalog names it.
+    pub fn qual_name(&self) -> QualName {
+        QualName {
+            schema: self.schema.clone(),
+            name: self.table.clone(),
+        }
+    }
+}
+
+impl TierColumn {
+    /// `column` of the catalog's `table` in `tier`.
+    pub fn new(tier: &str, table: &QualName, column: &str) -> TierColumn {
+        TierColumn {
+            table: TierTable {
+                tier: tier.to_string(),
+                schema: table.schema.clone(),
+                table: table.name.clone(),
+            },
+            column: column.to_string(),
+        }
+    }
 }
 
 impl fmt::Display for TierTable {

@@ -75,7 +75,7 @@ pub async fn check(ctx: &TierContext<'_>, external: bool) -> Vec<Finding> {
     for declared in ctx.scenario.expectations.domains.iter().filter(|d| d.column.table.tier == tier) {
         let name = &declared.column;
         let object = format!("{}.{}.{}", name.table.schema, name.table.table, name.column);
-        let found = ctx.catalog.tables.iter().find(|t| t.name.schema == name.table.schema && t.name.name == name.table.table);
+        let found = ctx.catalog.table(&name.table.qual_name());
         let Some((table, column)) = found.and_then(|t| Some((t, t.column(&name.column)?))) else {
             findings.push(ID.error(tier, object, format!("{name} is not a column of this tier")));
             continue;

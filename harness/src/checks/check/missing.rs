@@ -10,7 +10,7 @@ use regex::Regex;
 
 use crate::catalog::{Column, ConstraintKind, Table};
 use crate::checks::{CheckId, Finding, Severity, TierContext};
-use crate::scenario::{TierColumn, TierTable};
+use crate::scenario::TierColumn;
 
 pub const ID: CheckId = CheckId::new("check.missing", Severity::Warning);
 
@@ -23,14 +23,7 @@ pub fn check(ctx: &TierContext<'_>) -> Vec<Finding> {
     let mut findings = Vec::new();
     for table in ctx.catalog.tables.iter().filter(|t| !t.is_partition()) {
         for column in table.columns.iter().filter(|c| name.is_match(&c.name) && enum_like(c)) {
-            let here = TierColumn {
-                table: TierTable {
-                    tier: tier.to_string(),
-                    schema: table.name.schema.clone(),
-                    table: table.name.name.clone(),
-                },
-                column: column.name.clone(),
-            };
+            let here = TierColumn::new(tier, &table.name, &column.name);
             if ctx.scenario.expectations.check_allow_missing.contains(&here) {
                 continue;
             }

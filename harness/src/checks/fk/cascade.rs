@@ -48,7 +48,7 @@ pub async fn check(ctx: &TierContext<'_>, external: bool) -> Vec<Finding> {
     // A declared relationship without an FK: no delete of the parent can act on the children.
     for declaration in expectations.cascades.iter().filter(|c| c.from.table.tier == tier) {
         let from = &declaration.from;
-        let Some(table) = ctx.catalog.tables.iter().find(|t| t.name.schema == from.table.schema && t.name.name == from.table.table) else {
+        let Some(table) = ctx.catalog.table(&from.table.qual_name()) else {
             continue; // named tables are checked before the run starts
         };
         let covered = table.foreign_keys().any(|(c, _)| reference_columns(ctx.tenancy, tier, table, c).contains(&from.column.as_str()));

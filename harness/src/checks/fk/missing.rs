@@ -7,7 +7,7 @@
 
 use crate::catalog::{Catalog, Column, QualName, Table};
 use crate::checks::{CheckId, Severity, Finding, TierContext};
-use crate::scenario::{TierColumn, TierTable};
+use crate::scenario::TierColumn;
 
 pub const ID: CheckId = CheckId::new("fk.missing", Severity::Error);
 
@@ -18,14 +18,7 @@ pub fn check(ctx: &TierContext<'_>) -> Vec<Finding> {
         for column in &table.columns {
             let Some(target) = referenced_table(ctx.catalog, table, column) else { continue };
             let object = format!("{}.{}", table.name, column.name);
-            let here = TierColumn {
-                table: TierTable {
-                    tier: tier.to_string(),
-                    schema: table.name.schema.clone(),
-                    table: table.name.name.clone(),
-                },
-                column: column.name.clone(),
-            };
+            let here = TierColumn::new(tier, &table.name, &column.name);
             if ctx.scenario.fk_allow_missing.contains(&here)
                 || ctx.scenario.references.iter().any(|r| r.from == here)
             {
