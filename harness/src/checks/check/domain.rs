@@ -199,7 +199,7 @@ async fn run(ctx: &TierContext<'_>, table: &Table, column: &Column, trials: Tria
         }
     })
     .await
-    .expect("the trials do not panic")?;
+    .map_err(|e| sqlx::Error::Protocol(format!("the trials stopped: {e}")))??;
     Ok(Some((results, statement)))
 }
 

@@ -94,16 +94,13 @@ async fn probe(ctx: &TierContext<'_>, table: &Table, constraint: &Constraint, fk
         Some(TenantScope::Column(column)) => Some(column.as_str()),
         Some(TenantScope::Root(_)) | None => None,
     };
-    let Some((column, target_column)) = column_to_break(ctx.catalog, table, constraint, fk, tenant_column) else {
+    let salt = format!("{}:{}", ctx.scenario.seed, constraint.name);
+    let Some((column, missing)) = column_to_break(ctx.catalog, table, constraint, fk, tenant_column, &salt) else {
         return Ok(Probe::NotTried(format!(
             "no column of {} has a type for which tierguard can name a key {} lacks",
             constraint.name, fk.target
         )));
     };
-    let salt = format!("{}:{}", ctx.scenario.seed, constraint.name);
-    let parent = ctx.catalog.table(&fk.target).expect("an FK's target is in the catalog");
-    let target = parent.column(target_column).expect("an FK's target column exists");
-    let missing = fresh_value(target, &fk.target, None, &salt).expect("column_to_break checked the type");
     let mut sandbox = Sandbox::open(ctx.pool).await?;
     let missing: Value = sqlx::query_scalar(&format!("SELECT to_jsonb({missing})")).fetch_one(sandbox.conn()).await?;
     let overrides = Map::from_iter([(column.to_string(), missing)]);
@@ -121,16 +118,17 @@ async fn probe(ctx: &TierContext<'_>, table: &Table, constraint: &Constraint, fk
     })
 }
 
-/// The FK column to point at nothing, and the parent column it matches: not
-/// the tenant (changing it breaks every composite FK), preferably one no
-/// other FK uses, and of a type with a value sure to be missing.
+/// The FK column to point at nothing, and SQL for a value its parent
+/// column does not hold: not the tenant (changing it breaks every composite
+/// FK), preferably a column no other FK uses, of a type with such a value.
 fn column_to_break<'f>(
     catalog: &Catalog,
     table: &Table,
     constraint: &'f Constraint,
-    fk: &'f ForeignKey,
+    fk: &ForeignKey,
     tenant_column: Option<&str>,
-) -> Option<(&'f str, &'f str)> {
+    salt: &str,
+) -> Option<(&'f str, String)> {
     let parent = catalog.table(&fk.target)?;
     let other_fks = |column: &str| {
         table
@@ -138,15 +136,12 @@ fn column_to_break<'f>(
             .filter(|(c, _)| c.name != constraint.name && c.columns.iter().any(|k| k == column))
             .count()
     };
-    let mut pairs: Vec<(&str, &str)> = constraint
+    constraint
         .columns
         .iter()
         .zip(&fk.target_columns)
-        .map(|(c, t)| (c.as_str(), t.as_str()))
-        .filter(|(_, t)| parent.column(t).is_some_and(|t| fresh_value(t, &fk.target, None, "").is_some()))
-        .collect();
-    pairs.sort_by_key(|(c, _)| (Some(*c) == tenant_column, other_fks(c)));
-    pairs.first().copied()
+        .filter_map(|(c, t)| Some((c.as_str(), fresh_value(parent.column(t)?, &fk.target, None, salt)?)))
+        .min_by_key(|(c, _)| (Some(*c) == tenant_column, other_fks(c)))
 }
 
 /// Existing rows whose reference (all columns set: MATCH SIMPLE) has no
