@@ -49,11 +49,7 @@ fn audit() -> &'static Audit {
 }
 
 fn finding(check: &str, object: &str) -> &'static Finding {
-    audit()
-        .findings
-        .iter()
-        .find(|f| f.check == check && f.object == object)
-        .unwrap_or_else(|| panic!("no {check} finding for {object}"))
+    in_findings(&audit().findings, check, object)
 }
 
 fn first_accepted_outside(object: &str) -> String {
@@ -144,34 +140,62 @@ fn the_audit_writes_nothing() {
     assert_eq!(audit.before, audit.after);
 }
 
+/// Audits a clone of the tier with `sql` applied, as the superuser or (as
+/// an external database is) read-only.
+fn audit_changed(name: &str, sql: &str, external: bool) -> Vec<Finding> {
+    let lab = Lab::get(SCENARIO);
+    rt().block_on(async {
+        let pool = lab.clone_tier("crm", name).await;
+        sqlx::raw_sql(sql).execute(&pool).await.expect("the change applies");
+        let mut scenario = lab.scenario.clone();
+        let pool = if external {
+            scenario.backend = tierguard::provision::BackendChoice::External;
+            let options = (*pool.connect_options()).clone().options([("default_transaction_read_only", "on")]);
+            sqlx::PgPool::connect_with(options).await.expect("read-only pool")
+        } else {
+            pool
+        };
+        let catalog = Catalog::read("crm", &pool).await.expect("catalog");
+        let tenancy = lab.tenancy(std::slice::from_ref(&catalog));
+        run::audit(&scenario, &[(&catalog, &pool)], &tenancy).await
+    })
+}
+
+fn in_findings<'f>(findings: &'f [Finding], check: &str, object: &str) -> &'f Finding {
+    findings.iter().find(|f| f.check == check && f.object == object).unwrap_or_else(|| panic!("no {check} finding for {object}"))
+}
+
+#[test]
+fn a_not_valid_fk_counts_the_rows_that_break_it() {
+    let findings = audit_changed(
+        "crm_not_valid_fk",
+        "ALTER TABLE public.leads DROP CONSTRAINT leads_assigned_to_fk;
+         UPDATE public.leads SET assigned_to = gen_random_uuid() WHERE id IN (SELECT id FROM public.leads ORDER BY id LIMIT 2);
+         ALTER TABLE public.leads ADD CONSTRAINT leads_assigned_to_fk FOREIGN KEY (organization_id, assigned_to)
+             REFERENCES public.users (organization_id, id) ON DELETE SET NULL (assigned_to) NOT VALID;",
+        false,
+    );
+    let f = in_findings(&findings, "fk.not_enforced", "public.leads.leads_assigned_to_fk");
+    assert_eq!(f.status, Status::Fail);
+    assert_eq!(f.details["count"], 2);
+    assert_eq!(f.details["samples"].as_array().map(Vec::len), Some(2));
+    // New rows are still checked: no insert got through.
+    assert!(f.details.get("accepted_row").is_none(), "{:?}", f.details);
+}
+
 /// External databases are audited read-only: the writing probes are skipped
 /// (their writes would be refused for that reason alone and prove nothing),
 /// while rows that violate a NOT VALID CHECK are still counted.
 #[test]
 fn external_audit_skips_writing_probes_and_still_counts_violations() {
-    let lab = Lab::get(SCENARIO);
-    let findings = rt().block_on(async {
-        let pool = lab.clone_tier("crm", "crm_external").await;
-        sqlx::raw_sql(
-            "ALTER TABLE public.campaigns DROP CONSTRAINT campaigns_budget_check;
-             UPDATE public.campaigns SET budget = -1 WHERE id IN (SELECT id FROM public.campaigns ORDER BY id LIMIT 2);
-             ALTER TABLE public.campaigns ADD CONSTRAINT campaigns_budget_check CHECK (budget >= 0) NOT VALID;",
-        )
-        .execute(&pool)
-        .await
-        .expect("defect applies");
-        let options = (*pool.connect_options()).clone().options([("default_transaction_read_only", "on")]);
-        let read_only = sqlx::PgPool::connect_with(options).await.expect("read-only pool");
-        let catalog = Catalog::read("crm", &read_only).await.expect("catalog");
-        let tenancy = lab.tenancy(std::slice::from_ref(&catalog));
-        let mut scenario = lab.scenario.clone();
-        scenario.backend = tierguard::provision::BackendChoice::External;
-        run::audit(&scenario, &[(&catalog, &read_only)], &tenancy).await
-    });
-    let violations = findings
-        .iter()
-        .find(|f| f.check == "check.violations" && f.object == "public.campaigns.campaigns_budget_check")
-        .expect("violations finding");
+    let findings = audit_changed(
+        "crm_external",
+        "ALTER TABLE public.campaigns DROP CONSTRAINT campaigns_budget_check;
+         UPDATE public.campaigns SET budget = -1 WHERE id IN (SELECT id FROM public.campaigns ORDER BY id LIMIT 2);
+         ALTER TABLE public.campaigns ADD CONSTRAINT campaigns_budget_check CHECK (budget >= 0) NOT VALID;",
+        true,
+    );
+    let violations = in_findings(&findings, "check.violations", "public.campaigns.campaigns_budget_check");
     assert_eq!(violations.status, Status::Fail);
     assert_eq!(violations.details["count"], 2);
     assert_eq!(violations.details["samples"].as_array().map(Vec::len), Some(2));

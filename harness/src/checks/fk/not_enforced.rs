@@ -140,7 +140,8 @@ fn column_to_break<'f>(
         .columns
         .iter()
         .zip(&fk.target_columns)
-        .filter_map(|(c, t)| Some((c.as_str(), fresh_value(parent.column(t)?, &fk.target, None, salt)?)))
+        // Salted apart from the copy's own fresh keys: a self-reference must not find its own row.
+        .filter_map(|(c, t)| Some((c.as_str(), fresh_value(parent.column(t)?, &fk.target, None, &format!("{salt}:missing"))?)))
         .min_by_key(|(c, _)| (Some(*c) == tenant_column, other_fks(c)))
 }
 
