@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod checks;
 pub mod cli;
 pub mod error;
+pub mod expectations;
 pub mod load;
 pub mod provision;
 pub mod replay;

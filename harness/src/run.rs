@@ -77,6 +77,8 @@ pub async fn run(scenario: &Scenario) -> Result<Outcome> {
     lap("load", &mut timings);
 
     let catalogs = try_join_all(tiers.iter().map(|t| Catalog::read(&t.server.tier, &t.pool))).await?;
+    let declared_in = scenario.path.as_ref().map_or("the scenario".into(), |p| p.display().to_string());
+    scenario.expectations.check_names(&catalogs, &declared_in)?;
     let tenancy = Tenancy::infer(scenario, &catalogs)?;
     lap("catalog", &mut timings);
     progress(&format!(

@@ -10,8 +10,10 @@ use std::collections::BTreeMap;
 use indexmap::IndexMap;
 use serde::Deserialize;
 
+use crate::catalog::QualName;
 use crate::checks::{Family, Severity};
 use crate::error::{HarnessError, Result};
+use crate::expectations::{self, Expectations};
 use crate::provision::BackendChoice;
 
 /// Default number of months ahead that time partitions must already exist for.
@@ -33,6 +35,8 @@ pub struct Scenario {
     pub tiers: Vec<TierSpec>,
     pub references: Vec<Reference>,
     pub fk_allow_missing: Vec<TierColumn>,
+    /// Domains, cascades and CHECK exemptions (`[domains]`, `[[cascade]]`, ...).
+    pub expectations: Expectations,
     pub months_ahead: u32,
     pub seeding: Seeding,
     pub only: Option<Vec<Family>>,
@@ -152,6 +156,30 @@ pub struct TierTable {
 pub struct TierColumn {
     pub table: TierTable,
     pub column: String,
+}
+
+impl TierTable {
+    /// The table as the catalog names it.
+    pub fn qual_name(&self) -> QualName {
+        QualName {
+            schema: self.schema.clone(),
+            name: self.table.clone(),
+        }
+    }
+}
+
+impl TierColumn {
+    /// `column` of the catalog's `table` in `tier`.
+    pub fn new(tier: &str, table: &QualName, column: &str) -> TierColumn {
+        TierColumn {
+            table: TierTable {
+                tier: tier.to_string(),
+                schema: table.schema.clone(),
+                table: table.name.clone(),
+            },
+            column: column.to_string(),
+        }
+    }
 }
 
 impl fmt::Display for TierTable {
@@ -300,6 +328,14 @@ struct ScenarioFile {
     fk: FkFile,
     #[serde(default)]
     partitions: PartitionsFile,
+    #[serde(default)]
+    domains: IndexMap<String, expectations::DomainFile>,
+    #[serde(default)]
+    cascade: Vec<expectations::CascadeFile>,
+    #[serde(default)]
+    cascade_rules: expectations::CascadeRulesFile,
+    #[serde(default)]
+    check: expectations::CheckFile,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -401,6 +437,7 @@ impl Scenario {
             tiers: Vec::new(),
             references: Vec::new(),
             fk_allow_missing: Vec::new(),
+            expectations: Expectations::default(),
             months_ahead: DEFAULT_MONTHS_AHEAD,
             seeding: Seeding::default(),
             only: None,
@@ -498,6 +535,7 @@ impl Scenario {
             })
             .collect::<Result<_>>()?;
         scenario.fk_allow_missing = parse_all("fk.allow_missing", &file.fk.allow_missing, err)?;
+        scenario.expectations = Expectations::from_file(file.domains, file.cascade, file.cascade_rules, file.check, err)?;
         scenario.months_ahead = file.partitions.months_ahead.unwrap_or(DEFAULT_MONTHS_AHEAD);
         if let Some(tenants) = file.tenants {
             scenario.seeding.tenants = tenants;
@@ -612,6 +650,9 @@ impl Scenario {
         }
         for c in &self.fk_allow_missing {
             known(&c.table.tier, &format!("fk.allow_missing entry {c}"))?;
+        }
+        for (c, declared) in self.expectations.columns() {
+            known(&c.table.tier, &declared)?;
         }
         for t in self.seeding.table_rows.keys() {
             known(&t.tier, &format!("seeding.tables entry {t}"))?;

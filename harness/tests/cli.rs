@@ -272,6 +272,25 @@ fn unknown_tiers_in_data_and_reference_are_refused() {
 }
 
 #[test]
+fn declared_domains_and_relationships_must_name_real_columns() {
+    let run = Run::new();
+    let output = run.run(&["fixtures/bad/unknown_domain_column.toml", "--backend", "local"]);
+    assert_one_clear_error(
+        &output,
+        &["[domains] \"crm.public.leads.scor\"", "fixtures/bad/unknown_domain_column.toml", "no column `scor`"],
+    );
+    let output = run.run(&["fixtures/bad/unknown_cascade_column.toml", "--backend", "local"]);
+    assert_one_clear_error(
+        &output,
+        &["[[cascade]] from = \"crm.public.lead.assigned_to\"", "fixtures/bad/unknown_cascade_column.toml", "no table public.lead"],
+    );
+    // A behaviour that does not exist is refused before any server starts.
+    let output = run.run(&["fixtures/bad/bad_on_delete.toml", "--backend", "local"]);
+    assert_one_clear_error(&output, &["fixtures/bad/bad_on_delete.toml", "cascade[1]", "`nullify`"]);
+    assert!(!stderr(&output).contains("provisioned"));
+}
+
+#[test]
 fn unreachable_dsn_fails_without_printing_the_password() {
     let run = Run::new();
     let output = run.run(&[

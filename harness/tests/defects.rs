@@ -107,6 +107,12 @@ fn clean_scenario_has_no_failing_finding(#[values("penguinmails", "cpa", "leads"
         "rls.context_bleed",
         "fk.missing",
         "fk.unindexed",
+        "fk.not_enforced",
+        "fk.cross_tenant",
+        "fk.cascade",
+        "check.missing",
+        "check.domain",
+        "check.violations",
         "partition.coverage",
     ] {
         assert!(findings.iter().any(|f| f.check == id), "{scenario}: no verdict from {id}");

@@ -312,6 +312,20 @@ impl Column {
     }
 }
 
+impl Constraint {
+    /// A CHECK's boolean expression: `pg_get_constraintdef()` less `CHECK`
+    /// and the trailing `NO INHERIT` / `NOT VALID` it appends.
+    pub fn check_expression(&self) -> Option<&str> {
+        if self.kind != ConstraintKind::Check {
+            return None;
+        }
+        let definition = self.definition.trim();
+        let definition = definition.strip_suffix(" NOT VALID").unwrap_or(definition);
+        let definition = definition.strip_suffix(" NO INHERIT").unwrap_or(definition);
+        definition.strip_prefix("CHECK ")
+    }
+}
+
 impl Table {
     pub fn column(&self, name: &str) -> Option<&Column> {
         self.columns.iter().find(|c| c.name == name)

@@ -2,9 +2,12 @@
 //! (catalog, tenancy, connection) and returns findings under a stable id
 //! from design.md. Families run per tier; the runner collects them.
 
+pub mod check;
 pub mod fk;
 pub mod partition;
 pub mod rls;
+pub mod rows;
+pub mod sandbox;
 
 use std::fmt;
 use std::str::FromStr;
@@ -210,7 +213,10 @@ pub async fn run_tier(ctx: &TierContext<'_>) -> Vec<Finding> {
         findings.extend(rls::run(ctx).await);
     }
     if ctx.scenario.runs(Family::Fk) {
-        findings.extend(fk::run(ctx));
+        findings.extend(fk::run(ctx).await);
+    }
+    if ctx.scenario.runs(Family::Check) {
+        findings.extend(check::run(ctx).await);
     }
     if ctx.scenario.runs(Family::Partition) {
         findings.extend(partition::run(ctx).await);

@@ -177,7 +177,7 @@ pub async fn start(image: &str, run: &RunLabel, tier: &str) -> Result<Server> {
         backend: BackendKind::Containers,
         options,
         version,
-        _guard: Guard::Container(container),
+        _guard: Guard::Container(Box::new(container)),
     })
 }
 

@@ -78,7 +78,7 @@ pub struct Server {
 #[allow(dead_code)]
 enum Guard {
     Local(local::LocalServer),
-    Container(containers::Container),
+    Container(Box<containers::Container>),
     External,
 }
 
@@ -228,6 +228,10 @@ pub async fn clone_database(server: &Server, template: &str, name: &str) -> Resu
 
 pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+pub fn quote_literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
 }
 
 /// A password for a disposable server: random, never printed.

@@ -25,11 +25,8 @@ use crate::error::{HarnessError, Result};
 use crate::scenario::{ColumnOverride, Scenario, TierTable};
 
 pub use plan::Plan;
-
-/// A stable hash of a name under the seed (probes draw their cases from it).
-pub fn stream_of(seed: u64, name: &str) -> u64 {
-    rng::stream(seed, &[name])
-}
+/// Stable hashing of names into seeds, for other seeded parts of a run.
+pub(crate) use rng::stream;
 pub use value::Value;
 
 /// How much to seed and how, from the scenario and flags.

@@ -569,7 +569,7 @@ mod tests {
                 v => panic!("{v:?}"),
             }
             match budget.sample(&mut rng, None) {
-                Value::Decimal(d, 2) => assert!(d >= 1 && d <= 9_999_999_999),
+                Value::Decimal(d, 2) => assert!((1..=9_999_999_999).contains(&d)),
                 v => panic!("{v:?}"),
             }
             let c = code.sample(&mut rng, Some(row)).text().unwrap();

@@ -1,11 +1,13 @@
 //! `fk.missing`: a column named `<x>_id` whose name and type match the key
-//! of a table `<x>` (or its plural) in the same tier, with no FK covering
-//! it. Cross-tier references declared in the scenario and the scenario's
+//! of a table `<x>` (or its plural) in the same tier, or named like a user
+//! reference (`created_by`, `updated_by`, `assigned_to`, `owner_id`) whose
+//! type matches the key of a `users` table, with no FK covering it.
+//! Cross-tier references declared in the scenario and the scenario's
 //! `fk.allow_missing` list are not candidates.
 
 use crate::catalog::{Catalog, Column, QualName, Table};
 use crate::checks::{CheckId, Severity, Finding, TierContext};
-use crate::scenario::{TierColumn, TierTable};
+use crate::scenario::TierColumn;
 
 pub const ID: CheckId = CheckId::new("fk.missing", Severity::Error);
 
@@ -16,14 +18,7 @@ pub fn check(ctx: &TierContext<'_>) -> Vec<Finding> {
         for column in &table.columns {
             let Some(target) = referenced_table(ctx.catalog, table, column) else { continue };
             let object = format!("{}.{}", table.name, column.name);
-            let here = TierColumn {
-                table: TierTable {
-                    tier: tier.to_string(),
-                    schema: table.name.schema.clone(),
-                    table: table.name.name.clone(),
-                },
-                column: column.name.clone(),
-            };
+            let here = TierColumn::new(tier, &table.name, &column.name);
             if ctx.scenario.fk_allow_missing.contains(&here)
                 || ctx.scenario.references.iter().any(|r| r.from == here)
             {
@@ -59,14 +54,27 @@ pub fn check(ctx: &TierContext<'_>) -> Vec<Finding> {
     findings
 }
 
-/// The table a `<x>_id` column names, when its key has the column's type.
+/// The table a column's name points at, when its key has the column's
+/// type: `<x>_id` names table `<x>` (or its plural) in the same schema; a
+/// user reference (`created_by`, `assigned_to`, `owner_id`, ...) names a
+/// `users` table, in the same schema or, failing that, another one
+/// (`auth.users`).
 fn referenced_table<'c>(catalog: &'c Catalog, table: &Table, column: &Column) -> Option<&'c Table> {
-    let stem = column.name.strip_suffix("_id").filter(|s| !s.is_empty())?;
-    plural_forms(stem).into_iter().find_map(|name| {
-        let candidate = catalog.table(&QualName {
-            schema: table.name.schema.clone(),
-            name,
-        })?;
+    let same_schema = |name: String| QualName {
+        schema: table.name.schema.clone(),
+        name,
+    };
+    let stem = column.name.strip_suffix("_id").filter(|s| !s.is_empty());
+    let named = stem.into_iter().flat_map(plural_forms).map(same_schema);
+    let users = user_reference(&column.name)
+        .then(|| {
+            let elsewhere = catalog.tables.iter().filter(|t| t.name.name == "users").map(|t| t.name.clone());
+            std::iter::once(same_schema("users".into())).chain(elsewhere)
+        })
+        .into_iter()
+        .flatten();
+    named.chain(users).find_map(|name| {
+        let candidate = catalog.table(&name)?;
         let key = key_column(candidate)?;
         let same_type = candidate.column(key).is_some_and(|k| k.data_type == column.data_type);
         (candidate.name != table.name && same_type).then_some(candidate)
@@ -81,6 +89,13 @@ fn key_column(table: &Table) -> Option<&str> {
         [only] => Some(only),
         columns => columns.iter().find(|c| c.as_str() == "id").map(String::as_str),
     }
+}
+
+/// Names that say "a user" without naming the users table: `<x>_by`,
+/// `assigned_to`, `owner`, `manager`, `<x>_user`, each with or without `_id`.
+fn user_reference(column: &str) -> bool {
+    let name = column.strip_suffix("_id").unwrap_or(column);
+    name.ends_with("_by") || name.ends_with("_user") || ["assigned_to", "owner", "manager"].contains(&name)
 }
 
 fn plural_forms(stem: &str) -> Vec<String> {

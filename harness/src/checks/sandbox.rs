@@ -1,0 +1,168 @@
+//! Probes that act on the database: a transaction that is never committed.
+//! Each attempt runs under a savepoint and is undone; dropping the sandbox
+//! rolls everything back, so no probe persists a write.
+//!
+//! To show that one constraint holds, a probe writes a row that breaks only
+//! that constraint. When another constraint refuses the row first (a CHECK
+//! or FK the row breaks on the way), [`Sandbox::isolate`] drops that other
+//! constraint inside the transaction and tries again: the verdict is then
+//! about the constraint under test alone.
+
+use serde_json::Value;
+use sqlx::postgres::PgDatabaseError;
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+
+use crate::catalog::{Catalog, QualName};
+use crate::provision::quote_ident;
+
+/// Key of the advisory lock writing probes hold ("tierguard").
+const PROBE_LOCK: i64 = 0x7469_6572_6775_6172;
+/// Constraints one probe may set aside before giving up.
+const MAX_SET_ASIDE: usize = 16;
+
+/// SQLSTATEs of the refusals that another constraint may cause.
+const FOREIGN_KEY_VIOLATION: &str = "23503";
+const CHECK_VIOLATION: &str = "23514";
+
+pub struct Sandbox {
+    tx: Transaction<'static, Postgres>,
+}
+
+/// Who a statement runs as: the application role, in one tenant's context.
+pub struct Acting<'a> {
+    pub role: &'a str,
+    pub guc: &'a str,
+    pub tenant: &'a str,
+}
+
+/// Why the server refused a statement.
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    pub code: String,
+    pub message: String,
+    pub constraint: Option<String>,
+    /// The table the server names (a partition, for partitioned tables).
+    pub table: Option<QualName>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// The statement ran; its effects stay visible until [`Sandbox::undo`].
+    Accepted { rows: u64 },
+    Refused(Refusal),
+}
+
+impl Refusal {
+    /// Whether `target` (table, constraint) is what refused.
+    pub fn is_by(&self, catalog: &Catalog, target: (&QualName, &str)) -> bool {
+        let table = self.table.as_ref().map(|t| root_of(catalog, t));
+        table.as_ref() == Some(target.0) && self.constraint.as_deref() == Some(target.1)
+    }
+}
+
+impl Sandbox {
+    pub async fn open(pool: &PgPool) -> Result<Sandbox, sqlx::Error> {
+        let mut tx = pool.begin().await?;
+        // One writing probe at a time per database: concurrent audits of the
+        // same database (parallel tests, two runs) would otherwise wait on,
+        // or deadlock with, each other's uncommitted rows and dropped constraints.
+        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(PROBE_LOCK).execute(&mut *tx).await?;
+        // A deferred constraint would only be checked at a commit that never comes.
+        sqlx::raw_sql("SET CONSTRAINTS ALL IMMEDIATE").execute(&mut *tx).await?;
+        Ok(Sandbox { tx })
+    }
+
+    /// The transaction's connection (superuser, or the external user).
+    pub fn conn(&mut self) -> &mut PgConnection {
+        &mut self.tx
+    }
+
+    /// Runs `sql` (with `$1` bound to `arg` as jsonb) under a savepoint. A
+    /// refusal is undone at once; an accepted statement stays visible until
+    /// [`Sandbox::undo`], so its effects can be observed.
+    pub async fn attempt(&mut self, acting: Option<&Acting<'_>>, sql: &str, arg: &Value) -> Result<Outcome, sqlx::Error> {
+        sqlx::raw_sql("SAVEPOINT probe").execute(&mut *self.tx).await?;
+        let result = async {
+            if let Some(acting) = acting {
+                // Both end with the savepoint: the role never outlives the attempt.
+                sqlx::raw_sql(&format!("SET LOCAL ROLE {}", quote_ident(acting.role)))
+                    .execute(&mut *self.tx)
+                    .await?;
+                sqlx::query("SELECT set_config($1, $2, true)")
+                    .bind(acting.guc)
+                    .bind(acting.tenant)
+                    .execute(&mut *self.tx)
+                    .await?;
+            }
+            sqlx::query(sql).bind(arg).execute(&mut *self.tx).await
+        }
+        .await;
+        match result {
+            Ok(done) => Ok(Outcome::Accepted { rows: done.rows_affected() }),
+            Err(sqlx::Error::Database(error)) => {
+                self.undo().await?;
+                let pg = error.try_downcast_ref::<PgDatabaseError>();
+                Ok(Outcome::Refused(Refusal {
+                    code: error.code().map(|c| c.into_owned()).unwrap_or_default(),
+                    message: error.message().to_string(),
+                    constraint: error.constraint().map(str::to_string),
+                    table: pg.and_then(|pg| {
+                        Some(QualName {
+                            schema: pg.schema()?.to_string(),
+                            name: pg.table()?.to_string(),
+                        })
+                    }),
+                }))
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Undoes the last accepted attempt.
+    pub async fn undo(&mut self) -> Result<(), sqlx::Error> {
+        sqlx::raw_sql("ROLLBACK TO SAVEPOINT probe; RELEASE SAVEPOINT probe")
+            .execute(&mut *self.tx)
+            .await
+            .map(drop)
+    }
+
+    /// Like [`Sandbox::attempt`], but a refusal by a CHECK or FK other than
+    /// `target` (table, constraint) sets that constraint aside (drops it inside this
+    /// transaction) and tries again, so the outcome is `target`'s alone.
+    /// Returns the outcome and the constraints set aside.
+    pub async fn isolate(
+        &mut self,
+        catalog: &Catalog,
+        acting: Option<&Acting<'_>>,
+        sql: &str,
+        arg: &Value,
+        target: (&QualName, &str),
+    ) -> Result<(Outcome, Vec<String>), sqlx::Error> {
+        let mut set_aside = Vec::new();
+        loop {
+            let outcome = self.attempt(acting, sql, arg).await?;
+            let Outcome::Refused(refusal) = &outcome else { return Ok((outcome, set_aside)) };
+            let removable = [FOREIGN_KEY_VIOLATION, CHECK_VIOLATION].contains(&refusal.code.as_str());
+            let (Some(constraint), Some(table), true) = (&refusal.constraint, &refusal.table, removable) else {
+                return Ok((outcome, set_aside));
+            };
+            if refusal.is_by(catalog, target) || set_aside.len() == MAX_SET_ASIDE {
+                return Ok((outcome, set_aside));
+            }
+            // A partition's constraint is inherited: it can only go on the root.
+            let root = root_of(catalog, table);
+            let drop = format!("ALTER TABLE {} DROP CONSTRAINT {}", root.sql(), quote_ident(constraint));
+            sqlx::raw_sql(&drop).execute(&mut *self.tx).await?;
+            set_aside.push(format!("{root}.{constraint}"));
+        }
+    }
+}
+
+/// The partitioned table at the top of a partition's tree (the table itself otherwise).
+pub fn root_of(catalog: &Catalog, table: &QualName) -> QualName {
+    let mut name = table.clone();
+    while let Some(parent) = catalog.table(&name).and_then(|t| t.partition_of.clone()) {
+        name = parent;
+    }
+    name
+}
