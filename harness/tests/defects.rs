@@ -94,7 +94,11 @@ fn clean_scenario_has_no_failing_finding(#[values("penguinmails", "cpa", "leads"
         .map(|f| format!("{} {} {} {:?}: {}", f.check, f.tier, f.object, f.status, f.message))
         .collect();
     assert!(not_passing.is_empty(), "clean {scenario}: {not_passing:#?}");
-    // The checks did look: every id produced verdicts.
+    // The checks did look: every id produced verdicts (the reference
+    // declares domains and cascade rules and has tenant-column children;
+    // the other scenarios need not exercise every check).
+    let every_id = scenario == "penguinmails";
+    let always = ["rls.disabled", "rls.read_leak", "rls.write_leak", "fk.unindexed", "check.violations"];
     for id in [
         "rls.disabled",
         "rls.not_forced",
@@ -115,7 +119,9 @@ fn clean_scenario_has_no_failing_finding(#[values("penguinmails", "cpa", "leads"
         "check.violations",
         "partition.coverage",
     ] {
-        assert!(findings.iter().any(|f| f.check == id), "{scenario}: no verdict from {id}");
+        if every_id || always.contains(&id) {
+            assert!(findings.iter().any(|f| f.check == id), "{scenario}: no verdict from {id}");
+        }
     }
 }
 
