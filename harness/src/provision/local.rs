@@ -136,20 +136,25 @@ impl Template {
             .and_then(|_| template.give_to_server_user(&pwfile).map_err(std::io::Error::other))
             .map_err(|e| HarnessError::Backend(format!("cannot write the password file: {e}")))?;
 
-        // kill_on_drop: a Ctrl-C during initdb must not leave it writing into
-        // a folder that is being removed.
         let mut initdb = tokio::process::Command::from(template.command("initdb"));
         initdb
-            .kill_on_drop(true)
+            .process_group(0)
             .arg("-D")
             .arg(&template.data)
             .args(["-U", SUPERUSER, "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions"])
             .args(["--auth-host=scram-sha-256", "--auth-local=peer"])
-            .arg(format!("--pwfile={}", pwfile.display()));
-        let output = initdb
-            .output()
+            .arg(format!("--pwfile={}", pwfile.display()))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let child = initdb
+            .spawn()
+            .map_err(|e| HarnessError::Backend(format!("cannot run initdb: {e}")))?;
+        let group = KillGroupOnDrop::new(child.id());
+        let output = child
+            .wait_with_output()
             .await
             .map_err(|e| HarnessError::Backend(format!("cannot run initdb: {e}")))?;
+        group.disarm();
         let _ = fs::remove_file(&pwfile);
         if !output.status.success() {
             return Err(HarnessError::Backend(format!(
@@ -235,6 +240,33 @@ impl Template {
 
 fn free_port() -> std::io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// A Ctrl-C during initdb drops its future: kill initdb and the bootstrap
+/// postgres it runs (one process group), and wait until they are gone, so
+/// nothing writes into the temp folder being removed or outlives the run.
+struct KillGroupOnDrop(Option<libc::pid_t>);
+
+impl KillGroupOnDrop {
+    fn new(pid: Option<u32>) -> KillGroupOnDrop {
+        KillGroupOnDrop(pid.map(|pid| pid as libc::pid_t))
+    }
+
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for KillGroupOnDrop {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0 {
+            // SAFETY: signalling and reaping a process group we started.
+            unsafe {
+                libc::killpg(pid, libc::SIGKILL);
+                libc::waitpid(pid, std::ptr::null_mut(), 0);
+            }
+        }
+    }
 }
 
 /// A postmaster we started. Dropping it stops the server (immediate
