@@ -25,7 +25,7 @@ pub fn check(ctx: &TierContext<'_>) -> Vec<Finding> {
                 column: column.name.clone(),
             };
             if ctx.scenario.fk_allow_missing.contains(&here)
-                || ctx.scenario.references.iter().any(|r| r.from == here)
+                || ctx.scenario.references.iter().any(|r| r.from.includes(&here))
             {
                 continue;
             }
