@@ -3,6 +3,7 @@
 //! from design.md. Families run per tier; the runner collects them.
 
 pub mod fk;
+pub mod orphan;
 pub mod partition;
 pub mod rls;
 

@@ -2,7 +2,7 @@
 //! backed by an index. (Enforcement and tenant consistency need data and
 //! come with the seeder.)
 
-mod missing;
+pub(crate) mod missing;
 mod unindexed;
 
 use super::{Finding, TierContext};

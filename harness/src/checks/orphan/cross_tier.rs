@@ -1,0 +1,221 @@
+//! `orphan.cross_tier`: rows whose declared reference to another tier
+//! (scenario `[[references]]`, `--reference`) finds no target row. No
+//! foreign key can cross databases, so nothing else notices when a campaign
+//! is deleted in OLTP while its messages live on in Content.
+//!
+//! Each server sends its side sorted by key (`COPY ... TO STDOUT`, binary),
+//! the referencing side grouped by key and tenant with a row count, and
+//! `merge` walks both: constant memory, nothing written anywhere, so it
+//! runs as well on a read-only external server. (Copying the target keys
+//! into a table beside the referencing rows and anti-joining there was
+//! measured slower on the benchmark, `ci/bench/orphans`, and needs writes.)
+
+use anyhow::{Context, Result};
+use futures::try_join;
+use serde_json::Value;
+use sqlx::PgPool;
+
+use super::copy::CopyRows;
+use super::link::{Link, SAMPLES};
+use super::merge::{merge, Tally};
+use super::{Offenders, Probed};
+use crate::checks::{CheckId, Severity};
+
+pub const ID: CheckId = CheckId::new("orphan.cross_tier", Severity::Error);
+
+pub async fn probe(link: &Link<'_>, from_pool: &PgPool, to_pool: &PgPool) -> Result<Probed> {
+    let tenants = link.tenants().is_some();
+    let (from_sql, to_sql) = (referencing_stream(link), target_stream(link));
+    let context = || format!("streaming the keys of {}", link.describe());
+    let (mut from_conn, mut to_conn) = try_join!(from_pool.acquire(), to_pool.acquire()).with_context(context)?;
+    // The merge stops reading the target side once the referencing side
+    // ends; a connection left inside a COPY cannot serve another query.
+    from_conn.close_on_drop();
+    to_conn.close_on_drop();
+    // Both servers sort at the same time.
+    let (from_rows, to_rows) =
+        try_join!(from_conn.copy_out_raw(&from_sql), to_conn.copy_out_raw(&to_sql)).with_context(context)?;
+    let merged = merge(&link.kinds(), tenants, &mut CopyRows::new(from_rows), &mut CopyRows::new(to_rows)).await?;
+    Ok(Probed {
+        orphans: Offenders {
+            count: merged.orphans.count,
+            samples: samples(link, from_pool, &merged.orphans, false).await?,
+            sql: orphans_script(link),
+        },
+        mismatches: match tenants {
+            true => Some(Offenders {
+                count: merged.mismatches.count,
+                samples: samples(link, from_pool, &merged.mismatches, true).await?,
+                sql: mismatches_script(link),
+            }),
+            false => None,
+        },
+    })
+}
+
+/// Referencing side: `key..., [tenant], count`, one row per key and tenant.
+fn referencing_stream(link: &Link<'_>) -> String {
+    let from = &link.from;
+    let mut select = link.key_output(from, "c");
+    let mut group: Vec<String> = (0..from.columns.len()).map(|i| from.column("c", i)).collect();
+    let mut order = link.key_order(from, "c");
+    if let (Some((tenant, _)), Some(text)) = (link.tenants(), from.tenant_text("c")) {
+        select.push(text.clone());
+        group.push(format!("c.{}", crate::provision::quote_ident(tenant)));
+        order.push(format!("{text} COLLATE \"C\""));
+    }
+    format!(
+        "COPY (SELECT {}, count(*) FROM {} c WHERE {} GROUP BY {} ORDER BY {}) TO STDOUT (FORMAT binary)",
+        select.join(", "),
+        from.table.name.sql(),
+        from.present("c"),
+        group.join(", "),
+        order.join(", ")
+    )
+}
+
+/// Target side: `key..., [tenant]`, sorted by key.
+fn target_stream(link: &Link<'_>) -> String {
+    let to = &link.to;
+    let mut select = link.key_output(to, "t");
+    if let (Some(_), Some(text)) = (link.tenants(), to.tenant_text("t")) {
+        select.push(text);
+    }
+    format!(
+        "COPY (SELECT {} FROM {} t WHERE {} ORDER BY {}) TO STDOUT (FORMAT binary)",
+        select.join(", "),
+        to.table.name.sql(),
+        to.present("t"),
+        link.key_order(to, "t").join(", ")
+    )
+}
+
+/// The first offending rows: those with the first keys the merge met.
+async fn samples(link: &Link<'_>, pool: &PgPool, tally: &Tally, mismatch: bool) -> Result<Vec<Value>> {
+    if tally.first.is_empty() {
+        return Ok(Vec::new());
+    }
+    let width = link.from.columns.len();
+    let mut names: Vec<String> = (0..width).map(|i| format!("k{i}")).collect();
+    let mut on: Vec<String> = (0..width)
+        .map(|i| format!("{} = s.k{i}::{}", link.from.column("c", i), link.from.columns[i].data_type))
+        .collect();
+    if let (true, Some(tenant)) = (mismatch, link.from.tenant_text("c")) {
+        names.extend(["tenant".to_string(), "target_tenant".to_string()]);
+        on.push(format!("{tenant} IS NOT DISTINCT FROM s.tenant"));
+    }
+    let arrays: Vec<String> = (1..=names.len()).map(|n| format!("${n}::text[]")).collect();
+    let sql = format!(
+        "SELECT {} FROM {} c JOIN unnest({}) AS s({}) ON {} ORDER BY {} LIMIT {SAMPLES}",
+        link.sample_json("c", mismatch.then_some("s.target_tenant")),
+        link.from.table.name.sql(),
+        arrays.join(", "),
+        names.join(", "),
+        on.join(" AND "),
+        link.listing_order("c", mismatch)
+    );
+    let mut query = sqlx::query_scalar::<_, Value>(&sql);
+    for i in 0..width {
+        query = query.bind(tally.first.iter().map(|s| s.key[i].clone()).collect::<Vec<_>>());
+    }
+    if mismatch {
+        query = query
+            .bind(tally.first.iter().map(|s| s.tenant.clone()).collect::<Vec<_>>())
+            .bind(tally.first.iter().map(|s| s.target_tenant.clone()).collect::<Vec<_>>());
+    }
+    query
+        .fetch_all(pool)
+        .await
+        .with_context(|| format!("fetching sample rows of {}", link.from.name()))
+}
+
+/// A psql variable name for a tier's DSN.
+fn dsn_variable(tier: &str) -> String {
+    tier.replace('-', "_")
+}
+
+/// How to run a two-server listing: psql keeps variables across `\connect`.
+fn script_header(link: &Link<'_>, what: &str) -> String {
+    format!(
+        "-- {what}\n\
+         -- The two tables are on different servers; run this with psql, which keeps\n\
+         -- variables across \\connect:\n\
+         --   psql -v {from}=DSN_OF_{from_upper} -v {to}=DSN_OF_{to_upper} -f this.sql\n",
+        from = dsn_variable(link.from.tier),
+        to = dsn_variable(link.to.tier),
+        from_upper = dsn_variable(link.from.tier).to_uppercase(),
+        to_upper = dsn_variable(link.to.tier).to_uppercase(),
+    )
+}
+
+fn orphans_script(link: &Link<'_>) -> String {
+    let (from, to) = (&link.from, &link.to);
+    format!(
+        "{header}\
+         -- 1. On {to_tier}: every key of {to_table}, into the variable :targets.\n\
+         \\connect :{to_var}\n\
+         SELECT coalesce(array_agg({to_key}), '{{}}') AS targets FROM {to_sql} t WHERE {to_present} \\gset\n\
+         -- 2. On {from_tier}: the rows whose key is none of them.\n\
+         \\connect :{from_var}\n\
+         SELECT {columns} FROM {from_sql} c WHERE {from_present} AND {from_key} <> ALL (:'targets'::text[]) ORDER BY {order};\n",
+        header = script_header(
+            link,
+            &format!("Rows of {} whose {} has no row in {}.", from.name(), from.columns_label(), to.name())
+        ),
+        to_tier = to.tier,
+        to_table = to.name(),
+        to_var = dsn_variable(to.tier),
+        to_key = to.key_text("t"),
+        to_sql = to.table.name.sql(),
+        to_present = to.present("t"),
+        from_tier = from.tier,
+        from_var = dsn_variable(from.tier),
+        columns = link.listing_columns("c", false),
+        from_sql = from.table.name.sql(),
+        from_present = from.present("c"),
+        from_key = from.key_text("c"),
+        order = link.listing_order("c", false),
+    )
+}
+
+fn mismatches_script(link: &Link<'_>) -> String {
+    let (from, to) = (&link.from, &link.to);
+    let pair = |end: &super::link::End<'_>, alias: &str| {
+        format!("ROW({}, {})::text", end.key_text(alias), end.tenant_text(alias).unwrap_or_default())
+    };
+    format!(
+        "{header}\
+         -- 1. On {to_tier}: every key of {to_table}, and every (key, tenant) pair.\n\
+         \\connect :{to_var}\n\
+         SELECT coalesce(array_agg({to_key}), '{{}}') AS target_keys, coalesce(array_agg({to_pair}), '{{}}') AS target_pairs \
+         FROM {to_sql} t WHERE {to_present} \\gset\n\
+         -- 2. On {from_tier}: the rows whose key is there, but never with their tenant.\n\
+         \\connect :{from_var}\n\
+         SELECT {columns} FROM {from_sql} c WHERE {from_present} AND {from_key} = ANY (:'target_keys'::text[]) \
+         AND {from_pair} <> ALL (:'target_pairs'::text[]) ORDER BY {order};\n",
+        header = script_header(
+            link,
+            &format!(
+                "Rows of {} whose {} names a row of {} that belongs to another tenant.",
+                from.name(),
+                from.columns_label(),
+                to.name()
+            )
+        ),
+        to_tier = to.tier,
+        to_table = to.name(),
+        to_var = dsn_variable(to.tier),
+        to_key = to.key_text("t"),
+        to_pair = pair(to, "t"),
+        to_sql = to.table.name.sql(),
+        to_present = to.present("t"),
+        from_tier = from.tier,
+        from_var = dsn_variable(from.tier),
+        columns = link.listing_columns("c", true),
+        from_sql = from.table.name.sql(),
+        from_present = from.present("c"),
+        from_key = from.key_text("c"),
+        from_pair = pair(from, "c"),
+        order = link.listing_order("c", true),
+    )
+}
