@@ -1,125 +1,82 @@
-//! The defect corpus: every file under fixtures/defects/ introduces one known
-//! defect into the reference scenario, and the harness must report exactly
-//! the findings its header names — and the clean reference none at all.
+//! The defect corpus: every file under fixtures/defects/<family>/ introduces
+//! one known defect into the reference scenario, and the harness must report
+//! exactly the findings its header names — and the clean reference none.
 //!
-//! One set of servers serves the whole binary: each tier's clean schema is
-//! loaded once into a template database, and each defect runs on a clone.
+//! One lab (servers, schema and fixed rows in template databases) serves
+//! the whole binary; each defect runs on a clone of its tier.
 
 mod common;
 
 use std::path::PathBuf;
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 
 use rstest::rstest;
-use sqlx::postgres::PgPoolOptions;
-use sqlx::{Connection, PgConnection, PgPool};
-use tierguard::catalog::{Catalog, Tenancy};
-use tierguard::provision::{self, BackendChoice, Server};
-use tierguard::scenario::{Overrides, Scenario};
+use sqlx::PgPool;
+use tierguard::catalog::Catalog;
+use tierguard::checks::{Finding, Status};
 use tierguard::{load, run};
 
-use common::{failing, repo, rt, Defect};
+use common::lab::Lab;
+use common::{failing, rt, Defect};
 
-/// Servers for the reference scenario with each tier's clean schema in a
-/// template database named after the tier.
-struct Lab {
-    scenario: Scenario,
-    servers: Vec<Server>,
-    /// Catalog and pool of an untouched clone of each tier.
-    clean: Vec<(Catalog, PgPool)>,
+const REFERENCE: &str = "scenarios/penguinmails.toml";
+
+/// An untouched clone of every tier, for the tiers a defect leaves alone.
+fn clean() -> &'static [(Catalog, PgPool)] {
+    static CLEAN: OnceLock<Vec<(Catalog, PgPool)>> = OnceLock::new();
+    CLEAN.get_or_init(|| {
+        let lab = Lab::get(REFERENCE);
+        rt().block_on(async {
+            let mut tiers = Vec::new();
+            for tier in &lab.scenario.tiers {
+                let pool = lab.clone_tier(&tier.name, &format!("{}_clean", tier.name)).await;
+                tiers.push((Catalog::read(&tier.name, &pool).await.expect("catalog"), pool));
+            }
+            tiers
+        })
+    })
 }
 
-static LAB: OnceLock<Mutex<Option<Lab>>> = OnceLock::new();
-
-/// Dropping the lab at exit stops its servers: statics are never dropped.
-extern "C" fn stop_lab() {
-    if let Some(lab) = LAB.get() {
-        let _guard = rt().enter();
-        drop(lab.lock().unwrap_or_else(|e| e.into_inner()).take());
-    }
+/// Audits the reference with `defect` applied to a fresh clone of its tier.
+fn audit(defect: Option<&Defect>) -> Vec<Finding> {
+    // Both start servers on first use, outside the async context.
+    let (lab, clean) = (Lab::get(REFERENCE), clean());
+    rt().block_on(audit_on(lab, clean, defect))
 }
 
-fn with_lab<T>(f: impl FnOnce(&Lab) -> T) -> T {
-    let lab = LAB.get_or_init(|| {
-        // SAFETY: registers a plain extern "C" function with no arguments.
-        unsafe { libc::atexit(stop_lab) };
-        Mutex::new(Some(rt().block_on(Lab::start())))
-    });
-    let guard = lab.lock().unwrap_or_else(|e| e.into_inner());
-    f(guard.as_ref().expect("lab is running"))
-}
-
-impl Lab {
-    async fn start() -> Lab {
-        let overrides = Overrides {
-            backend: Some(BackendChoice::Local),
-            ..Overrides::default()
-        };
-        let scenario = Scenario::resolve(Some(&repo().join("scenarios/penguinmails.toml")), overrides)
-            .expect("reference scenario");
-        let servers = provision::provision(&scenario).await.expect("servers start");
-        let mut clean = Vec::new();
-        for (server, spec) in servers.iter().zip(&scenario.tiers) {
-            let mut conn = PgConnection::connect_with(&server.options).await.expect("connect");
-            let files = load::expand(&spec.name, &spec.schema).expect("schema files");
-            load::apply(&mut conn, &spec.name, &files).await.expect("clean schema loads");
-            conn.close().await.expect("close");
-            let options = provision::clone_database(server, &spec.name, &format!("{}_clean", spec.name))
-                .await
-                .expect("clone");
-            let pool = PgPoolOptions::new().max_connections(2).connect_with(options).await.expect("pool");
-            clean.push((Catalog::read(&spec.name, &pool).await.expect("catalog"), pool));
-        }
-        Lab {
-            scenario,
-            servers,
-            clean,
-        }
+async fn audit_on(lab: &Lab, clean: &[(Catalog, PgPool)], defect: Option<&Defect>) -> Vec<Finding> {
+    let mut tiers: Vec<(Catalog, PgPool)> = clean.to_vec();
+    if let Some(defect) = defect {
+        let index = lab.tier_index(&defect.tier);
+        let name = format!(
+            "defect_{}_{}",
+            defect.path.parent().and_then(|p| p.file_name()).unwrap().to_string_lossy(),
+            defect.path.file_stem().unwrap().to_string_lossy()
+        );
+        let pool = lab.clone_tier(&defect.tier, &name).await;
+        let mut conn = pool.acquire().await.expect("connection");
+        load::apply_script(&mut conn, &defect.tier, &defect.path, &defect.sql)
+            .await
+            .unwrap_or_else(|e| panic!("{} does not apply: {e}", defect.path.display()));
+        drop(conn);
+        tiers[index] = (Catalog::read(&defect.tier, &pool).await.expect("catalog"), pool);
     }
-
-    /// Audits the reference with `defect` applied to a fresh clone of its tier.
-    async fn audit(&self, defect: Option<&Defect>) -> Vec<tierguard::checks::Finding> {
-        let mut tiers: Vec<(Catalog, PgPool)> = self.clean.iter().map(|(c, p)| (c.clone(), p.clone())).collect();
-        if let Some(defect) = defect {
-            let index = self
-                .scenario
-                .tiers
-                .iter()
-                .position(|t| t.name == defect.tier)
-                .unwrap_or_else(|| panic!("{}: unknown tier {}", defect.path.display(), defect.tier));
-            let name = format!(
-                "defect_{}_{}",
-                defect.path.parent().and_then(|p| p.file_name()).unwrap().to_string_lossy(),
-                defect.path.file_stem().unwrap().to_string_lossy()
-            );
-            let options = provision::clone_database(&self.servers[index], &defect.tier, &name)
-                .await
-                .expect("clone");
-            let mut conn = PgConnection::connect_with(&options).await.expect("connect");
-            load::apply_script(&mut conn, &defect.tier, &defect.path, &defect.sql)
-                .await
-                .unwrap_or_else(|e| panic!("{} does not apply: {e}", defect.path.display()));
-            conn.close().await.expect("close");
-            let pool = PgPoolOptions::new().max_connections(2).connect_with(options).await.expect("pool");
-            tiers[index] = (Catalog::read(&defect.tier, &pool).await.expect("catalog"), pool);
-        }
-        let catalogs: Vec<Catalog> = tiers.iter().map(|(c, _)| c.clone()).collect();
-        let tenancy = Tenancy::infer(&self.scenario, &catalogs);
-        let audited: Vec<_> = tiers.iter().map(|(c, p)| (c, p)).collect();
-        run::audit(&self.scenario, &audited, &tenancy).await
-    }
+    let catalogs: Vec<Catalog> = tiers.iter().map(|(c, _)| c.clone()).collect();
+    let tenancy = lab.tenancy(&catalogs);
+    let audited: Vec<_> = tiers.iter().map(|(c, p)| (c, p)).collect();
+    run::audit(&lab.scenario, &audited, &tenancy).await
 }
 
 #[test]
 fn clean_reference_has_no_failing_finding() {
-    let findings = with_lab(|lab| rt().block_on(lab.audit(None)));
+    let findings = audit(None);
     let not_passing: Vec<_> = findings
         .iter()
-        .filter(|f| f.status != tierguard::checks::Status::Pass)
+        .filter(|f| f.status != Status::Pass)
         .map(|f| format!("{} {} {} {:?}: {}", f.check, f.tier, f.object, f.status, f.message))
         .collect();
     assert!(not_passing.is_empty(), "clean reference: {not_passing:#?}");
-    // The checks did look: every id of this family set produced verdicts.
+    // The checks did look: every id produced verdicts.
     for id in [
         "rls.disabled",
         "rls.not_forced",
@@ -127,6 +84,8 @@ fn clean_reference_has_no_failing_finding() {
         "rls.privileged_role",
         "fk.missing",
         "fk.unindexed",
+        "orphan.cross_tier",
+        "orphan.tenant_mismatch",
         "partition.coverage",
     ] {
         assert!(findings.iter().any(|f| f.check == id), "no verdict from {id}");
@@ -140,11 +99,13 @@ fn defect_is_reported_exactly(
     path: PathBuf,
 ) {
     let defect = Defect::read(&path);
-    let findings = with_lab(|lab| rt().block_on(lab.audit(Some(&defect))));
+    let findings = audit(Some(&defect));
     assert_eq!(
         failing(&findings),
         defect.expect,
         "{}: reported findings differ from the header's expect lines",
         path.display()
     );
+    let differences = defect.detail_differences(&findings);
+    assert!(differences.is_empty(), "{}: {differences:#?}", path.display());
 }
