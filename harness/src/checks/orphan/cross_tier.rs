@@ -6,9 +6,11 @@
 //! Each server sends its side sorted by key (`COPY ... TO STDOUT`, binary),
 //! the referencing side grouped by key and tenant with a row count, and
 //! `merge` walks both: constant memory, nothing written anywhere, so it
-//! runs as well on a read-only external server. (Copying the target keys
-//! into a table beside the referencing rows and anti-joining there was
-//! measured slower on the benchmark, `ci/bench/orphans`, and needs writes.)
+//! runs the same on a read-only external server as on disposable ones.
+//! The price is the referencing server's sort. Copying the target keys into
+//! a table beside the referencing rows and letting that server hash
+//! anti-join is faster (`ci/bench/orphans` measures both) but needs writes
+//! and, to count both verdicts in one pass, unique target keys.
 
 use anyhow::{Context, Result};
 use futures::try_join;
@@ -59,10 +61,11 @@ fn referencing_stream(link: &Link<'_>) -> String {
     let mut select = link.key_output(from, "c");
     let mut group: Vec<String> = (0..from.columns.len()).map(|i| from.column("c", i)).collect();
     let mut order = link.key_order(from, "c");
-    if let (Some((tenant, _)), Some(text)) = (link.tenants(), from.tenant_text("c")) {
-        select.push(text.clone());
-        group.push(format!("c.{}", crate::provision::quote_ident(tenant)));
-        order.push(format!("{text} COLLATE \"C\""));
+    if let (Some(_), Some(tenant), Some(text)) = (link.tenants(), from.tenant_column("c"), from.tenant_text("c")) {
+        select.push(text);
+        group.push(tenant.clone());
+        // The tenant's own order, as the samples are listed in.
+        order.push(tenant);
     }
     format!(
         "COPY (SELECT {}, count(*) FROM {} c WHERE {} GROUP BY {} ORDER BY {}) TO STDOUT (FORMAT binary)",

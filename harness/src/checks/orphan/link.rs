@@ -134,8 +134,12 @@ impl<'a> End<'a> {
         }
     }
 
+    pub fn tenant_column(&self, alias: &str) -> Option<String> {
+        self.tenant.map(|t| format!("{alias}.{}", quote_ident(t)))
+    }
+
     pub fn tenant_text(&self, alias: &str) -> Option<String> {
-        self.tenant.map(|t| format!("{alias}.{}::text", quote_ident(t)))
+        self.tenant_column(alias).map(|column| format!("{column}::text"))
     }
 
     /// The columns that name a row: its primary key, else its physical place.
@@ -225,8 +229,8 @@ impl<'a> Link<'a> {
     /// mismatches) the row's tenant, then the row's identity.
     pub fn listing_order(&self, alias: &str, by_tenant: bool) -> String {
         let mut order = self.key_order(&self.from, alias);
-        if let (true, Some(tenant)) = (by_tenant, self.from.tenant_text(alias)) {
-            order.push(format!("{tenant} COLLATE \"C\""));
+        if let (true, Some(tenant)) = (by_tenant, self.from.tenant_column(alias)) {
+            order.push(tenant);
         }
         order.extend(self.from.identity().iter().map(|c| format!("{alias}.{}", quote_ident(c))));
         order.join(", ")
@@ -260,8 +264,7 @@ impl<'a> Link<'a> {
                 columns.push(column);
             }
         }
-        if let (true, Some(tenant)) = (with_tenant, self.from.tenant) {
-            let tenant = format!("{alias}.{}", quote_ident(tenant));
+        if let (true, Some(tenant)) = (with_tenant, self.from.tenant_column(alias)) {
             if !columns.contains(&tenant) {
                 columns.push(tenant);
             }
