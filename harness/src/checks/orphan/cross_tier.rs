@@ -18,8 +18,8 @@ use serde_json::Value;
 use sqlx::PgPool;
 
 use super::copy::CopyRows;
-use super::link::{Link, SAMPLES};
-use super::merge::{merge, Tally};
+use super::link::{End, Link, SAMPLES};
+use super::merge::{merge, Merged, Tally};
 use super::{Offenders, Probed};
 use crate::checks::{CheckId, Severity};
 
@@ -27,32 +27,39 @@ pub const ID: CheckId = CheckId::new("orphan.cross_tier", Severity::Error);
 
 pub async fn probe(link: &Link<'_>, from_pool: &PgPool, to_pool: &PgPool) -> Result<Probed> {
     let tenants = link.tenants().is_some();
-    let (from_sql, to_sql) = (referencing_stream(link), target_stream(link));
-    let context = || format!("streaming the keys of {}", link.describe());
-    let (mut from_conn, mut to_conn) = try_join!(from_pool.acquire(), to_pool.acquire()).with_context(context)?;
-    // The merge stops reading the target side once the referencing side
-    // ends; a connection left inside a COPY cannot serve another query.
-    from_conn.close_on_drop();
-    to_conn.close_on_drop();
-    // Both servers sort at the same time.
-    let (from_rows, to_rows) =
-        try_join!(from_conn.copy_out_raw(&from_sql), to_conn.copy_out_raw(&to_sql)).with_context(context)?;
-    let merged = merge(&link.kinds(), tenants, &mut CopyRows::new(from_rows), &mut CopyRows::new(to_rows)).await?;
+    let merged = merged(link, tenants, from_pool, to_pool)
+        .await
+        .with_context(|| format!("streaming the keys of {}", link.describe()))?;
     Ok(Probed {
         orphans: Offenders {
             count: merged.orphans.count,
             samples: samples(link, from_pool, &merged.orphans, false).await?,
-            sql: orphans_script(link),
+            sql: listing_script(link, false),
         },
         mismatches: match tenants {
             true => Some(Offenders {
                 count: merged.mismatches.count,
                 samples: samples(link, from_pool, &merged.mismatches, true).await?,
-                sql: mismatches_script(link),
+                sql: listing_script(link, true),
             }),
             false => None,
         },
     })
+}
+
+/// Streams both sides and merges them. Holds one connection per tier, and
+/// only while streaming: probes run side by side on shared pools.
+async fn merged(link: &Link<'_>, tenants: bool, from_pool: &PgPool, to_pool: &PgPool) -> Result<Merged> {
+    let (mut from_conn, mut to_conn) = try_join!(from_pool.acquire(), to_pool.acquire())?;
+    // The merge stops reading the target side once the referencing side
+    // ends; a connection left inside a COPY cannot serve another query.
+    from_conn.close_on_drop();
+    to_conn.close_on_drop();
+    let (from_sql, to_sql) = (referencing_stream(link), target_stream(link));
+    // Both servers sort at the same time.
+    let (from_rows, to_rows) = try_join!(from_conn.copy_out_raw(&from_sql), to_conn.copy_out_raw(&to_sql))?;
+    let merged = merge(&link.kinds(), tenants, &mut CopyRows::new(from_rows), &mut CopyRows::new(to_rows)).await?;
+    Ok(merged)
 }
 
 /// Referencing side: `key..., [tenant], count`, one row per key and tenant.
@@ -137,88 +144,57 @@ fn dsn_variable(tier: &str) -> String {
     tier.replace('-', "_")
 }
 
-/// How to run a two-server listing: psql keeps variables across `\connect`.
-fn script_header(link: &Link<'_>, what: &str) -> String {
-    format!(
-        "-- {what}\n\
-         -- The two tables are on different servers; run this with psql, which keeps\n\
-         -- variables across \\connect:\n\
-         --   psql -v {from}=DSN_OF_{from_upper} -v {to}=DSN_OF_{to_upper} -f this.sql\n",
-        from = dsn_variable(link.from.tier),
-        to = dsn_variable(link.to.tier),
-        from_upper = dsn_variable(link.from.tier).to_uppercase(),
-        to_upper = dsn_variable(link.to.tier).to_uppercase(),
-    )
-}
-
-fn orphans_script(link: &Link<'_>) -> String {
+/// The psql script that lists the offending rows (orphans, or with
+/// `mismatch` tenant mismatches) of a cross-tier reference: the target
+/// server's keys go into psql variables, which survive `\connect`, and the
+/// referencing server lists the rows that fail against them.
+fn listing_script(link: &Link<'_>, mismatch: bool) -> String {
     let (from, to) = (&link.from, &link.to);
-    format!(
-        "{header}\
-         -- 1. On {to_tier}: every key of {to_table}, into the variable :targets.\n\
-         \\connect :{to_var}\n\
-         SELECT coalesce(array_agg({to_key}), '{{}}') AS targets FROM {to_sql} t WHERE {to_present} \\gset\n\
-         -- 2. On {from_tier}: the rows whose key is none of them.\n\
-         \\connect :{from_var}\n\
-         SELECT {columns} FROM {from_sql} c WHERE {from_present} AND {from_key} <> ALL (:'targets'::text[]) ORDER BY {order};\n",
-        header = script_header(
-            link,
-            &format!("Rows of {} whose {} has no row in {}.", from.name(), from.columns_label(), to.name())
-        ),
-        to_tier = to.tier,
-        to_table = to.name(),
-        to_var = dsn_variable(to.tier),
-        to_key = to.key_text("t"),
-        to_sql = to.table.name.sql(),
-        to_present = to.present("t"),
-        from_tier = from.tier,
-        from_var = dsn_variable(from.tier),
-        columns = link.listing_columns("c", false),
-        from_sql = from.table.name.sql(),
-        from_present = from.present("c"),
-        from_key = from.key_text("c"),
-        order = link.listing_order("c", false),
-    )
-}
-
-fn mismatches_script(link: &Link<'_>) -> String {
-    let (from, to) = (&link.from, &link.to);
-    let pair = |end: &super::link::End<'_>, alias: &str| {
+    let pair = |end: &End<'_>, alias: &str| {
         format!("ROW({}, {})::text", end.key_text(alias), end.tenant_text(alias).unwrap_or_default())
     };
+    let gather = |values: String, variable: &str| format!("coalesce(array_agg({values}), '{{}}') AS {variable}");
+    let (what, gathered, failing) = if mismatch {
+        (
+            format!("names a row of {} that belongs to another tenant", to.name()),
+            format!("{}, {}", gather(to.key_text("t"), "target_keys"), gather(pair(to, "t"), "target_pairs")),
+            format!(
+                "{} = ANY (:'target_keys'::text[]) AND {} <> ALL (:'target_pairs'::text[])",
+                from.key_text("c"),
+                pair(from, "c")
+            ),
+        )
+    } else {
+        (
+            format!("has no row in {}", to.name()),
+            gather(to.key_text("t"), "target_keys"),
+            format!("{} <> ALL (:'target_keys'::text[])", from.key_text("c")),
+        )
+    };
+    let (from_var, to_var) = (dsn_variable(from.tier), dsn_variable(to.tier));
     format!(
-        "{header}\
-         -- 1. On {to_tier}: every key of {to_table}, and every (key, tenant) pair.\n\
+        "-- Rows of {from_name} whose {columns_label} {what}.\n\
+         -- The tables are on two servers; psql keeps variables across \\connect:\n\
+         --   psql -v {from_var}=DSN_OF_{from_upper} -v {to_var}=DSN_OF_{to_upper} -f this.sql\n\
+         -- 1. On {to_tier}: the keys of {to_name}{and_tenants}.\n\
          \\connect :{to_var}\n\
-         SELECT coalesce(array_agg({to_key}), '{{}}') AS target_keys, coalesce(array_agg({to_pair}), '{{}}') AS target_pairs \
-         FROM {to_sql} t WHERE {to_present} \\gset\n\
-         -- 2. On {from_tier}: the rows whose key is there, but never with their tenant.\n\
+         SELECT {gathered} FROM {to_sql} t WHERE {to_present} \\gset\n\
+         -- 2. On {from_tier}: the rows of {from_name} that fail against them.\n\
          \\connect :{from_var}\n\
-         SELECT {columns} FROM {from_sql} c WHERE {from_present} AND {from_key} = ANY (:'target_keys'::text[]) \
-         AND {from_pair} <> ALL (:'target_pairs'::text[]) ORDER BY {order};\n",
-        header = script_header(
-            link,
-            &format!(
-                "Rows of {} whose {} names a row of {} that belongs to another tenant.",
-                from.name(),
-                from.columns_label(),
-                to.name()
-            )
-        ),
+         SELECT {columns} FROM {from_sql} c WHERE {from_present} AND {failing} ORDER BY {order};\n",
+        from_name = from.name(),
+        columns_label = from.columns_label(),
+        from_upper = from_var.to_uppercase(),
+        to_upper = to_var.to_uppercase(),
         to_tier = to.tier,
-        to_table = to.name(),
-        to_var = dsn_variable(to.tier),
-        to_key = to.key_text("t"),
-        to_pair = pair(to, "t"),
+        to_name = to.name(),
+        and_tenants = if mismatch { " with their tenants" } else { "" },
         to_sql = to.table.name.sql(),
         to_present = to.present("t"),
         from_tier = from.tier,
-        from_var = dsn_variable(from.tier),
-        columns = link.listing_columns("c", true),
+        columns = link.listing_columns("c", mismatch),
         from_sql = from.table.name.sql(),
         from_present = from.present("c"),
-        from_key = from.key_text("c"),
-        from_pair = pair(from, "c"),
-        order = link.listing_order("c", true),
+        order = link.listing_order("c", mismatch),
     )
 }
