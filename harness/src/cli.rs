@@ -51,7 +51,7 @@ pub struct RunArgs {
     #[arg(long = "data", value_name = "NAME=PATH[,PATH...]", value_parser = named_paths)]
     pub data: Vec<(String, Vec<PathBuf>)>,
 
-    /// A logical reference across tiers.
+    /// A logical reference across tiers; composite: TIER.SCHEMA.TABLE.(C1,C2)=TIER.SCHEMA.TABLE.(C1,C2).
     #[arg(long = "reference", value_name = "TIER.SCHEMA.TABLE.COLUMN=TIER.SCHEMA.TABLE.COLUMN")]
     pub references: Vec<Reference>,
 

@@ -10,7 +10,7 @@ use indexmap::IndexMap;
 use sqlx::PgPool;
 
 use crate::catalog::{Catalog, Tenancy};
-use crate::checks::{self, Finding, TierContext};
+use crate::checks::{self, Family, Finding, TierContext};
 use crate::error::{HarnessError, Result};
 use crate::provision::{self, BackendKind, Server};
 use crate::report::{self, stats, Report, Summary, TierReport};
@@ -195,7 +195,12 @@ pub async fn audit(audit: &Audit<'_>, tiers: &[(&Catalog, &PgPool)]) -> Vec<Find
         checks::run_tier(&ctx).await
     }))
     .await;
-    per_tier.into_iter().flatten().collect()
+    let mut findings: Vec<Finding> = per_tier.into_iter().flatten().collect();
+    // References may cross tiers: this family looks at all of them at once.
+    if audit.scenario.runs(Family::Orphan) {
+        findings.extend(checks::orphan::run(audit.scenario, tiers, audit.tenancy).await);
+    }
+    findings
 }
 
 fn progress(line: &str) {

@@ -136,11 +136,12 @@ pub struct TierSpec {
     pub dsn: Option<String>,
 }
 
-/// A logical reference between tiers (or a soft one inside a tier): no FK enforces it.
+/// A logical reference between tiers (or a soft one inside a tier): no FK
+/// enforces it. `from.columns[i]` pairs with `to.columns[i]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reference {
-    pub from: TierColumn,
-    pub to: TierColumn,
+    pub from: TierColumns,
+    pub to: TierColumns,
 }
 
 /// `tier.schema.table`
@@ -182,6 +183,41 @@ impl TierColumn {
     }
 }
 
+/// `tier.schema.table.column`, or `tier.schema.table.(column,column)`: the
+/// columns of one table that a (composite) reference reads, in order.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TierColumns {
+    pub table: TierTable,
+    pub columns: Vec<String>,
+}
+
+impl TierColumns {
+    /// Whether `column` is one of these.
+    pub fn includes(&self, column: &TierColumn) -> bool {
+        self.table == column.table && self.columns.contains(&column.column)
+    }
+
+    /// Columns written `tier.schema.table.column`, all of one table.
+    fn of(columns: Vec<TierColumn>) -> std::result::Result<TierColumns, String> {
+        let mut columns = columns.into_iter();
+        let first = columns.next().ok_or("no column given")?;
+        let mut joined = TierColumns {
+            table: first.table,
+            columns: vec![first.column],
+        };
+        for next in columns {
+            if next.table != joined.table {
+                return Err(format!(
+                    "the columns of one reference must be in one table: {} and {}",
+                    joined.table, next.table
+                ));
+            }
+            joined.columns.push(next.column);
+        }
+        Ok(joined)
+    }
+}
+
 impl fmt::Display for TierTable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}.{}.{}", self.tier, self.schema, self.table)
@@ -191,6 +227,15 @@ impl fmt::Display for TierTable {
 impl fmt::Display for TierColumn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}.{}", self.table, self.column)
+    }
+}
+
+impl fmt::Display for TierColumns {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.columns.as_slice() {
+            [one] => write!(f, "{}.{one}", self.table),
+            many => write!(f, "{}.({})", self.table, many.join(",")),
+        }
     }
 }
 
@@ -285,17 +330,45 @@ impl FromStr for HopSpec {
     }
 }
 
+impl FromStr for TierColumns {
+    type Err = String;
+    /// `TIER.SCHEMA.TABLE.COLUMN` or `TIER.SCHEMA.TABLE.(COLUMN,COLUMN...)`
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let Some((table, list)) = s.strip_suffix(')').and_then(|s| s.split_once(".(")) else {
+            return TierColumns::of(vec![s.parse()?]);
+        };
+        let table: TierTable = table
+            .parse()
+            .map_err(|_| format!("`{s}` is not TIER.SCHEMA.TABLE.(COLUMN,COLUMN...)"))?;
+        let columns: Vec<String> = list.split(',').map(|c| c.trim().to_string()).collect();
+        if columns.iter().any(String::is_empty) {
+            return Err(format!("`{s}` has an empty column name"));
+        }
+        Ok(TierColumns { table, columns })
+    }
+}
+
+impl Reference {
+    fn new(from: TierColumns, to: TierColumns) -> std::result::Result<Reference, String> {
+        if from.columns.len() != to.columns.len() {
+            return Err(format!(
+                "reference {from}={to} pairs {} column(s) with {}",
+                from.columns.len(),
+                to.columns.len()
+            ));
+        }
+        Ok(Reference { from, to })
+    }
+}
+
 impl FromStr for Reference {
     type Err = String;
-    /// `TIER.SCHEMA.TABLE.COLUMN=TIER.SCHEMA.TABLE.COLUMN`
+    /// `FROM=TO`, each side `TIER.SCHEMA.TABLE.COLUMN` or `TIER.SCHEMA.TABLE.(COLUMN,COLUMN...)`
     fn from_str(s: &str) -> std::result::Result<Self, String> {
         let (from, to) = s
             .split_once('=')
             .ok_or_else(|| format!("`{s}` is not FROM=TO"))?;
-        Ok(Reference {
-            from: from.trim().parse()?,
-            to: to.trim().parse()?,
-        })
+        Reference::new(from.trim().parse()?, to.trim().parse()?)
     }
 }
 
@@ -377,8 +450,26 @@ struct TierFile {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ReferenceFile {
-    from: String,
-    to: String,
+    from: ColumnsFile,
+    to: ColumnsFile,
+}
+
+/// One side of a reference: `"T.S.TABLE.COLUMN"`, `"T.S.TABLE.(C1,C2)"`, or
+/// an array of `"T.S.TABLE.COLUMN"` (a composite reference).
+#[derive(Debug, Deserialize)]
+#[serde(untagged, expecting = "\"TIER.SCHEMA.TABLE.COLUMN\" or an array of them")]
+enum ColumnsFile {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl ColumnsFile {
+    fn parse(&self) -> std::result::Result<TierColumns, String> {
+        match self {
+            ColumnsFile::One(s) => s.parse(),
+            ColumnsFile::Many(items) => TierColumns::of(items.iter().map(|s| s.parse()).collect::<std::result::Result<_, _>>()?),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -528,10 +619,9 @@ impl Scenario {
             .references
             .iter()
             .map(|r| {
-                Ok(Reference {
-                    from: r.from.parse().map_err(|m| err(format!("references.from: {m}")))?,
-                    to: r.to.parse().map_err(|m| err(format!("references.to: {m}")))?,
-                })
+                let from = r.from.parse().map_err(|m| err(format!("references.from: {m}")))?;
+                let to = r.to.parse().map_err(|m| err(format!("references.to: {m}")))?;
+                Reference::new(from, to).map_err(|m| err(format!("references: {m}")))
             })
             .collect::<Result<_>>()?;
         scenario.fk_allow_missing = parse_all("fk.allow_missing", &file.fk.allow_missing, err)?;
@@ -721,5 +811,66 @@ fn toml_error(text: &str, error: &toml::de::Error) -> String {
     match line {
         Some(line) => format!("line {line}: {message}"),
         None => message.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scenario_file(toml: &str) -> Result<Scenario> {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("s.toml");
+        std::fs::write(&path, toml).expect("write");
+        Scenario::from_file(&path)
+    }
+
+    #[test]
+    fn composite_references_read_the_same_from_arrays_flags_and_parentheses() {
+        let file = scenario_file(
+            r#"
+            [[references]]
+            from = ["content.public.t.tenant_id", "content.public.t.campaign_id"]
+            to = ["oltp.public.campaigns.tenant_id", "oltp.public.campaigns.id"]
+            [[references]]
+            from = "content.public.t.(tenant_id, campaign_id)"
+            to = "oltp.public.campaigns.(tenant_id,id)"
+            [[references]]
+            from = "content.public.t.lead_id"
+            to = "oltp.public.leads.id"
+            "#,
+        )
+        .expect("valid scenario");
+        let flag: Reference = "content.public.t.(tenant_id,campaign_id)=oltp.public.campaigns.(tenant_id,id)"
+            .parse()
+            .expect("valid flag");
+        assert_eq!(file.references[0], flag);
+        assert_eq!(file.references[1], flag);
+        assert_eq!(flag.from.columns, ["tenant_id", "campaign_id"]);
+        assert_eq!(flag.to.to_string(), "oltp.public.campaigns.(tenant_id,id)");
+        assert_eq!(file.references[2].from.to_string(), "content.public.t.lead_id");
+    }
+
+    #[test]
+    fn malformed_composite_references_are_refused_with_the_reason() {
+        let error = |toml: &str| scenario_file(toml).expect_err("refused").to_string();
+        assert!(error(
+            r#"
+            [[references]]
+            from = ["content.public.t.tenant_id", "content.public.u.campaign_id"]
+            to = ["oltp.public.campaigns.tenant_id", "oltp.public.campaigns.id"]
+            "#
+        )
+        .contains("must be in one table"));
+        assert!(error(
+            r#"
+            [[references]]
+            from = ["content.public.t.tenant_id", "content.public.t.campaign_id"]
+            to = "oltp.public.campaigns.id"
+            "#
+        )
+        .contains("pairs 2 column(s) with 1"));
+        assert!(error("[[references]]\nfrom = 3\nto = \"oltp.public.campaigns.id\"\n").contains("TIER.SCHEMA.TABLE.COLUMN"));
+        assert!("a.b.c.(x,)=d.e.f.(y,z)".parse::<Reference>().unwrap_err().contains("empty column"));
     }
 }

@@ -21,7 +21,7 @@ use tierguard::checks::{Finding, Status};
 use tierguard::{load, run};
 
 use common::lab::Lab;
-use common::{failing, rt, Defect};
+use common::{failing, rt, Defect, FindingKey};
 
 fn scenario_file(name: &str) -> String {
     format!("scenarios/{name}.toml")
@@ -117,6 +117,8 @@ fn clean_scenario_has_no_failing_finding(#[values("penguinmails", "cpa", "leads"
         "check.missing",
         "check.domain",
         "check.violations",
+        "orphan.cross_tier",
+        "orphan.tenant_mismatch",
         "partition.coverage",
     ] {
         if every_id || always.contains(&id) {
@@ -125,13 +127,13 @@ fn clean_scenario_has_no_failing_finding(#[values("penguinmails", "cpa", "leads"
     }
 }
 
-/// The defect file at `path`, and the failing findings of its scenario
-/// audited with the defect applied.
-fn apply(path: &Path) -> (Defect, BTreeSet<(String, String, String)>) {
+/// The defect file at `path`, the findings of its scenario audited with
+/// the defect applied, and which of them fail.
+fn apply(path: &Path) -> (Defect, Vec<Finding>, BTreeSet<FindingKey>) {
     let defect = Defect::read(path);
     let findings = audit(&defect.scenario, Some(&defect));
     let reported = failing(&findings, &defect.expect);
-    (defect, reported)
+    (defect, findings, reported)
 }
 
 #[rstest]
@@ -140,13 +142,15 @@ fn defect_is_reported_exactly(
     #[files("fixtures/defects/*/*.sql")]
     path: PathBuf,
 ) {
-    let (defect, reported) = apply(&path);
+    let (defect, findings, reported) = apply(&path);
     assert_eq!(
         reported,
         defect.expect,
         "{}: reported findings differ from the header's expect lines",
         path.display()
     );
+    let differences = defect.detail_differences(&findings);
+    assert!(differences.is_empty(), "{}: {differences:#?}", path.display());
 }
 
 /// A defect waiting for its check: it applies, and nothing it does not
@@ -158,7 +162,7 @@ fn pending_defect_applies_and_reports_nothing_unexpected(
     #[files("fixtures/defects/pending/*/*.sql")]
     path: PathBuf,
 ) {
-    let (defect, reported) = apply(&path);
+    let (defect, _, reported) = apply(&path);
     let unexpected: Vec<_> = reported.difference(&defect.expect).cloned().collect();
     assert!(unexpected.is_empty(), "{}: reported but not expected: {unexpected:?}", path.display());
 }

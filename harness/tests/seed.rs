@@ -78,24 +78,24 @@ fn no_seeded_row_references_another_tenants_parent() {
         let pool_of = |tier: &str| &tiers[lab.tier_index(tier)].1;
         for reference in &lab.scenario.references {
             let (from, to) = (&reference.from, &reference.to);
-            let child_scope = tenancy.scope(&from.table.tier, &qual(&from.table)).expect("child is tenant-scoped");
-            let Some(parent_scope) = tenancy.scope(&to.table.tier, &qual(&to.table)) else { continue };
-            let owners = |column: &str, scope: &TenantScope, table: &tierguard::scenario::TierTable| {
+            let child_scope = tenancy.scope(&from.table.tier, &from.table.qual_name()).expect("child is tenant-scoped");
+            let Some(parent_scope) = tenancy.scope(&to.table.tier, &to.table.qual_name()) else { continue };
+            // ROW(...) IS NOT NULL: every column of a composite reference set.
+            let owners = |columns: &[String], scope: &TenantScope, table: &tierguard::scenario::TierTable| {
+                let row = format!("ROW({})", columns.iter().map(|c| quote_ident(c)).collect::<Vec<_>>().join(", "));
                 format!(
-                    "SELECT {}::text, ({})::text FROM {} t WHERE {} IS NOT NULL",
-                    quote_ident(column),
+                    "SELECT {row}::text, ({})::text FROM {} t WHERE {row} IS NOT NULL",
                     scope.tenant_sql("t"),
-                    qual(table).sql(),
-                    quote_ident(column)
+                    table.qual_name().sql(),
                 )
             };
-            let parents: BTreeMap<String, String> = sqlx::query_as::<_, (String, String)>(&owners(&to.column, parent_scope, &to.table))
+            let parents: BTreeMap<String, String> = sqlx::query_as::<_, (String, String)>(&owners(&to.columns, parent_scope, &to.table))
                 .fetch_all(pool_of(&to.table.tier))
                 .await
                 .expect("parents")
                 .into_iter()
                 .collect();
-            let children: Vec<(String, String)> = sqlx::query_as(&owners(&from.column, child_scope, &from.table))
+            let children: Vec<(String, String)> = sqlx::query_as(&owners(&from.columns, child_scope, &from.table))
                 .fetch_all(pool_of(&from.table.tier))
                 .await
                 .expect("children");
@@ -109,12 +109,6 @@ fn no_seeded_row_references_another_tenants_parent() {
     });
 }
 
-fn qual(table: &tierguard::scenario::TierTable) -> tierguard::catalog::QualName {
-    tierguard::catalog::QualName {
-        schema: table.schema.clone(),
-        name: table.table.clone(),
-    }
-}
 
 #[test]
 fn tricky_constraints_all_seed() {

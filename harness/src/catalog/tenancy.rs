@@ -202,14 +202,15 @@ impl Tenancy {
                     }
                 }
             }
-            for reference in scenario.references.iter().filter(|r| &r.from.column == column) {
+            // Likewise the target of a reference of the tenant column alone.
+            for reference in scenario.references.iter().filter(|r| r.from.columns == [column.clone()]) {
                 let to = &reference.to;
                 scoped.entry(to.table.tier.clone()).or_default().insert(
                     QualName {
                         schema: to.table.schema.clone(),
                         name: to.table.table.clone(),
                     },
-                    TenantScope::Root(to.column.clone()),
+                    TenantScope::Root(to.columns[0].clone()),
                 );
             }
             // Paths last: they end at the tables scoped above, in any tier's

@@ -4,6 +4,7 @@
 
 pub mod check;
 pub mod fk;
+pub mod orphan;
 pub mod partition;
 pub mod rls;
 pub mod rows;

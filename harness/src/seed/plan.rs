@@ -435,7 +435,7 @@ fn links_of(
         let here = from.table.tier == tier.catalog.tier
             && from.table.schema == table.name.schema
             && from.table.table == table.name.name;
-        let covered = links.iter().any(|l| l.columns.contains(&from.column));
+        let covered = links.iter().any(|l| from.columns.iter().any(|c| l.columns.contains(c)));
         let target = plan.index.get(&(
             reference.to.table.tier.clone(),
             QualName {
@@ -446,10 +446,10 @@ fn links_of(
         if let (true, false, Some(&target)) = (here, covered, target) {
             links.push(Link {
                 target,
-                nullable: nullable(std::slice::from_ref(&from.column)),
-                draw_null: nullable(std::slice::from_ref(&from.column)),
-                columns: vec![from.column.clone()],
-                target_columns: vec![reference.to.column.clone()],
+                nullable: nullable(&from.columns),
+                draw_null: nullable(&from.columns),
+                columns: from.columns.clone(),
+                target_columns: reference.to.columns.clone(),
                 enumerated: None,
                 deferred: false,
                 target_is_self: false,

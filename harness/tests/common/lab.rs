@@ -1,5 +1,5 @@
 //! A started scenario shared by the tests of one binary: one local server
-//! per tier, each tier's schema loaded (and seeded) once into a template
+//! per tier, each tier's schema and fixed rows loaded (and seeded) once into a template
 //! database named after the tier. Tests work on clones (`CREATE DATABASE
 //! ... TEMPLATE`), which is far cheaper than loading again.
 

@@ -6,10 +6,11 @@
 
 pub mod lab;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use serde_json::{Map, Value};
 use tierguard::checks::{Finding, Status};
 
 pub fn rt() -> &'static tokio::runtime::Runtime {
@@ -30,7 +31,7 @@ pub fn repo() -> PathBuf {
 /// (check, tier, object) of every failing finding, with objects named by
 /// `expected` patterns (`prefix*`, for names that depend on the date)
 /// replaced by the pattern.
-pub fn failing(findings: &[Finding], expected: &BTreeSet<(String, String, String)>) -> BTreeSet<(String, String, String)> {
+pub fn failing(findings: &[Finding], expected: &BTreeSet<FindingKey>) -> BTreeSet<FindingKey> {
     findings
         .iter()
         .filter(|f| f.status == Status::Fail)
@@ -45,19 +46,39 @@ pub fn failing(findings: &[Finding], expected: &BTreeSet<(String, String, String
         .collect()
 }
 
+/// (check, tier, object)
+pub type FindingKey = (String, String, String);
+
 /// Scenario a defect applies to when its header names none.
 pub const DEFAULT_SCENARIO: &str = "penguinmails";
 
 /// A file of `fixtures/defects/`: SQL that introduces one known defect, with
-/// a header saying which scenario (`-- scenario:`, default penguinmails) and
-/// tier it applies to and what must be reported.
+/// a header saying which scenario and tiers it applies to and what must be
+/// reported:
+///
+/// ```text
+/// -- defect: what is wrong, and why it matters
+/// -- scenario: NAME                  scenarios/NAME.toml (default penguinmails)
+/// -- tier: TIER                      the SQL below applies to TIER; may repeat
+/// -- expect: CHECK OBJECT [tier=TIER] [count=N] [samples=JSON to the line's end]
+/// -- expect: nothing                 no failing finding at all
+/// ```
+///
+/// Expect lines name every failing finding; their tier is the first
+/// `-- tier:` unless they say otherwise, and the details they pin must be
+/// the finding's. An object ending in `*` stands for names with that prefix.
 pub struct Defect {
     pub path: PathBuf,
     /// Name of `scenarios/<scenario>.toml`.
     pub scenario: String,
+    /// The first `-- tier:`.
     pub tier: String,
     pub sql: String,
-    pub expect: BTreeSet<(String, String, String)>,
+    pub expect: BTreeSet<FindingKey>,
+    /// (tier, SQL) in file order: each `-- tier:` line starts a section.
+    pub sections: Vec<(String, String)>,
+    /// Details the expect lines pin (`count`, `samples`).
+    pub details: BTreeMap<FindingKey, Map<String, Value>>,
 }
 
 impl Defect {
@@ -70,18 +91,57 @@ impl Defect {
                 .collect()
         };
         let scenario = header("scenario").pop().unwrap_or_else(|| DEFAULT_SCENARIO.to_string());
-        let tier = header("tier").pop().unwrap_or_else(|| panic!("{}: no `-- tier:` line", path.display()));
+        let mut sections: Vec<(String, String)> = Vec::new();
+        for line in sql.lines() {
+            if let Some(tier) = line.strip_prefix("-- tier:") {
+                sections.push((tier.trim().to_string(), String::new()));
+            }
+            if let Some((_, section)) = sections.last_mut() {
+                section.push_str(line);
+                section.push('\n');
+            }
+        }
+        let tier = sections
+            .first()
+            .map(|(tier, _)| tier.clone())
+            .unwrap_or_else(|| panic!("{}: no `-- tier:` line", path.display()));
         assert!(!header("defect").is_empty(), "{}: no `-- defect:` line", path.display());
-        let expect: BTreeSet<_> = header("expect")
-            .into_iter()
-            .filter(|e| e != "nothing")
-            .map(|e| {
-                let (check, object) = e
-                    .split_once(' ')
-                    .unwrap_or_else(|| panic!("{}: `-- expect: CHECK OBJECT`", path.display()));
-                (check.to_string(), tier.clone(), object.trim().to_string())
-            })
-            .collect();
+        let mut expect = BTreeSet::new();
+        let mut details = BTreeMap::new();
+        for line in header("expect").into_iter().filter(|e| e != "nothing") {
+            let bad = |what: &str| -> ! { panic!("{}: `-- expect: {line}`: {what}", path.display()) };
+            let (words, samples) = match line.split_once(" samples=") {
+                Some((words, samples)) => (words, Some(samples)),
+                None => (line.as_str(), None),
+            };
+            // Attributes trail the object, which may hold spaces (a function's signature).
+            let mut words: Vec<&str> = words.split_whitespace().collect();
+            let split = words.iter().rposition(|w| !w.starts_with("tier=") && !w.starts_with("count=")).map_or(0, |i| i + 1);
+            let attributes = words.split_off(split);
+            let (Some((check, object)), false) = (words.split_first(), words.len() < 2) else { bad("not CHECK OBJECT") };
+            let object = object.join(" ");
+            let mut finding_tier = tier.clone();
+            let mut pinned = Map::new();
+            for attribute in attributes {
+                match attribute.split_once('=') {
+                    Some(("tier", name)) => finding_tier = name.to_string(),
+                    Some(("count", count)) => {
+                        let count: u64 = count.parse().unwrap_or_else(|_| bad("count is not a number"));
+                        pinned.insert("count".into(), count.into());
+                    }
+                    _ => bad(&format!("unknown attribute `{attribute}`")),
+                }
+            }
+            if let Some(samples) = samples {
+                let samples: Value = serde_json::from_str(samples).unwrap_or_else(|e| bad(&format!("samples: {e}")));
+                pinned.insert("samples".into(), samples);
+            }
+            let key = (check.to_string(), finding_tier, object);
+            if !pinned.is_empty() {
+                details.insert(key.clone(), pinned);
+            }
+            expect.insert(key);
+        }
         assert!(!header("expect").is_empty(), "{}: no `-- expect:` line (use `nothing` for none)", path.display());
         Defect {
             path: path.to_path_buf(),
@@ -89,6 +149,26 @@ impl Defect {
             tier,
             sql,
             expect,
+            sections,
+            details,
         }
+    }
+
+    /// Where a finding's details differ from what an expect line pins.
+    pub fn detail_differences(&self, findings: &[Finding]) -> Vec<String> {
+        let mut differences = Vec::new();
+        for ((check, tier, object), pinned) in &self.details {
+            let Some(finding) = findings.iter().find(|f| f.check == check && &f.tier == tier && &f.object == object) else {
+                differences.push(format!("{check} {tier} {object}: no such finding"));
+                continue;
+            };
+            for (key, expected) in pinned {
+                let actual = finding.details.get(key).unwrap_or(&Value::Null);
+                if actual != expected {
+                    differences.push(format!("{check} {tier} {object}: {key} is {actual}, expected {expected}"));
+                }
+            }
+        }
+        differences
     }
 }

@@ -7,28 +7,53 @@
 
 use crate::catalog::{Catalog, Column, QualName, Table};
 use crate::checks::{CheckId, Severity, Finding, TierContext};
-use crate::scenario::TierColumn;
+use crate::scenario::{Scenario, TierColumn};
 
 pub const ID: CheckId = CheckId::new("fk.missing", Severity::Error);
 
-pub fn check(ctx: &TierContext<'_>) -> Vec<Finding> {
-    let tier = ctx.tier();
-    let mut findings = Vec::new();
-    for table in ctx.catalog.tables.iter().filter(|t| !t.is_partition()) {
+/// A column that looks like a reference to the key of another table.
+pub struct Candidate<'c> {
+    pub table: &'c Table,
+    pub column: &'c Column,
+    pub target: &'c Table,
+    /// The target's identifying key column.
+    pub key: &'c str,
+    /// Whether a foreign key covers the column.
+    pub covered: bool,
+}
+
+/// Every `<x>_id` column matching the key of a table `<x>`, except those
+/// the scenario allows without an FK or declares as references.
+pub fn candidates<'c>(catalog: &'c Catalog, scenario: &Scenario) -> Vec<Candidate<'c>> {
+    let mut candidates = Vec::new();
+    for table in catalog.tables.iter().filter(|t| !t.is_partition()) {
         for column in &table.columns {
-            let Some(target) = referenced_table(ctx.catalog, table, column) else { continue };
-            let object = format!("{}.{}", table.name, column.name);
-            let here = TierColumn::new(tier, &table.name, &column.name);
-            if ctx.scenario.fk_allow_missing.contains(&here)
-                || ctx.scenario.references.iter().any(|r| r.from == here)
-            {
+            let Some((target, key)) = referenced_table(catalog, table, column) else { continue };
+            let here = TierColumn::new(&catalog.tier, &table.name, &column.name);
+            if scenario.fk_allow_missing.contains(&here) || scenario.references.iter().any(|r| r.from.includes(&here)) {
                 continue;
             }
-            let covered = table.foreign_keys().any(|(c, _)| c.columns.contains(&column.name));
-            findings.push(if covered {
+            candidates.push(Candidate {
+                table,
+                column,
+                target,
+                key,
+                covered: table.foreign_keys().any(|(c, _)| c.columns.contains(&column.name)),
+            });
+        }
+    }
+    candidates
+}
+
+pub fn check(ctx: &TierContext<'_>) -> Vec<Finding> {
+    let tier = ctx.tier();
+    candidates(ctx.catalog, ctx.scenario)
+        .into_iter()
+        .map(|Candidate { table, column, target, key, covered }| {
+            let object = format!("{}.{}", table.name, column.name);
+            if covered {
                 ID.pass(tier, object, format!("covered by a foreign key to {}", target.name))
             } else {
-                let key = key_column(target).unwrap_or("id");
                 ID.fail(
                     tier,
                     object,
@@ -48,18 +73,17 @@ pub fn check(ctx: &TierContext<'_>) -> Vec<Finding> {
                         key
                     ),
                 )
-            });
-        }
-    }
-    findings
+            }
+        })
+        .collect()
 }
 
 /// The table a column's name points at, when its key has the column's
 /// type: `<x>_id` names table `<x>` (or its plural) in the same schema; a
 /// user reference (`created_by`, `assigned_to`, `owner_id`, ...) names a
 /// `users` table, in the same schema or, failing that, another one
-/// (`auth.users`).
-fn referenced_table<'c>(catalog: &'c Catalog, table: &Table, column: &Column) -> Option<&'c Table> {
+/// (`auth.users`). Returns the table and its key column.
+fn referenced_table<'c>(catalog: &'c Catalog, table: &Table, column: &Column) -> Option<(&'c Table, &'c str)> {
     let same_schema = |name: String| QualName {
         schema: table.name.schema.clone(),
         name,
@@ -77,7 +101,7 @@ fn referenced_table<'c>(catalog: &'c Catalog, table: &Table, column: &Column) ->
         let candidate = catalog.table(&name)?;
         let key = key_column(candidate)?;
         let same_type = candidate.column(key).is_some_and(|k| k.data_type == column.data_type);
-        (candidate.name != table.name && same_type).then_some(candidate)
+        (candidate.name != table.name && same_type).then_some((candidate, key))
     })
 }
 

@@ -4,7 +4,7 @@
 
 mod cascade;
 mod cross_tenant;
-mod missing;
+pub(crate) mod missing;
 mod not_enforced;
 mod unindexed;
 
