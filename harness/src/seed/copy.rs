@@ -8,6 +8,7 @@ use std::sync::Arc;
 use indicatif::{ProgressBar, ProgressStyle};
 use sqlx::{PgConnection, PgPool};
 
+use super::fk_checks;
 use super::plan::{order, ColumnPlan, FixedRows, Plan, Source, TablePlan};
 use super::value::Value;
 use crate::catalog::{Catalog, QualName};
@@ -88,6 +89,7 @@ pub async fn load_tier(plan: Arc<Plan>, tier: &str, pool: &PgPool) -> Result<()>
         ProgressStyle::with_template("{msg:>8} [{bar:30}] {pos}/{len} rows {per_sec}").expect("template").progress_chars("=> "),
     );
     let mut conn = pool.acquire().await.map_err(|e| HarnessError::database(tier, e))?;
+    let paused = fk_checks::pause(&mut conn, tier).await?;
     for &index in &order {
         let table = &plan.tables[index];
         if table.fixed.is_some() || table.rows == 0 {
@@ -104,6 +106,7 @@ pub async fn load_tier(plan: Arc<Plan>, tier: &str, pool: &PgPool) -> Result<()>
     for &index in &order {
         fill_deferred(&mut conn, &plan, index).await?;
     }
+    paused.resume(&mut conn).await?;
     bar.finish_and_clear();
     Ok(())
 }
