@@ -75,6 +75,10 @@ pub struct RunArgs {
     #[arg(long, value_name = "N")]
     pub rows: Option<u64>,
 
+    /// A `[profiles.NAME]` of the scenario: seeded volume and latency effort (e.g. ci, certification).
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+
     /// Reproduce a run exactly (every run prints its seed).
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
@@ -122,6 +126,7 @@ impl RunArgs {
             fail_on: self.fail_on,
             tenants: self.tenants,
             rows: self.rows,
+            profile: self.profile,
         }
     }
 }
