@@ -50,7 +50,8 @@ pub const DEFAULT_SCENARIO: &str = "penguinmails";
 
 /// A file of `fixtures/defects/`: SQL that introduces one known defect, with
 /// a header saying which scenario (`-- scenario:`, default penguinmails) and
-/// tier it applies to and what must be reported.
+/// tier it applies to, what must be reported, and optionally TOML to add to
+/// the scenario (`-- toml:`).
 pub struct Defect {
     pub path: PathBuf,
     /// Name of `scenarios/<scenario>.toml`.
@@ -58,6 +59,9 @@ pub struct Defect {
     pub tier: String,
     pub sql: String,
     pub expect: BTreeSet<(String, String, String)>,
+    /// `-- toml:` lines: added to the scenario file for this defect (a
+    /// defect in the scenario's declarations, such as a latency target).
+    pub toml: String,
 }
 
 impl Defect {
@@ -83,12 +87,14 @@ impl Defect {
             })
             .collect();
         assert!(!header("expect").is_empty(), "{}: no `-- expect:` line (use `nothing` for none)", path.display());
+        let toml = header("toml").join("\n");
         Defect {
             path: path.to_path_buf(),
             scenario,
             tier,
             sql,
             expect,
+            toml,
         }
     }
 }
