@@ -272,7 +272,7 @@ fn latency_queries_with_unknown_tiers_params_or_bad_sql_are_refused() {
     );
     assert!(!stderr(&output).contains("provisioned"));
     // The statement itself can only be judged by its server: before seeding.
-    let output = run.run(&["fixtures/bad/latency_sql_error.toml", "--backend", "local"]);
+    let output = run.run(&["fixtures/bad/latency_bad_sql.toml", "--backend", "local"]);
     assert_one_clear_error(
         &output,
         &["latency `lead_count` (tier crm)", "relation \"public.lead\" does not exist"],
