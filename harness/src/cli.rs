@@ -19,7 +19,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Commands {
     /// Start a server per tier, load the schema, audit it, write reports.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Re-run one saved failure from its repro file in a fresh environment.
     Replay(ReplayArgs),
 }

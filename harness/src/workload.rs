@@ -65,20 +65,16 @@ impl FromStr for Param {
             ("tenant", "") => Ok(Param::Tenant),
             ("value", value) => Ok(Param::Value(value.to_string())),
             ("row", column) => match column.split('.').collect::<Vec<_>>()[..] {
-                [schema, table, column] if [schema, table, column].iter().all(|p| !p.is_empty()) => Ok(Param::Row {
-                    schema: schema.into(),
-                    table: table.into(),
-                    column: column.into(),
-                }),
+                [schema, table, column] if [schema, table, column].iter().all(|p| !p.is_empty()) => {
+                    Ok(Param::Row { schema: schema.into(), table: table.into(), column: column.into() })
+                }
                 _ => Err(format!("`{s}`: row parameters name SCHEMA.TABLE.COLUMN (`row:public.leads.id`)")),
             },
             ("date_range", days) => match days.parse::<u32>() {
                 Ok(days) if days > 0 => Ok(Param::DateRange(days)),
                 _ => Err(format!("`{s}`: a date range is `date_range:DAYS` with DAYS >= 1")),
             },
-            _ => Err(format!(
-                "unknown parameter `{s}` (tenant, row:SCHEMA.TABLE.COLUMN, value:TEXT, date_range:DAYS)"
-            )),
+            _ => Err(format!("unknown parameter `{s}` (tenant, row:SCHEMA.TABLE.COLUMN, value:TEXT, date_range:DAYS)")),
         }
     }
 }
@@ -194,9 +190,11 @@ impl LatencyFile {
             (Some(sql), None) => sql,
             (None, Some(file)) => {
                 let path = if file.is_absolute() { file.clone() } else { base.join(file) };
-                let text = std::fs::read_to_string(&path).map_err(|e| format!("{at}: cannot read {}: {e}", path.display()))?;
+                let text =
+                    std::fs::read_to_string(&path).map_err(|e| format!("{at}: cannot read {}: {e}", path.display()))?;
                 let wanted = self.query.as_deref().unwrap_or(&self.name);
-                named_query(&text, wanted).ok_or_else(|| format!("{at}: {} has no `-- name: {wanted}` block", path.display()))?
+                named_query(&text, wanted)
+                    .ok_or_else(|| format!("{at}: {} has no `-- name: {wanted}` block", path.display()))?
             }
             _ => return Err(format!("{at}: give either `sql` or `file` (with `query`)")),
         };
@@ -251,10 +249,8 @@ pub fn check_effort(at: &str, measure: &MeasureOverride) -> Result<(), String> {
 fn named_query(text: &str, name: &str) -> Option<String> {
     let mut lines = text.lines().skip_while(|l| l.strip_prefix("-- name:").map(str::trim) != Some(name));
     lines.next()?;
-    let body: Vec<&str> = lines
-        .take_while(|l| !l.starts_with("-- name:"))
-        .filter(|l| !l.trim_start().starts_with("--"))
-        .collect();
+    let body: Vec<&str> =
+        lines.take_while(|l| !l.starts_with("-- name:")).filter(|l| !l.trim_start().starts_with("--")).collect();
     let sql = body.join("\n");
     let sql = sql.trim().trim_end_matches(';').trim_end();
     (!sql.is_empty()).then(|| sql.to_string())

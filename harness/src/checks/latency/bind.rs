@@ -30,7 +30,9 @@ pub async fn bindings(ctx: &TierContext<'_>, query: &LatencyQuery) -> Result<Vec
     }
     let needs_rows = query.params.iter().any(|p| matches!(p, Param::Row { .. }));
     if needs_rows && ctx.seeded.is_none() {
-        return Err(Unbound("row parameters are drawn from seeded rows, and this run seeds none (--rows 0 or an external tier)".into()));
+        return Err(Unbound(
+            "row parameters are drawn from seeded rows, and this run seeds none (--rows 0 or an external tier)".into(),
+        ));
     }
     let stream = stream(ctx.scenario.seed, &["latency", ctx.tier(), &query.name]);
     let today = chrono::Local::now().date_naive();
@@ -50,25 +52,25 @@ pub async fn bindings(ctx: &TierContext<'_>, query: &LatencyQuery) -> Result<Vec
                         args.push(Some(end.to_string()));
                     }
                     Param::Row { schema, table, column } => {
-                        let table = QualName {
-                            schema: schema.clone(),
-                            name: table.clone(),
-                        };
+                        let table = QualName { schema: schema.clone(), name: table.clone() };
                         args.push(row_value(ctx, &table, column, &tenants[tenant], rng.next_u64())?);
                     }
                 }
             }
-            Ok(Binding {
-                tenant: tenants[tenant].clone(),
-                args,
-            })
+            Ok(Binding { tenant: tenants[tenant].clone(), args })
         })
         .collect()
 }
 
 /// `column` of a seeded row of `tenant` in `table`: the first one owned by
 /// the tenant from a drawn starting row on.
-fn row_value(ctx: &TierContext<'_>, table: &QualName, column: &str, tenant: &str, draw: u64) -> Result<Option<String>, Unbound> {
+fn row_value(
+    ctx: &TierContext<'_>,
+    table: &QualName,
+    column: &str,
+    tenant: &str,
+    draw: u64,
+) -> Result<Option<String>, Unbound> {
     let seeded = ctx.seeded.expect("checked by the caller");
     let tier = ctx.tier();
     let owner = seeded.tenants().iter().position(|t| t.text().as_deref() == Some(tenant));

@@ -86,9 +86,7 @@ struct Session {
 
 impl Session {
     fn new(role: &str, guc: &str) -> Session {
-        Session {
-            prefix: format!("SET LOCAL ROLE {}; SELECT set_config({}, ", quote_ident(role), quote_literal(guc)),
-        }
+        Session { prefix: format!("SET LOCAL ROLE {}; SELECT set_config({}, ", quote_ident(role), quote_literal(guc)) }
     }
 
     /// Role and context for `tenant`, to run inside a transaction.
@@ -111,11 +109,8 @@ fn execute(binding: &Binding) -> String {
     if binding.args.is_empty() {
         return format!("EXECUTE {STATEMENT}");
     }
-    let args: Vec<String> = binding
-        .args
-        .iter()
-        .map(|a| a.as_deref().map_or_else(|| "NULL".to_string(), quote_literal))
-        .collect();
+    let args: Vec<String> =
+        binding.args.iter().map(|a| a.as_deref().map_or_else(|| "NULL".to_string(), quote_literal)).collect();
     format!("EXECUTE {STATEMENT}({})", args.join(", "))
 }
 
@@ -165,7 +160,8 @@ pub async fn measure(ctx: &TierContext<'_>, query: &LatencyQuery, bindings: &[Bi
     timed.sort_by_key(|t| t.0);
     let samples: Vec<f64> = timed.iter().map(|t| t.1).collect();
     let overhead: Vec<f64> = timed.iter().map(|t| t.2).collect();
-    let slowest = timed.iter().max_by(|a, b| a.1.total_cmp(&b.1)).map(|t| bindings[t.0].clone()).expect("at least one iteration");
+    let slowest =
+        timed.iter().max_by(|a, b| a.1.total_cmp(&b.1)).map(|t| bindings[t.0].clone()).expect("at least one iteration");
 
     let conn = &mut conns[0];
     let mut context = Vec::with_capacity(CONTEXT_RUNS);
@@ -203,12 +199,9 @@ async fn round_trip(conn: &mut PgConnection, request: &str) -> Result<(), String
 async fn explain(conn: &mut PgConnection, session: &Session, binding: &Binding) -> Result<Value, sqlx::Error> {
     let mut tx = conn.begin().await?;
     sqlx::raw_sql(&session.context(&binding.tenant)).execute(&mut *tx).await?;
-    let plan = sqlx::query_scalar(&format!(
-        "EXPLAIN (ANALYZE, BUFFERS, VERBOSE, FORMAT JSON) {}",
-        execute(binding)
-    ))
-    .fetch_one(&mut *tx)
-    .await?;
+    let plan = sqlx::query_scalar(&format!("EXPLAIN (ANALYZE, BUFFERS, VERBOSE, FORMAT JSON) {}", execute(binding)))
+        .fetch_one(&mut *tx)
+        .await?;
     tx.rollback().await?;
     Ok(plan)
 }
@@ -232,10 +225,7 @@ mod tests {
 
     #[test]
     fn parameters_are_untyped_literals() {
-        let binding = Binding {
-            tenant: "t".into(),
-            args: vec![Some("it's".into()), None],
-        };
+        let binding = Binding { tenant: "t".into(), args: vec![Some("it's".into()), None] };
         assert_eq!(execute(&binding), "EXECUTE tierguard_latency('it''s', NULL)");
         let session = Session::new("app", "app.tenant");
         assert_eq!(

@@ -19,7 +19,6 @@ use crate::error::{HarnessError, Result};
 use crate::scenario::Scenario;
 use crate::workload::Param;
 
-
 pub async fn run(ctx: &TierContext<'_>) -> Vec<Finding> {
     let mut findings = Vec::new();
     for query in ctx.scenario.latency.iter().filter(|q| q.tier == ctx.tier()) {
@@ -65,10 +64,7 @@ pub async fn validate(scenario: &Scenario, tiers: &[(&Catalog, &PgPool)]) -> Res
         let at = |m: String| HarnessError::input(format!("latency `{}` (tier {}): {m}", query.name, query.tier));
         for param in &query.params {
             if let Param::Row { schema, table, column } = param {
-                let name = QualName {
-                    schema: schema.clone(),
-                    name: table.clone(),
-                };
+                let name = QualName { schema: schema.clone(), name: table.clone() };
                 if catalog.table(&name).and_then(|t| t.column(column)).is_none() {
                     return Err(at(format!("parameter `{param}`: no column {column} in {schema}.{table}")));
                 }
@@ -86,7 +82,5 @@ pub async fn validate(scenario: &Scenario, tiers: &[(&Catalog, &PgPool)]) -> Res
 
 /// The server's words when it refused, else the whole error.
 fn server_message(error: &sqlx::Error) -> String {
-    error
-        .as_database_error()
-        .map_or_else(|| error.to_string(), |db| db.message().to_string())
+    error.as_database_error().map_or_else(|| error.to_string(), |db| db.message().to_string())
 }

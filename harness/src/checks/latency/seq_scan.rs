@@ -24,15 +24,13 @@ pub async fn check(ctx: &TierContext<'_>, query: &LatencyQuery, plan: &Value, pl
         match sqlx::query_scalar::<_, i64>(&sql).fetch_one(ctx.pool).await {
             Ok(rows) if rows as u64 > threshold => large.push((format!("{schema}.{table}"), rows)),
             Ok(_) => {}
-            Err(e) => return ID.error(ctx.tier(), &query.name, format!("could not count rows of {schema}.{table}: {e}")),
+            Err(e) => {
+                return ID.error(ctx.tier(), &query.name, format!("could not count rows of {schema}.{table}: {e}"))
+            }
         }
     }
     let finding = if large.is_empty() {
-        ID.pass(
-            ctx.tier(),
-            &query.name,
-            format!("no table above {threshold} rows is scanned sequentially"),
-        )
+        ID.pass(ctx.tier(), &query.name, format!("no table above {threshold} rows is scanned sequentially"))
     } else {
         let tables: Vec<String> = large.iter().map(|(t, rows)| format!("{t} ({rows} rows)")).collect();
         ID.fail(
@@ -45,7 +43,10 @@ pub async fn check(ctx: &TierContext<'_>, query: &LatencyQuery, plan: &Value, pl
         )
     };
     finding
-        .detail("tables", large.iter().map(|(t, rows)| serde_json::json!({"table": t, "rows": rows})).collect::<Vec<_>>())
+        .detail(
+            "tables",
+            large.iter().map(|(t, rows)| serde_json::json!({"table": t, "rows": rows})).collect::<Vec<_>>(),
+        )
         .detail("seq_scan_rows", threshold)
         .detail("plan", plan_file)
 }
@@ -57,10 +58,9 @@ fn seq_scans(node: &Value, found: &mut BTreeSet<(String, String)>) {
         Value::Array(items) => items.iter().for_each(|i| seq_scans(i, found)),
         Value::Object(map) => {
             if map.get("Node Type").and_then(Value::as_str) == Some("Seq Scan") {
-                if let (Some(schema), Some(table)) = (
-                    map.get("Schema").and_then(Value::as_str),
-                    map.get("Relation Name").and_then(Value::as_str),
-                ) {
+                if let (Some(schema), Some(table)) =
+                    (map.get("Schema").and_then(Value::as_str), map.get("Relation Name").and_then(Value::as_str))
+                {
                     found.insert((schema.to_string(), table.to_string()));
                 }
             }

@@ -51,16 +51,10 @@ pub fn check(ctx: &TierContext<'_>, query: &LatencyQuery, measured: &Measured, p
         .detail("concurrency", measured.concurrency)
         .detail("overhead_ms", round(measured.overhead_ms))
         .detail("context_ms", round(measured.context_ms))
-        .detail(
-            "slowest",
-            json!({"tenant": measured.slowest.tenant, "params": measured.slowest.args}),
-        )
+        .detail("slowest", json!({"tenant": measured.slowest.tenant, "params": measured.slowest.args}))
         .detail("plan", plan_file)
         .detail("sql", query.sql.as_str());
-    finding.attachment = Some(Box::new(Attachment {
-        file: plan_file.to_string(),
-        content: measured.plan.clone(),
-    }));
+    finding.attachment = Some(Box::new(Attachment { file: plan_file.to_string(), content: measured.plan.clone() }));
     finding
 }
 
