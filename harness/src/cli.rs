@@ -19,7 +19,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Commands {
     /// Start a server per tier, load the schema, audit it, write reports.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Re-run one saved failure from its repro file in a fresh environment.
     Replay(ReplayArgs),
 }
@@ -75,6 +75,10 @@ pub struct RunArgs {
     #[arg(long, value_name = "N")]
     pub rows: Option<u64>,
 
+    /// A `[profiles.NAME]` of the scenario: seeded volume and latency effort (e.g. ci, certification).
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+
     /// Reproduce a run exactly (every run prints its seed).
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
@@ -122,6 +126,7 @@ impl RunArgs {
             fail_on: self.fail_on,
             tenants: self.tenants,
             rows: self.rows,
+            profile: self.profile,
         }
     }
 }

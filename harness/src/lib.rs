@@ -16,3 +16,4 @@ pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod seed;
+pub mod workload;

@@ -41,10 +41,11 @@ pub async fn run(scenario: &Scenario) -> Result<Outcome> {
         phase = Instant::now();
     };
     progress(&format!(
-        "scenario {} · seed {} · {} tier(s)",
+        "scenario {} · seed {} · {} tier(s){}",
         scenario.name,
         scenario.seed,
-        scenario.tiers.len()
+        scenario.tiers.len(),
+        scenario.profile.as_ref().map(|p| format!(" · profile {p}")).unwrap_or_default()
     ));
 
     // Read every file list before starting anything: a typo should not cost a server start.
@@ -93,6 +94,9 @@ pub async fn run(scenario: &Scenario) -> Result<Outcome> {
     }
 
     let audited: Vec<_> = catalogs.iter().zip(tiers.iter().map(|t| &t.pool)).collect();
+    if scenario.runs(Family::Latency) {
+        checks::latency::validate(scenario, &audited).await?;
+    }
     // External servers are audited as they are: nothing is ever written there.
     let external = tiers.iter().any(|t| t.server.backend == BackendKind::External);
     let mut seeded = None;

@@ -15,6 +15,7 @@ use crate::checks::{Family, Severity};
 use crate::error::{HarnessError, Result};
 use crate::expectations::{self, Expectations};
 use crate::provision::BackendChoice;
+use crate::workload::{self, LatencyQuery, Measure, MeasureOverride};
 
 /// Default number of months ahead that time partitions must already exist for.
 const DEFAULT_MONTHS_AHEAD: u32 = 1;
@@ -42,6 +43,23 @@ pub struct Scenario {
     pub only: Option<Vec<Family>>,
     pub report_dir: Option<PathBuf>,
     pub fail_on: Severity,
+    /// Named queries with latency targets (`[[latency]]`).
+    pub latency: Vec<LatencyQuery>,
+    /// The profile in force (`--profile`, else the file's `profile`).
+    pub profile: Option<String>,
+    /// Measurement effort the profile sets for every latency query.
+    pub measure: MeasureOverride,
+    profiles: IndexMap<String, Profile>,
+}
+
+/// `[profiles.NAME]`: a volume and a measurement effort, e.g. a fast CI
+/// gate and a certification run with tables large enough that indexes matter.
+#[derive(Debug, Clone)]
+struct Profile {
+    tenants: Option<u32>,
+    rows: Option<u64>,
+    table_rows: BTreeMap<TierTable, u64>,
+    measure: MeasureOverride,
 }
 
 /// How much fake data to seed (`tenants`, `rows`, `[seeding]`).
@@ -409,6 +427,26 @@ struct ScenarioFile {
     cascade_rules: expectations::CascadeRulesFile,
     #[serde(default)]
     check: expectations::CheckFile,
+    #[serde(default)]
+    latency: Vec<workload::LatencyFile>,
+    /// The profile used when `--profile` does not name one.
+    profile: Option<String>,
+    #[serde(default)]
+    profiles: IndexMap<String, ProfileFile>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ProfileFile {
+    tenants: Option<u32>,
+    rows: Option<u64>,
+    /// Rows per table, on top of `[seeding.tables]`: `"tier.schema.table" = N`.
+    #[serde(default)]
+    tables: IndexMap<String, u64>,
+    warmup: Option<u32>,
+    iterations: Option<u32>,
+    concurrency: Option<u32>,
+    seq_scan_rows: Option<u64>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -503,6 +541,7 @@ pub struct Overrides {
     pub fail_on: Option<Severity>,
     pub tenants: Option<u32>,
     pub rows: Option<u64>,
+    pub profile: Option<String>,
 }
 
 impl Scenario {
@@ -512,6 +551,15 @@ impl Scenario {
             Some(path) => Scenario::from_file(path)?,
             None => Scenario::empty(),
         };
+        scenario.apply(overrides)?;
+        scenario.validate()?;
+        Ok(scenario)
+    }
+
+    /// As [`Scenario::resolve`], from the text of a scenario file that lives
+    /// at `path` (relative paths in it are relative to `path`).
+    pub fn resolve_text(path: &Path, text: &str, overrides: Overrides) -> Result<Scenario> {
+        let mut scenario = Scenario::from_text(path, text)?;
         scenario.apply(overrides)?;
         scenario.validate()?;
         Ok(scenario)
@@ -534,16 +582,27 @@ impl Scenario {
             only: None,
             report_dir: None,
             fail_on: Severity::Error,
+            latency: Vec::new(),
+            profile: None,
+            measure: MeasureOverride::default(),
+            profiles: IndexMap::new(),
         }
     }
 
     pub fn from_file(path: &Path) -> Result<Scenario> {
+        let text = std::fs::read_to_string(path).map_err(|e| HarnessError::Scenario {
+            path: path.to_path_buf(),
+            message: format!("cannot read: {e}"),
+        })?;
+        Scenario::from_text(path, &text)
+    }
+
+    fn from_text(path: &Path, text: &str) -> Result<Scenario> {
         let err = |message: String| HarnessError::Scenario {
             path: path.to_path_buf(),
             message,
         };
-        let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
-        let file: ScenarioFile = toml::from_str(&text).map_err(|e| err(toml_error(&text, &e)))?;
+        let file: ScenarioFile = toml::from_str(text).map_err(|e| err(toml_error(text, &e)))?;
         let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
         let relative = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
 
@@ -641,7 +700,64 @@ impl Scenario {
             let column = column.parse().map_err(|m| err(format!("seeding.columns: {m}")))?;
             scenario.seeding.columns.insert(column, generator);
         }
+        scenario.latency = file
+            .latency
+            .into_iter()
+            .map(|entry| entry.resolve(&base).map_err(err))
+            .collect::<Result<_>>()?;
+        scenario.profile = file.profile;
+        for (name, profile) in file.profiles {
+            let at = |m: String| err(format!("profiles.{name}: {m}"));
+            let measure = MeasureOverride {
+                warmup: profile.warmup,
+                iterations: profile.iterations,
+                concurrency: profile.concurrency,
+                seq_scan_rows: profile.seq_scan_rows,
+            };
+            workload::check_effort(&format!("profiles.{name}"), &measure).map_err(err)?;
+            let table_rows = profile
+                .tables
+                .iter()
+                .map(|(table, rows)| Ok((table.parse().map_err(|m| at(format!("tables: {m}")))?, *rows)))
+                .collect::<Result<_>>()?;
+            scenario.profiles.insert(
+                name,
+                Profile {
+                    tenants: profile.tenants,
+                    rows: profile.rows,
+                    table_rows,
+                    measure,
+                },
+            );
+        }
         Ok(scenario)
+    }
+
+    /// Puts the chosen profile's volume and effort over the file's own.
+    fn apply_profile(&mut self, name: &str) -> Result<()> {
+        let Some(profile) = self.profiles.get(name).cloned() else {
+            let known: Vec<&str> = self.profiles.keys().map(String::as_str).collect();
+            return Err(HarnessError::input(if known.is_empty() {
+                format!("profile `{name}`: the scenario declares no [profiles]")
+            } else {
+                format!("unknown profile `{name}`; profiles are: {}", known.join(", "))
+            }));
+        };
+        if let Some(tenants) = profile.tenants {
+            self.seeding.tenants = tenants;
+        }
+        if let Some(rows) = profile.rows {
+            self.seeding.rows = rows;
+        }
+        self.seeding.table_rows.extend(profile.table_rows);
+        self.measure = profile.measure;
+        self.profile = Some(name.to_string());
+        Ok(())
+    }
+
+    /// How one latency query is measured: the entry, else the profile, else defaults.
+    pub fn measure(&self, query: &LatencyQuery) -> Measure {
+        query.measure.over(self.measure).resolve()
     }
 
     fn apply(&mut self, o: Overrides) -> Result<()> {
@@ -690,6 +806,10 @@ impl Scenario {
         set(&mut self.report_dir, o.report_dir);
         if let Some(fail_on) = o.fail_on {
             self.fail_on = fail_on;
+        }
+        // The profile first: --tenants and --rows still win over it.
+        if let Some(profile) = o.profile.or_else(|| self.profile.clone()) {
+            self.apply_profile(&profile)?;
         }
         if let Some(tenants) = o.tenants {
             self.seeding.tenants = tenants;
@@ -749,6 +869,15 @@ impl Scenario {
         }
         for c in self.seeding.columns.keys() {
             known(&c.table.tier, &format!("seeding.columns entry {c}"))?;
+        }
+        for (i, q) in self.latency.iter().enumerate() {
+            known(&q.tier, &format!("latency entry `{}`", q.name))?;
+            if self.latency[..i].iter().any(|p| p.tier == q.tier && p.name == q.name) {
+                return Err(HarnessError::input(format!(
+                    "two latency entries are named `{}` on tier {}{where_}",
+                    q.name, q.tier
+                )));
+            }
         }
         if self.seeding.tenants == 0 {
             return Err(HarnessError::input("--tenants must be at least 1"));

@@ -259,6 +259,58 @@ fn sql_error_names_tier_file_line_and_server_message() {
 }
 
 #[test]
+fn latency_queries_with_unknown_tiers_params_or_bad_sql_are_refused() {
+    let run = Run::new();
+    // Unknown tier and parameter kind: refused before any server starts.
+    let output = run.run(&["fixtures/bad/latency_unknown_tier.toml", "--backend", "local"]);
+    assert_one_clear_error(&output, &["latency entry `lead_count`", "unknown tier `crn`"]);
+    assert!(!stderr(&output).contains("provisioned"));
+    let output = run.run(&["fixtures/bad/latency_unknown_param.toml", "--backend", "local"]);
+    assert_one_clear_error(
+        &output,
+        &["fixtures/bad/latency_unknown_param.toml", "latency `lead_count`", "unknown parameter `tennant`"],
+    );
+    assert!(!stderr(&output).contains("provisioned"));
+    // The statement itself can only be judged by its server: before seeding.
+    let output = run.run(&["fixtures/bad/latency_bad_sql.toml", "--backend", "local"]);
+    assert_one_clear_error(
+        &output,
+        &["latency `lead_count` (tier crm)", "relation \"public.lead\" does not exist"],
+    );
+    // A profile the scenario does not declare.
+    let output = run.run(&["scenarios/leads.toml", "--backend", "local", "--profile", "nightly"]);
+    assert_one_clear_error(&output, &["unknown profile `nightly`", "ci, certification"]);
+}
+
+/// The leads scenario's twelve queries end to end: one testcase per query
+/// and check, statistics in `details`, each plan saved beside the report.
+#[test]
+fn latency_results_reach_report_junit_and_plan_files() {
+    let run = Run::new();
+    let output = run.run(&["scenarios/leads.toml", "--backend", "local", "--only", "latency"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(stderr(&output).contains("profile ci"), "{}", stderr(&output));
+    let report = run.report();
+    let targets: Vec<&Value> = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["check"] == "latency.target")
+        .collect();
+    assert_eq!(targets.len(), 12, "one latency.target per query");
+    for f in &targets {
+        let d = &f["details"];
+        let plan_file = run.reports.join(d["plan"].as_str().expect("plan file named"));
+        let plan: Value = serde_json::from_str(&std::fs::read_to_string(&plan_file).expect("plan written"))
+            .expect("plan is JSON");
+        assert!(plan[0]["Plan"]["Node Type"].is_string(), "{}: not an EXPLAIN plan", plan_file.display());
+        assert!(d["overhead_ms"].as_f64().expect("overhead_ms") >= 0.0);
+    }
+    let suites = junit_suites(&run.reports.join("junit.xml"));
+    assert_eq!(suites, vec![("leads.latency".to_string(), 24, 0, 0, 0)]);
+}
+
+#[test]
 fn unknown_tiers_in_data_and_reference_are_refused() {
     let run = Run::new();
     let output = run.run(&["scenarios/penguinmails.toml", "--data", "billing=fixtures/x.sql"]);

@@ -18,6 +18,8 @@ use rstest::rstest;
 use sqlx::PgPool;
 use tierguard::catalog::Catalog;
 use tierguard::checks::{Finding, Status};
+use tierguard::provision::BackendChoice;
+use tierguard::scenario::{Overrides, Scenario};
 use tierguard::{load, run};
 
 use common::lab::Lab;
@@ -73,16 +75,32 @@ async fn audit_on(lab: &Lab, clean: &[(Catalog, PgPool)], defect: Option<&Defect
         drop(conn);
         tiers[index] = (Catalog::read(&defect.tier, &pool).await.expect("catalog"), pool);
     }
+    let scenario = match defect.filter(|d| !d.toml.is_empty()) {
+        Some(defect) => with_toml(&lab.scenario, &defect.toml),
+        None => lab.scenario.clone(),
+    };
     let catalogs: Vec<Catalog> = tiers.iter().map(|(c, _)| c.clone()).collect();
     let tenancy = lab.tenancy(&catalogs);
     let audited: Vec<_> = tiers.iter().map(|(c, p)| (c, p)).collect();
     let audit = run::Audit {
-        scenario: &lab.scenario,
+        scenario: &scenario,
         tenancy: &tenancy,
         seeded: lab.seeded.as_ref(),
         read_only: false,
     };
     run::audit(&audit, &audited).await
+}
+
+/// The lab's scenario with `toml` added to its file (same seed and volume,
+/// so the lab's seeded rows still describe the databases).
+fn with_toml(scenario: &Scenario, toml: &str) -> Scenario {
+    let path = scenario.path.as_ref().expect("scenario file");
+    let text = std::fs::read_to_string(path).expect("scenario file") + "\n" + toml + "\n";
+    let overrides = Overrides {
+        backend: Some(BackendChoice::Local),
+        ..Overrides::default()
+    };
+    Scenario::resolve_text(path, &text, overrides).unwrap_or_else(|e| panic!("scenario with `-- toml:` lines: {e}"))
 }
 
 #[rstest]
@@ -120,6 +138,8 @@ fn clean_scenario_has_no_failing_finding(#[values("penguinmails", "cpa", "leads"
         "orphan.cross_tier",
         "orphan.tenant_mismatch",
         "partition.coverage",
+        "latency.target",
+        "latency.seq_scan",
     ] {
         if every_id || always.contains(&id) {
             assert!(findings.iter().any(|f| f.check == id), "{scenario}: no verdict from {id}");

@@ -4,6 +4,7 @@
 
 pub mod check;
 pub mod fk;
+pub mod latency;
 pub mod orphan;
 pub mod partition;
 pub mod rls;
@@ -109,6 +110,17 @@ pub struct Finding {
     /// The probe that failed, for the repro files and `tierguard replay`.
     #[serde(skip)]
     pub case: Option<Box<rls::act::Case>>,
+    /// A file to save beside the report (a query plan), named in `details`.
+    #[serde(skip)]
+    pub attachment: Option<Box<Attachment>>,
+}
+
+/// A file a finding refers to, written into the report folder.
+#[derive(Debug, Clone)]
+pub struct Attachment {
+    /// Relative to the report folder.
+    pub file: String,
+    pub content: Value,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -131,6 +143,7 @@ impl Finding {
             details: Map::new(),
             repro: None,
             case: None,
+            attachment: None,
         }
     }
 
@@ -221,6 +234,10 @@ pub async fn run_tier(ctx: &TierContext<'_>) -> Vec<Finding> {
     }
     if ctx.scenario.runs(Family::Partition) {
         findings.extend(partition::run(ctx).await);
+    }
+    // Last: timings should not compete with the other families' probes.
+    if ctx.scenario.runs(Family::Latency) {
+        findings.extend(latency::run(ctx).await);
     }
     findings
 }

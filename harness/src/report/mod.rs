@@ -73,7 +73,8 @@ pub fn default_dir() -> PathBuf {
     Path::new("reports").join(chrono::Local::now().format("%Y%m%d-%H%M%S").to_string())
 }
 
-/// Writes `report.json` and `junit.xml` into `dir` (created if needed).
+/// Writes `report.json`, `junit.xml` and the findings' attachments (query
+/// plans) into `dir` (created if needed).
 pub fn write(report: &Report, dir: &Path) -> Result<()> {
     let fail = |e: String| HarnessError::Report {
         path: dir.to_path_buf(),
@@ -84,5 +85,11 @@ pub fn write(report: &Report, dir: &Path) -> Result<()> {
     std::fs::write(dir.join("report.json"), json + "\n").map_err(|e| fail(e.to_string()))?;
     let file = std::fs::File::create(dir.join("junit.xml")).map_err(|e| fail(e.to_string()))?;
     junit::write(report, std::io::BufWriter::new(file)).map_err(|e| fail(e.to_string()))?;
+    for attachment in report.findings.iter().filter_map(|f| f.attachment.as_deref()) {
+        let path = dir.join(&attachment.file);
+        std::fs::create_dir_all(path.parent().unwrap_or(dir)).map_err(|e| fail(e.to_string()))?;
+        let json = serde_json::to_string_pretty(&attachment.content).map_err(|e| fail(e.to_string()))?;
+        std::fs::write(&path, json + "\n").map_err(|e| fail(format!("{}: {e}", path.display())))?;
+    }
     Ok(())
 }

@@ -27,7 +27,7 @@ use crate::scenario::{ColumnOverride, Scenario, TierTable};
 
 pub use plan::Plan;
 /// Stable hashing of names into seeds, for other seeded parts of a run.
-pub(crate) use rng::stream;
+pub(crate) use rng::{stream, RowRng};
 pub use value::Value;
 
 /// How much to seed and how, from the scenario and flags.
@@ -144,6 +144,16 @@ pub async fn seed(scenario: &Scenario, tiers: &[(&Catalog, &PgPool)], tenancy: &
     plan.finish(&settings, fixed);
     let plan = Arc::new(plan);
     try_join_all(tiers.iter().map(|(catalog, pool)| copy::load_tier(plan.clone(), &catalog.tier, pool))).await?;
+    // Statistics and visibility maps as a database in use has them (after
+    // a restore one runs ANALYZE too): plans, and so latencies, are the ones
+    // production would get, not those for tables the planner thinks empty.
+    try_join_all(tiers.iter().map(|(catalog, pool)| async move {
+        sqlx::raw_sql("VACUUM ANALYZE")
+            .execute(*pool)
+            .await
+            .map_err(|e| HarnessError::database(&catalog.tier, format!("VACUUM ANALYZE after seeding: {e}")))
+    }))
+    .await?;
     Ok(Seeded { plan })
 }
 

@@ -62,6 +62,8 @@ pub const DEFAULT_SCENARIO: &str = "penguinmails";
 /// -- tier: TIER                      the SQL below applies to TIER; may repeat
 /// -- expect: CHECK OBJECT [tier=TIER] [count=N] [samples=JSON to the line's end]
 /// -- expect: nothing                 no failing finding at all
+/// -- toml: LINE                      added to the scenario file (a defect in
+///                                    its declarations, e.g. a latency target)
 /// ```
 ///
 /// Expect lines name every failing finding; their tier is the first
@@ -79,6 +81,8 @@ pub struct Defect {
     pub sections: Vec<(String, String)>,
     /// Details the expect lines pin (`count`, `samples`).
     pub details: BTreeMap<FindingKey, Map<String, Value>>,
+    /// `-- toml:` lines, added to the scenario file for this defect.
+    pub toml: String,
 }
 
 impl Defect {
@@ -143,6 +147,7 @@ impl Defect {
             expect.insert(key);
         }
         assert!(!header("expect").is_empty(), "{}: no `-- expect:` line (use `nothing` for none)", path.display());
+        let toml = header("toml").join("\n");
         Defect {
             path: path.to_path_buf(),
             scenario,
@@ -151,6 +156,7 @@ impl Defect {
             expect,
             sections,
             details,
+            toml,
         }
     }
 
