@@ -94,13 +94,7 @@ fn build(
         }
         _ => format!("DELETE FROM {t} WHERE {}", by_key(other)?),
     };
-    Some(Case {
-        role: prober.role.clone(),
-        guc: prober.guc.clone(),
-        context: Context::Tenant(tenant.clone()),
-        statement,
-        write: true,
-    })
+    Some(prober.case(Context::Tenant(tenant.clone()), statement, true))
 }
 
 /// `INSERT` of a new, otherwise valid row owned by tenant number `owner`.
