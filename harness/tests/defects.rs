@@ -86,7 +86,7 @@ async fn audit_on(lab: &Lab, clean: &[(Catalog, PgPool)], defect: Option<&Defect
 }
 
 #[rstest]
-fn clean_scenario_has_no_failing_finding(#[values("penguinmails", "cpa", "leads", "events")] scenario: &str) {
+fn clean_scenario_has_no_failing_finding(#[values("penguinmails", "cpa", "leads", "events", "helpdesk")] scenario: &str) {
     let findings = audit(scenario, None);
     let not_passing: Vec<_> = findings
         .iter()
