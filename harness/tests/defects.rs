@@ -109,6 +109,7 @@ fn clean_scenario_has_no_failing_finding(#[values("penguinmails", "cpa", "leads"
         "rls.write_leak",
         "rls.unset_context",
         "rls.context_bleed",
+        "rls.existence_oracle",
         "fk.missing",
         "fk.unindexed",
         "fk.not_enforced",

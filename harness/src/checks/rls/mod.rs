@@ -5,6 +5,7 @@
 pub mod act;
 mod context_bleed;
 mod disabled;
+mod existence_oracle;
 mod exposure;
 mod no_policy;
 mod not_forced;
@@ -18,7 +19,7 @@ use super::{CheckId, Finding, Repro, TierContext};
 use act::{Actor, Case, Context};
 
 /// Ids of the probes, for the `skip` findings when probing is impossible.
-const PROBES: [CheckId; 9] = [
+const PROBES: [CheckId; 10] = [
     reads::READ_LEAK,
     reads::OWN_ROWS_HIDDEN,
     writes::WRITE_LEAK,
@@ -28,6 +29,7 @@ const PROBES: [CheckId; 9] = [
     exposure::MATVIEW_EXPOSED,
     exposure::PARTITION_BYPASS,
     exposure::DEFINER_BYPASS,
+    existence_oracle::EXISTENCE_ORACLE,
 ];
 
 pub async fn run(ctx: &TierContext<'_>) -> Vec<Finding> {
@@ -106,6 +108,7 @@ async fn probe(ctx: &TierContext<'_>) -> Vec<Finding> {
         findings.extend(reads::check(ctx, &prober, table, scope).await);
         findings.push(writes::check(ctx, &prober, table, scope).await);
         findings.push(unset_context::check(ctx, &prober, table, scope).await);
+        findings.push(existence_oracle::check(ctx, &prober, table, scope).await);
     }
     findings.push(context_bleed::check(ctx, &prober).await);
     findings.extend(exposure::check(ctx, &prober).await);
