@@ -772,3 +772,25 @@ fn toml_error(text: &str, error: &toml::de::Error) -> String {
         None => message.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_function_is_named_exactly_when_the_mechanism_is_function() {
+        let function = context_mechanism(ContextKind::Function, Some("app.set_tenant".into()));
+        let expected = QualName {
+            schema: "app".into(),
+            name: "set_tenant".into(),
+        };
+        assert_eq!(function, Ok(ContextMechanism::Function(expected)));
+        assert_eq!(context_mechanism(ContextKind::Session, None), Ok(ContextMechanism::Session));
+        let unnamed = context_mechanism(ContextKind::Function, None).unwrap_err();
+        assert!(unnamed.contains("tenancy.context_function"), "{unnamed}");
+        let unused = context_mechanism(ContextKind::Local, Some("app.set_tenant".into())).unwrap_err();
+        assert!(unused.contains("only used with tenancy.context = \"function\""), "{unused}");
+        let unqualified = context_mechanism(ContextKind::Function, Some("set_tenant".into())).unwrap_err();
+        assert!(unqualified.contains("not SCHEMA.NAME"), "{unqualified}");
+    }
+}

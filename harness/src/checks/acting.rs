@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 use sqlx::postgres::PgDatabaseError;
-use sqlx::PgConnection;
+use sqlx::{Connection, PgConnection, PgPool, Postgres, Transaction};
 
 use crate::catalog::{Catalog, QualName};
 use crate::checks::TierContext;
@@ -111,13 +111,35 @@ impl Actor {
         vec![role, context]
     }
 
-    /// Takes the role and sets the context in the open transaction on
-    /// `conn`, in one round trip. The server refusing (a context function
-    /// that rejects an unknown tenant) is a refusal, not an error.
+    /// Takes the role and sets the context in the open transaction (or
+    /// savepoint) on `conn`, in one round trip. The server refusing (a
+    /// context function that rejects an unknown tenant) is a refusal, not
+    /// an error.
     pub async fn enter(&self, conn: &mut PgConnection, context: &Context) -> Result<Result<(), Refusal>, sqlx::Error> {
         match sqlx::raw_sql(&self.statements(context).join("; ")).execute(conn).await {
             Ok(_) => Ok(Ok(())),
             Err(error) => Refusal::from_error(error).map(Err),
         }
+    }
+
+    /// Opens a transaction on a pooled connection and enters `context` in
+    /// it: BEGIN, the role and the context in one round trip.
+    pub async fn begin(&self, pool: &PgPool, context: &Context) -> Result<Result<Transaction<'static, Postgres>, Refusal>, sqlx::Error> {
+        match pool.begin_with(self.opening(context)).await {
+            Ok(tx) => Ok(Ok(tx)),
+            Err(error) => Refusal::from_error(error).map(Err),
+        }
+    }
+
+    /// [`Actor::begin`] on a connection the caller holds (to use it again).
+    pub async fn begin_on<'c>(&self, conn: &'c mut PgConnection, context: &Context) -> Result<Result<Transaction<'c, Postgres>, Refusal>, sqlx::Error> {
+        match conn.begin_with(self.opening(context)).await {
+            Ok(tx) => Ok(Ok(tx)),
+            Err(error) => Refusal::from_error(error).map(Err),
+        }
+    }
+
+    fn opening(&self, context: &Context) -> String {
+        format!("BEGIN; {}", self.statements(context).join("; "))
     }
 }

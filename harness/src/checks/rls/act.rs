@@ -52,17 +52,20 @@ pub static PROBES_RUN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU
 /// for the transaction, and rolls it back.
 pub async fn run(pool: &PgPool, case: &Case) -> Result<Outcome, sqlx::Error> {
     PROBES_RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let mut tx = pool.begin().await?;
-    let outcome = match case.actor.enter(&mut tx, &case.context).await? {
-        Err(refusal) => Outcome::Refused(refusal),
-        Ok(()) if case.write => match sqlx::raw_sql(&case.statement).execute(&mut *tx).await {
+    let mut tx = match case.actor.begin(pool, &case.context).await? {
+        Ok(tx) => tx,
+        Err(refusal) => return Ok(Outcome::Refused(refusal)),
+    };
+    let outcome = if case.write {
+        match sqlx::raw_sql(&case.statement).execute(&mut *tx).await {
             Ok(done) => Outcome::Affected(done.rows_affected()),
             Err(e) => Outcome::Refused(Refusal::from_error(e)?),
-        },
-        Ok(()) => match sqlx::query(&case.statement).fetch_all(&mut *tx).await {
+        }
+    } else {
+        match sqlx::query(&case.statement).fetch_all(&mut *tx).await {
             Ok(rows) => Outcome::Rows(rows.iter().map(|r| r.try_get::<String, _>(0).unwrap_or_default()).collect()),
             Err(e) => Outcome::Refused(Refusal::from_error(e)?),
-        },
+        }
     };
     tx.rollback().await?;
     Ok(outcome)

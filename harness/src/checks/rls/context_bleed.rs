@@ -27,19 +27,18 @@ pub async fn check(ctx: &TierContext<'_>, prober: &Prober) -> Finding {
         let mut pooled = ctx.pool.acquire().await?;
         let conn = pooled.acquire().await?;
         // First use: the application sets the context its way, and commits.
-        let mut tx = conn.begin().await?;
-        if let Err(refusal) = actor.enter(&mut tx, &tenant).await? {
-            return Ok(Err(refusal));
+        match actor.begin_on(&mut *conn, &tenant).await? {
+            Ok(tx) => tx.commit().await?,
+            Err(refusal) => return Ok(Err(refusal)),
         }
-        tx.commit().await?;
         if let Some(reset) = reset {
             sqlx::raw_sql(reset).execute(&mut *conn).await?;
         }
         // Next use of the same connection: the role, no context set.
-        let mut tx = conn.begin().await?;
-        if let Err(refusal) = actor.enter(&mut tx, &Context::Unset).await? {
-            return Ok(Err(refusal));
-        }
+        let mut tx = match actor.begin_on(&mut *conn, &Context::Unset).await? {
+            Ok(tx) => tx,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
         let left = sqlx::query("SELECT current_setting($1, true)").bind(&actor.guc).fetch_one(&mut *tx).await?;
         let left: Option<String> = left.try_get(0)?;
         let visible = sqlx::query(&format!("SELECT {ROW_ID} FROM {}", table.name.sql())).fetch_all(&mut *tx).await;

@@ -213,3 +213,75 @@ fn unguessable(table: &Table, column: &str) -> bool {
         c.base_type == "uuid" || c.identity || c.default.as_deref().is_some_and(|d| d.starts_with("nextval("))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::{Column, Constraint, Index, QualName, TableKind};
+
+    fn unique(name: &str, columns: &[&str]) -> Constraint {
+        Constraint {
+            name: name.into(),
+            kind: ConstraintKind::Unique,
+            columns: columns.iter().map(|c| c.to_string()).collect(),
+            validated: true,
+            definition: String::new(),
+            foreign_key: None,
+        }
+    }
+
+    fn users() -> Table {
+        let mut number = Column::plain("number", "bigint", true);
+        number.default = Some("nextval('users_number_seq'::regclass)".into());
+        Table {
+            name: QualName {
+                schema: "public".into(),
+                name: "users".into(),
+            },
+            kind: TableKind::Ordinary,
+            owner: "owner".into(),
+            rls_enabled: true,
+            rls_forced: true,
+            partition_of: None,
+            partition_bound: None,
+            partition_constraint: None,
+            partition_key: None,
+            columns: vec![
+                Column::plain("id", "uuid", true),
+                Column::plain("tenant_id", "uuid", true),
+                Column::plain("email", "text", true),
+                Column::plain("handle", "text", true),
+                number,
+            ],
+            constraints: vec![
+                Constraint {
+                    kind: ConstraintKind::PrimaryKey,
+                    ..unique("users_pkey", &["id"])
+                },
+                unique("users_tenant_id_email_key", &["tenant_id", "email"]),
+                unique("users_email_key", &["email"]),
+                unique("users_id_email_key", &["id", "email"]),
+                unique("users_number_handle_key", &["number", "handle"]),
+            ],
+            indexes: vec![Index {
+                name: "users_handle_idx".into(),
+                columns: vec![Some("handle".into())],
+                unique: true,
+                primary: false,
+                predicate: Some("handle <> ''".into()),
+                valid: true,
+            }],
+            policies: Vec::new(),
+            grants: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn keys_leaving_out_the_tenant_with_guessable_values_are_tried() {
+        let keys = unscoped_keys(&users(), &TenantScope::Column("tenant_id".into()));
+        let names: Vec<&str> = keys.iter().map(|k| k.name.as_str()).collect();
+        // Not the PK (a uuid), not the per-tenant key, not keys holding an id or a sequence number.
+        assert_eq!(names, ["users_email_key", "users_handle_idx"]);
+        assert_eq!(keys[1].predicate.as_deref(), Some("handle <> ''"));
+    }
+}
