@@ -59,7 +59,9 @@ impl Refusal {
     /// A server error as a refusal; anything else (the connection died) is
     /// our problem and stays an error.
     pub fn from_error(error: sqlx::Error) -> Result<Refusal, sqlx::Error> {
-        let sqlx::Error::Database(db) = error else { return Err(error) };
+        let sqlx::Error::Database(db) = error else {
+            return Err(error);
+        };
         let pg = db.try_downcast_ref::<PgDatabaseError>();
         Ok(Refusal {
             code: db.code().map(|c| c.into_owned()).unwrap_or_default(),
@@ -76,7 +78,10 @@ impl Refusal {
 
     /// Whether `target` (table, constraint) is what refused.
     pub fn is_by(&self, catalog: &Catalog, target: (&QualName, &str)) -> bool {
-        let table = self.table.as_ref().map(|t| super::sandbox::root_of(catalog, t));
+        let table = self
+            .table
+            .as_ref()
+            .map(|t| super::sandbox::root_of(catalog, t));
         table.as_ref() == Some(target.0) && self.constraint.as_deref() == Some(target.1)
     }
 }
@@ -97,12 +102,20 @@ impl Actor {
     /// session-scoped mechanism leaves behind when that transaction commits.
     pub fn statements(&self, context: &Context) -> Vec<String> {
         let role = format!("SET LOCAL ROLE {}", quote_ident(&self.role));
-        let set_config = |value: &str, local: bool| format!("SELECT set_config({}, {}, {local})", quote_literal(&self.guc), quote_literal(value));
+        let set_config = |value: &str, local: bool| {
+            format!(
+                "SELECT set_config({}, {}, {local})",
+                quote_literal(&self.guc),
+                quote_literal(value)
+            )
+        };
         let context = match (context, &self.mechanism) {
             (Context::Tenant(t), ContextMechanism::Local) => set_config(t, true),
             (Context::Tenant(t), ContextMechanism::Session) => set_config(t, false),
             // An untyped literal: it takes the argument type the function declares.
-            (Context::Tenant(t), ContextMechanism::Function(function)) => format!("SELECT {}({})", function.sql(), quote_literal(t)),
+            (Context::Tenant(t), ContextMechanism::Function(function)) => {
+                format!("SELECT {}({})", function.sql(), quote_literal(t))
+            }
             // An empty setting is a state of the connection, however the
             // application usually fills it.
             (Context::Empty, _) => set_config("", true),
@@ -115,8 +128,15 @@ impl Actor {
     /// savepoint) on `conn`, in one round trip. The server refusing (a
     /// context function that rejects an unknown tenant) is a refusal, not
     /// an error.
-    pub async fn enter(&self, conn: &mut PgConnection, context: &Context) -> Result<Result<(), Refusal>, sqlx::Error> {
-        match sqlx::raw_sql(&self.statements(context).join("; ")).execute(conn).await {
+    pub async fn enter(
+        &self,
+        conn: &mut PgConnection,
+        context: &Context,
+    ) -> Result<Result<(), Refusal>, sqlx::Error> {
+        match sqlx::raw_sql(&self.statements(context).join("; "))
+            .execute(conn)
+            .await
+        {
             Ok(_) => Ok(Ok(())),
             Err(error) => Refusal::from_error(error).map(Err),
         }
@@ -124,7 +144,11 @@ impl Actor {
 
     /// Opens a transaction on a pooled connection and enters `context` in
     /// it: BEGIN, the role and the context in one round trip.
-    pub async fn begin(&self, pool: &PgPool, context: &Context) -> Result<Result<Transaction<'static, Postgres>, Refusal>, sqlx::Error> {
+    pub async fn begin(
+        &self,
+        pool: &PgPool,
+        context: &Context,
+    ) -> Result<Result<Transaction<'static, Postgres>, Refusal>, sqlx::Error> {
         match pool.begin_with(self.opening(context)).await {
             Ok(tx) => Ok(Ok(tx)),
             Err(error) => Refusal::from_error(error).map(Err),
@@ -132,7 +156,11 @@ impl Actor {
     }
 
     /// [`Actor::begin`] on a connection the caller holds (to use it again).
-    pub async fn begin_on<'c>(&self, conn: &'c mut PgConnection, context: &Context) -> Result<Result<Transaction<'c, Postgres>, Refusal>, sqlx::Error> {
+    pub async fn begin_on<'c>(
+        &self,
+        conn: &'c mut PgConnection,
+        context: &Context,
+    ) -> Result<Result<Transaction<'c, Postgres>, Refusal>, sqlx::Error> {
         match conn.begin_with(self.opening(context)).await {
             Ok(tx) => Ok(Ok(tx)),
             Err(error) => Refusal::from_error(error).map(Err),
@@ -141,5 +169,51 @@ impl Actor {
 
     fn opening(&self, context: &Context) -> String {
         format!("BEGIN; {}", self.statements(context).join("; "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn actor(mechanism: ContextMechanism) -> Actor {
+        Actor {
+            role: "app".into(),
+            guc: "app.tenant".into(),
+            mechanism,
+        }
+    }
+
+    #[test]
+    fn each_mechanism_enters_a_tenant_its_own_way() {
+        let tenant = Context::Tenant("o'brien".into());
+        let function = ContextMechanism::Function(QualName {
+            schema: "app".into(),
+            name: "set_tenant".into(),
+        });
+        assert_eq!(
+            actor(ContextMechanism::Local).statements(&tenant),
+            [
+                "SET LOCAL ROLE \"app\"",
+                "SELECT set_config('app.tenant', 'o''brien', true)"
+            ]
+        );
+        assert_eq!(
+            actor(ContextMechanism::Session).statements(&tenant)[1],
+            "SELECT set_config('app.tenant', 'o''brien', false)"
+        );
+        assert_eq!(
+            actor(function.clone()).statements(&tenant)[1],
+            "SELECT \"app\".\"set_tenant\"('o''brien')"
+        );
+        // No tenant and an empty one are states of the setting, whatever the mechanism.
+        assert_eq!(
+            actor(function.clone()).statements(&Context::Unset),
+            ["SET LOCAL ROLE \"app\""]
+        );
+        assert_eq!(
+            actor(function).statements(&Context::Empty)[1],
+            "SELECT set_config('app.tenant', '', true)"
+        );
     }
 }

@@ -39,40 +39,86 @@ struct Key {
     predicate: Option<String>,
 }
 
-pub async fn check(ctx: &TierContext<'_>, prober: &Prober, table: &Table, scope: &TenantScope) -> Finding {
+pub async fn check(
+    ctx: &TierContext<'_>,
+    prober: &Prober,
+    table: &Table,
+    scope: &TenantScope,
+) -> Finding {
     let tier = ctx.tier();
     let keys = unscoped_keys(table, scope);
     if keys.is_empty() {
-        return EXISTENCE_ORACLE.pass(tier, &table.name, "every unique key includes the tenant, or an id nobody can guess");
+        return EXISTENCE_ORACLE.pass(
+            tier,
+            &table.name,
+            "every unique key includes the tenant, or an id nobody can guess",
+        );
     }
     let names: Vec<&str> = keys.iter().map(|k| k.name.as_str()).collect();
     if ctx.read_only {
-        return EXISTENCE_ORACLE.skip(tier, &table.name, "external server: write probes are not run, even rolled back");
+        return EXISTENCE_ORACLE.skip(
+            tier,
+            &table.name,
+            "external server: write probes are not run, even rolled back",
+        );
     }
-    if !ctx.catalog.has_table_privilege(&prober.actor.role, table, "INSERT") {
-        return EXISTENCE_ORACLE.pass(tier, &table.name, format!("{} cannot insert, so {} cannot answer it", prober.actor.role, names.join(", ")));
+    if !ctx
+        .catalog
+        .has_table_privilege(&prober.actor.role, table, "INSERT")
+    {
+        return EXISTENCE_ORACLE.pass(
+            tier,
+            &table.name,
+            format!(
+                "{} cannot insert, so {} cannot answer it",
+                prober.actor.role,
+                names.join(", ")
+            ),
+        );
     }
     let n = prober.tenants.len();
     let keys = &keys;
-    let failure = falsify(ctx.scenario.seed, &format!("existence_oracle/{tier}/{}", table.name), (0..n, 0..n, 0..keys.len()), |v| async move {
-        match collide(ctx, prober, table, scope, v, keys).await {
-            Ok(None) => Ok(()),
-            Ok(Some(collision)) => Err(collision.constraint),
-            Err(e) => Err(format!("probe failed: {e}")),
-        }
-    })
+    let failure = falsify(
+        ctx.scenario.seed,
+        &format!("existence_oracle/{tier}/{}", table.name),
+        (0..n, 0..n, 0..keys.len()),
+        |v| async move {
+            match collide(ctx, prober, table, scope, v, keys).await {
+                Ok(None) => Ok(()),
+                Ok(Some(collision)) => Err(collision.constraint),
+                Err(e) => Err(format!("probe failed: {e}")),
+            }
+        },
+    )
     .await;
     let Some((value, reason)) = failure else {
-        return EXISTENCE_ORACLE.pass(tier, &table.name, format!("no key tells one tenant another's values ({})", names.join(", ")));
+        return EXISTENCE_ORACLE.pass(
+            tier,
+            &table.name,
+            format!(
+                "no key tells one tenant another's values ({})",
+                names.join(", ")
+            ),
+        );
     };
     let collision = match collide(ctx, prober, table, scope, value, keys).await {
         Ok(Some(collision)) => collision,
-        Ok(None) => return EXISTENCE_ORACLE.error(tier, &table.name, format!("a collision ({reason}) did not happen again")),
+        Ok(None) => {
+            return EXISTENCE_ORACLE.error(
+                tier,
+                &table.name,
+                format!("a collision ({reason}) did not happen again"),
+            )
+        }
         Err(e) => return EXISTENCE_ORACLE.error(tier, &table.name, format!("probe failed: {e}")),
     };
     let key = &keys[value.2];
     let tenant_column = scope.column().unwrap_or("the tenant's reference");
-    let shown = format!("({}) = ({})", key.columns.join(", "), collision.values.join(", "));
+    let shown = format!(
+        "({}) = ({})",
+        key.columns.join(", "),
+        collision.values.join(", ")
+    );
     prober
         .failure(
             EXISTENCE_ORACLE,
@@ -118,16 +164,30 @@ async fn collide(
     let b = if a == b { (b + 1) % n } else { b };
     let (tenant_a, tenant_b) = (&prober.tenants[a], &prober.tenants[b]);
     let key = &keys[k];
-    let Some(values) = value_of_other(ctx, table, scope, key, tenant_a, tenant_b).await? else { return Ok(None) };
+    let Some(values) = value_of_other(ctx, table, scope, key, tenant_a, tenant_b).await? else {
+        return Ok(None);
+    };
     let (Some(control), Some(probe)) = (
         insert_row(ctx, table, a, &[]),
-        insert_row(ctx, table, a, &key.columns.iter().cloned().zip(values.iter().cloned()).collect::<Vec<_>>()),
+        insert_row(
+            ctx,
+            table,
+            a,
+            &key.columns
+                .iter()
+                .cloned()
+                .zip(values.iter().cloned())
+                .collect::<Vec<_>>(),
+        ),
     ) else {
         return Ok(None);
     };
     let context = Context::Tenant(tenant_a.clone());
     // A row A may not insert at all shows nothing about B.
-    if !matches!(act::run(ctx.pool, &prober.case(context.clone(), control, true)).await?, Outcome::Affected(_)) {
+    if !matches!(
+        act::run(ctx.pool, &prober.case(context.clone(), control, true)).await?,
+        Outcome::Affected(_)
+    ) {
         return Ok(None);
     }
     let case = prober.case(context, probe, true);
@@ -155,9 +215,21 @@ async fn value_of_other(
     tenant_b: &str,
 ) -> Result<Option<Vec<String>>, sqlx::Error> {
     let column = |alias: &str, c: &String| format!("{alias}.{}", quote_ident(c));
-    let texts: Vec<String> = key.columns.iter().map(|c| format!("{}::text", column("b", c))).collect();
-    let not_null: Vec<String> = key.columns.iter().map(|c| format!("{} IS NOT NULL", column("b", c))).collect();
-    let same: Vec<String> = key.columns.iter().map(|c| format!("{} = {}", column("a", c), column("b", c))).collect();
+    let texts: Vec<String> = key
+        .columns
+        .iter()
+        .map(|c| format!("{}::text", column("b", c)))
+        .collect();
+    let not_null: Vec<String> = key
+        .columns
+        .iter()
+        .map(|c| format!("{} IS NOT NULL", column("b", c)))
+        .collect();
+    let same: Vec<String> = key
+        .columns
+        .iter()
+        .map(|c| format!("{} = {}", column("a", c), column("b", c)))
+        .collect();
     let sql = format!(
         "SELECT ARRAY[{texts}] FROM {t} b WHERE ({tenant_b})::text = $1 AND {not_null} AND ({predicate}) \
          AND NOT EXISTS (SELECT 1 FROM {t} a WHERE ({tenant_a})::text = $2 AND {same}) ORDER BY 1 LIMIT 1",
@@ -169,7 +241,11 @@ async fn value_of_other(
         predicate = key.predicate.as_deref().unwrap_or("true"),
         same = same.join(" AND "),
     );
-    sqlx::query_scalar(&sql).bind(tenant_b).bind(tenant_a).fetch_optional(ctx.pool).await
+    sqlx::query_scalar(&sql)
+        .bind(tenant_b)
+        .bind(tenant_a)
+        .fetch_optional(ctx.pool)
+        .await
 }
 
 /// Unique constraints and indexes of `table` that leave the tenant out and
@@ -210,7 +286,11 @@ fn unscoped_keys(table: &Table, scope: &TenantScope) -> Vec<Key> {
 /// Values nobody picks: uuids, and numbers the server draws from a sequence.
 fn unguessable(table: &Table, column: &str) -> bool {
     table.column(column).is_none_or(|c| {
-        c.base_type == "uuid" || c.identity || c.default.as_deref().is_some_and(|d| d.starts_with("nextval("))
+        c.base_type == "uuid"
+            || c.identity
+            || c.default
+                .as_deref()
+                .is_some_and(|d| d.starts_with("nextval("))
     })
 }
 
