@@ -8,7 +8,7 @@ use std::str::FromStr;
 use std::collections::BTreeMap;
 
 use indexmap::IndexMap;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::catalog::QualName;
 use crate::checks::{Family, Severity};
@@ -115,14 +115,39 @@ pub struct TenancyHints {
     pub paths: Vec<DeclaredPath>,
 }
 
-/// `[tenancy] context`: `local` = `set_config(guc, id, true)` per
-/// transaction (default); `session` = a session-level `SET`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+/// How the application sets the tenant (`[tenancy] context`): `local` =
+/// `set_config(guc, id, true)` per transaction (default); `session` = a
+/// session-level `SET`; `function` = a function of the schema called with
+/// the tenant id (`context_function = "SCHEMA.NAME"`), whatever it does
+/// inside. Saved in repro files, so a replay acts the same way.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ContextMechanism {
     #[default]
     Local,
     Session,
+    Function(QualName),
+}
+
+impl fmt::Display for ContextMechanism {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ContextMechanism::Local => f.write_str("local"),
+            ContextMechanism::Session => f.write_str("session"),
+            ContextMechanism::Function(name) => write!(f, "function {name}"),
+        }
+    }
+}
+
+/// `[tenancy] context` as the file spells it; `function` takes its name
+/// from `context_function`.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum ContextKind {
+    #[default]
+    Local,
+    Session,
+    Function,
 }
 
 /// A declared tenant path: from `table`, follow `hops` in order to a table
@@ -468,7 +493,9 @@ struct TenancyFile {
     #[serde(default)]
     shared: Vec<String>,
     #[serde(default)]
-    context: ContextMechanism,
+    context: ContextKind,
+    /// `SCHEMA.NAME` of the function that sets the tenant (context = "function").
+    context_function: Option<String>,
     reset: Option<String>,
     /// `"TIER.SCHEMA.TABLE" = ["col -> schema.table.col", ...]`
     #[serde(default)]
@@ -642,7 +669,7 @@ impl Scenario {
             guc: file.tenancy.guc,
             app_role: file.tenancy.app_role,
             shared: parse_all("tenancy.shared", &file.tenancy.shared, err)?,
-            context: file.tenancy.context,
+            context: context_mechanism(file.tenancy.context, file.tenancy.context_function).map_err(err)?,
             reset: file.tenancy.reset,
             paths: file
                 .tenancy
@@ -919,6 +946,28 @@ impl Scenario {
     }
 }
 
+/// `context` and `context_function` together: the function is named exactly
+/// when the mechanism is `function`.
+fn context_mechanism(kind: ContextKind, function: Option<String>) -> std::result::Result<ContextMechanism, String> {
+    match (kind, function) {
+        (ContextKind::Local, None) => Ok(ContextMechanism::Local),
+        (ContextKind::Session, None) => Ok(ContextMechanism::Session),
+        (ContextKind::Function, Some(name)) => match name.split('.').collect::<Vec<_>>()[..] {
+            [schema, function] if !schema.is_empty() && !function.is_empty() => Ok(ContextMechanism::Function(QualName {
+                schema: schema.to_string(),
+                name: function.to_string(),
+            })),
+            _ => Err(format!("tenancy.context_function: `{name}` is not SCHEMA.NAME")),
+        },
+        (ContextKind::Function, None) => Err(
+            "tenancy.context = \"function\" needs tenancy.context_function = \"SCHEMA.NAME\": the function the application calls with the tenant id".into(),
+        ),
+        (_, Some(name)) => Err(format!(
+            "tenancy.context_function = \"{name}\" is only used with tenancy.context = \"function\""
+        )),
+    }
+}
+
 fn set<T>(slot: &mut Option<T>, value: Option<T>) {
     if value.is_some() {
         *slot = value;
@@ -1001,5 +1050,22 @@ mod tests {
         .contains("pairs 2 column(s) with 1"));
         assert!(error("[[references]]\nfrom = 3\nto = \"oltp.public.campaigns.id\"\n").contains("TIER.SCHEMA.TABLE.COLUMN"));
         assert!("a.b.c.(x,)=d.e.f.(y,z)".parse::<Reference>().unwrap_err().contains("empty column"));
+    }
+
+    #[test]
+    fn context_function_is_named_exactly_when_the_mechanism_is_function() {
+        let function = context_mechanism(ContextKind::Function, Some("app.set_tenant".into()));
+        let expected = QualName {
+            schema: "app".into(),
+            name: "set_tenant".into(),
+        };
+        assert_eq!(function, Ok(ContextMechanism::Function(expected)));
+        assert_eq!(context_mechanism(ContextKind::Session, None), Ok(ContextMechanism::Session));
+        let unnamed = context_mechanism(ContextKind::Function, None).unwrap_err();
+        assert!(unnamed.contains("tenancy.context_function"), "{unnamed}");
+        let unused = context_mechanism(ContextKind::Local, Some("app.set_tenant".into())).unwrap_err();
+        assert!(unused.contains("only used with tenancy.context = \"function\""), "{unused}");
+        let unqualified = context_mechanism(ContextKind::Function, Some("set_tenant".into())).unwrap_err();
+        assert!(unqualified.contains("not SCHEMA.NAME"), "{unqualified}");
     }
 }

@@ -343,6 +343,16 @@ fn declared_domains_and_relationships_must_name_real_columns() {
 }
 
 #[test]
+fn context_function_must_be_named_and_exist() {
+    let run = Run::new();
+    let output = run.run(&["fixtures/bad/context_function_unnamed.toml", "--backend", "local"]);
+    assert_one_clear_error(&output, &["fixtures/bad/context_function_unnamed.toml", "tenancy.context_function"]);
+    assert!(!stderr(&output).contains("provisioned"));
+    let output = run.run(&["fixtures/bad/context_function_missing.toml", "--backend", "local"]);
+    assert_one_clear_error(&output, &["tenancy.context_function `app.enter_tenant`", "tier `helpdesk`", "no such function"]);
+}
+
+#[test]
 fn unreachable_dsn_fails_without_printing_the_password() {
     let run = Run::new();
     let output = run.run(&[

@@ -104,7 +104,7 @@ fn with_toml(scenario: &Scenario, toml: &str) -> Scenario {
 }
 
 #[rstest]
-fn clean_scenario_has_no_failing_finding(#[values("penguinmails", "cpa", "leads", "events")] scenario: &str) {
+fn clean_scenario_has_no_failing_finding(#[values("penguinmails", "cpa", "leads", "events", "helpdesk")] scenario: &str) {
     let findings = audit(scenario, None);
     let not_passing: Vec<_> = findings
         .iter()
@@ -127,6 +127,7 @@ fn clean_scenario_has_no_failing_finding(#[values("penguinmails", "cpa", "leads"
         "rls.write_leak",
         "rls.unset_context",
         "rls.context_bleed",
+        "rls.existence_oracle",
         "fk.missing",
         "fk.unindexed",
         "fk.not_enforced",

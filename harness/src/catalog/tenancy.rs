@@ -28,7 +28,7 @@ use regex::Regex;
 use super::{Catalog, QualName, Table};
 use crate::error::{HarnessError, Result};
 use crate::provision::quote_ident;
-use crate::scenario::{DeclaredPath, Scenario, TierTable};
+use crate::scenario::{ContextMechanism, DeclaredPath, Scenario, TierTable};
 
 /// Column names that usually carry the tenant, most likely first.
 const TENANT_COLUMN_CANDIDATES: [&str; 8] = [
@@ -172,7 +172,8 @@ pub struct Tenancy {
 }
 
 impl Tenancy {
-    /// Fails only on a `[tenancy.paths]` declaration the catalog contradicts.
+    /// Fails on a `[tenancy.paths]` declaration the catalog contradicts, and
+    /// on a context function the catalog does not have.
     pub fn infer(scenario: &Scenario, catalogs: &[Catalog]) -> Result<Tenancy> {
         let hints = &scenario.tenancy;
         let column = hints.column.clone().or_else(|| infer_column(catalogs));
@@ -234,6 +235,11 @@ impl Tenancy {
             scoped,
         };
         tenancy.app_role = hints.app_role.clone().or_else(|| tenancy.infer_app_role(catalogs));
+        if let ContextMechanism::Function(function) = &hints.context {
+            for catalog in catalogs.iter().filter(|c| tenancy.scoped_tables(c).next().is_some()) {
+                check_context_function(catalog, function, tenancy.app_role.as_deref())?;
+            }
+        }
         Ok(tenancy)
     }
 
@@ -279,6 +285,33 @@ impl Tenancy {
             .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(&a.0)))
             .map(|(role, _)| role)
     }
+}
+
+/// The context function (`[tenancy] context_function`) must exist on every
+/// tier with tenant tables, take one argument (the tenant id) and be
+/// callable by the app role: the probes call it as the application would.
+fn check_context_function(catalog: &Catalog, name: &QualName, app_role: Option<&str>) -> Result<()> {
+    let tier = &catalog.tier;
+    let overloads: Vec<_> = catalog.functions.iter().filter(|f| &f.name == name).collect();
+    let usage = format!("the probes call it as `SELECT {name}(tenant_id)`");
+    let Some(function) = overloads.iter().find(|f| !f.arguments.trim().is_empty() && !f.arguments.contains(',')) else {
+        let found = match overloads.first() {
+            Some(f) => format!("only {name}({}) exists", f.arguments),
+            None => "no such function exists".to_string(),
+        };
+        return Err(HarnessError::input(format!(
+            "tenancy.context_function `{name}` on tier `{tier}`: {found}; it must take one argument, the tenant id ({usage})"
+        )));
+    };
+    if let Some(role) = app_role {
+        if !function.executable_by.iter().any(|r| r == "public" || catalog.acts_as(role, r)) {
+            return Err(HarnessError::input(format!(
+                "tenancy.context_function `{name}({})` on tier `{tier}`: the app role `{role}` may not execute it ({usage}; GRANT EXECUTE ON FUNCTION {name} TO {role})",
+                function.arguments
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Checks each declared path against the catalog and scopes its table.

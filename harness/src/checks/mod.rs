@@ -2,6 +2,7 @@
 //! (catalog, tenancy, connection) and returns findings under a stable id
 //! from design.md. Families run per tier; the runner collects them.
 
+pub mod acting;
 pub mod check;
 pub mod fk;
 pub mod latency;

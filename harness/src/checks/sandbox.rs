@@ -9,9 +9,9 @@
 //! about the constraint under test alone.
 
 use serde_json::Value;
-use sqlx::postgres::PgDatabaseError;
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 
+use super::acting::{Actor, Context, Refusal};
 use crate::catalog::{Catalog, QualName};
 use crate::provision::quote_ident;
 
@@ -28,36 +28,11 @@ pub struct Sandbox {
     tx: Transaction<'static, Postgres>,
 }
 
-/// Who a statement runs as: the application role, in one tenant's context.
-pub struct Acting<'a> {
-    pub role: &'a str,
-    pub guc: &'a str,
-    pub tenant: &'a str,
-}
-
-/// Why the server refused a statement.
-#[derive(Debug, Clone)]
-pub struct Refusal {
-    pub code: String,
-    pub message: String,
-    pub constraint: Option<String>,
-    /// The table the server names (a partition, for partitioned tables).
-    pub table: Option<QualName>,
-}
-
 #[derive(Debug, Clone)]
 pub enum Outcome {
     /// The statement ran; its effects stay visible until [`Sandbox::undo`].
     Accepted { rows: u64 },
     Refused(Refusal),
-}
-
-impl Refusal {
-    /// Whether `target` (table, constraint) is what refused.
-    pub fn is_by(&self, catalog: &Catalog, target: (&QualName, &str)) -> bool {
-        let table = self.table.as_ref().map(|t| root_of(catalog, t));
-        table.as_ref() == Some(target.0) && self.constraint.as_deref() == Some(target.1)
-    }
 }
 
 impl Sandbox {
@@ -77,44 +52,30 @@ impl Sandbox {
         &mut self.tx
     }
 
-    /// Runs `sql` (with `$1` bound to `arg` as jsonb) under a savepoint. A
-    /// refusal is undone at once; an accepted statement stays visible until
+    /// Runs `sql` (with `$1` bound to `arg` as jsonb) under a savepoint,
+    /// acting as the application in a tenant's context when `acting` says
+    /// so (the role and context end with the savepoint). A refusal is
+    /// undone at once; an accepted statement stays visible until
     /// [`Sandbox::undo`], so its effects can be observed.
-    pub async fn attempt(&mut self, acting: Option<&Acting<'_>>, sql: &str, arg: &Value) -> Result<Outcome, sqlx::Error> {
+    pub async fn attempt(&mut self, acting: Option<(&Actor, &Context)>, sql: &str, arg: &Value) -> Result<Outcome, sqlx::Error> {
         sqlx::raw_sql("SAVEPOINT probe").execute(&mut *self.tx).await?;
-        let result = async {
-            if let Some(acting) = acting {
-                // Both end with the savepoint: the role never outlives the attempt.
-                sqlx::raw_sql(&format!("SET LOCAL ROLE {}", quote_ident(acting.role)))
-                    .execute(&mut *self.tx)
-                    .await?;
-                sqlx::query("SELECT set_config($1, $2, true)")
-                    .bind(acting.guc)
-                    .bind(acting.tenant)
-                    .execute(&mut *self.tx)
-                    .await?;
-            }
-            sqlx::query(sql).bind(arg).execute(&mut *self.tx).await
-        }
-        .await;
+        let entered = match acting {
+            Some((actor, context)) => actor.enter(&mut self.tx, context).await?,
+            None => Ok(()),
+        };
+        let result = match entered {
+            Ok(()) => match sqlx::query(sql).bind(arg).execute(&mut *self.tx).await {
+                Ok(done) => Ok(done.rows_affected()),
+                Err(error) => Err(Refusal::from_error(error)?),
+            },
+            Err(refusal) => Err(refusal),
+        };
         match result {
-            Ok(done) => Ok(Outcome::Accepted { rows: done.rows_affected() }),
-            Err(sqlx::Error::Database(error)) => {
+            Ok(rows) => Ok(Outcome::Accepted { rows }),
+            Err(refusal) => {
                 self.undo().await?;
-                let pg = error.try_downcast_ref::<PgDatabaseError>();
-                Ok(Outcome::Refused(Refusal {
-                    code: error.code().map(|c| c.into_owned()).unwrap_or_default(),
-                    message: error.message().to_string(),
-                    constraint: error.constraint().map(str::to_string),
-                    table: pg.and_then(|pg| {
-                        Some(QualName {
-                            schema: pg.schema()?.to_string(),
-                            name: pg.table()?.to_string(),
-                        })
-                    }),
-                }))
+                Ok(Outcome::Refused(refusal))
             }
-            Err(other) => Err(other),
         }
     }
 
@@ -133,7 +94,7 @@ impl Sandbox {
     pub async fn isolate(
         &mut self,
         catalog: &Catalog,
-        acting: Option<&Acting<'_>>,
+        acting: Option<(&Actor, &Context)>,
         sql: &str,
         arg: &Value,
         target: (&QualName, &str),

@@ -11,7 +11,8 @@ use serde_json::{Map, Value};
 
 use crate::checks::rows::copy_row;
 use crate::catalog::{Constraint, ForeignKey, Table};
-use crate::checks::sandbox::{Acting, Outcome, Sandbox};
+use crate::checks::acting::{Actor, Context};
+use crate::checks::sandbox::{Outcome, Sandbox};
 use crate::checks::{CheckId, Finding, Severity, TierContext};
 use crate::provision::quote_ident;
 
@@ -35,10 +36,10 @@ pub async fn check(ctx: &TierContext<'_>, external: bool) -> Vec<Finding> {
             }
             let Some(parent_tenant_column) = ctx.tenancy.scope(tier, &fk.target).and_then(|s| s.column()) else { continue };
             let object = format!("{}.{}", table.name, constraint.name);
-            let finding = match (&ctx.tenancy.app_role, &ctx.tenancy.guc) {
+            let finding = match Actor::of(ctx) {
                 _ if external => ID.skip(tier, object, "external databases are audited read-only: no insert is tried"),
-                (Some(role), Some(guc)) => {
-                    let probe = Probe { ctx, table, tenant_column, constraint, fk, parent_tenant_column, role, guc };
+                Some(actor) => {
+                    let probe = Probe { ctx, table, tenant_column, constraint, fk, parent_tenant_column, actor: &actor };
                     probe.run(&object).await.unwrap_or_else(|e| ID.error(tier, &object, format!("the probe could not run: {e}")))
                 }
                 _ => ID.skip(tier, object, "no app role or tenant setting known (--app-role, --tenant-guc): cannot act as a tenant"),
@@ -56,19 +57,18 @@ struct Probe<'a> {
     constraint: &'a Constraint,
     fk: &'a ForeignKey,
     parent_tenant_column: &'a str,
-    role: &'a str,
-    guc: &'a str,
+    actor: &'a Actor,
 }
 
 impl Probe<'_> {
     async fn run(&self, object: &str) -> Result<Finding, sqlx::Error> {
         let (ctx, table) = (self.ctx, self.table);
         let tier = ctx.tier();
-        if !ctx.catalog.has_table_privilege(self.role, table, "INSERT") {
-            return Ok(if ctx.catalog.has_table_privilege(self.role, table, "UPDATE") {
-                ID.skip(tier, object, format!("{} may update but not insert into {}: only inserts are tried", self.role, table.name))
+        if !ctx.catalog.has_table_privilege(&self.actor.role, table, "INSERT") {
+            return Ok(if ctx.catalog.has_table_privilege(&self.actor.role, table, "UPDATE") {
+                ID.skip(tier, object, format!("{} may update but not insert into {}: only inserts are tried", self.actor.role, table.name))
             } else {
-                ID.pass(tier, object, format!("{} may neither insert into nor update {}", self.role, table.name))
+                ID.pass(tier, object, format!("{} may neither insert into nor update {}", self.actor.role, table.name))
             });
         }
         let mut sandbox = Sandbox::open(ctx.pool).await?;
@@ -104,9 +104,9 @@ impl Probe<'_> {
         let Some(row) = copy_row(sandbox.conn(), table, Some(self.tenant_column), only, &overrides, &salt).await? else {
             return Ok(ID.skip(tier, object, format!("{} has no row of tenant {tenant_a}", table.name)));
         };
-        let acting = Acting { role: self.role, guc: self.guc, tenant: &tenant_a };
+        let acting = (self.actor, &Context::Tenant(tenant_a.clone()));
         let target = (&table.name, self.constraint.name.as_str());
-        let (outcome, set_aside) = sandbox.isolate(ctx.catalog, Some(&acting), &row.insert, &row.row, target).await?;
+        let (outcome, set_aside) = sandbox.isolate(ctx.catalog, Some(acting), &row.insert, &row.row, target).await?;
         Ok(match outcome {
             Outcome::Accepted { .. } => ID
                 .fail(
@@ -115,7 +115,7 @@ impl Probe<'_> {
                     format!(
                         "acting as tenant {tenant_a}, {} inserted a row of {} that references {} of tenant {tenant_b}: \
                          {} does not include {}",
-                        self.role, table.name, self.fk.target, self.constraint.name, self.tenant_column
+                        self.actor.role, table.name, self.fk.target, self.constraint.name, self.tenant_column
                     ),
                 )
                 .detail("tenant_a", tenant_a)

@@ -9,35 +9,15 @@ use serde::{Deserialize, Serialize};
 use sqlx::{PgPool, Row};
 
 use crate::catalog::{Table, TenantScope};
+pub use crate::checks::acting::{Actor, Context, Refusal};
 use crate::checks::TierContext;
 use crate::provision::quote_ident;
-
-/// The tenant context a probe runs under.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "kind", content = "value")]
-pub enum Context {
-    Tenant(String),
-    /// The setting set to the empty string.
-    Empty,
-    /// The setting never set in this session.
-    Unset,
-}
-
-impl Context {
-    fn describe(&self) -> String {
-        match self {
-            Context::Tenant(t) => format!("tenant {t}"),
-            Context::Empty => "an empty tenant setting".into(),
-            Context::Unset => "no tenant setting".into(),
-        }
-    }
-}
 
 /// One probe: what a person needs to re-run it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Case {
-    pub role: String,
-    pub guc: String,
+    #[serde(flatten)]
+    pub actor: Actor,
     pub context: Context,
     /// The statement the application would run.
     pub statement: String,
@@ -48,20 +28,11 @@ pub struct Case {
 impl Case {
     /// The case as a psql script: run it on a database holding the rows.
     pub fn sql(&self) -> String {
-        let context = match &self.context {
-            Context::Tenant(t) => format!("SELECT set_config('{}', '{}', true);\n", self.guc, t.replace('\'', "''")),
-            Context::Empty => format!("SELECT set_config('{}', '', true);\n", self.guc),
-            Context::Unset => String::new(),
-        };
-        format!(
-            "BEGIN;\nSET LOCAL ROLE {};\n{context}{};\nROLLBACK;\n",
-            quote_ident(&self.role),
-            self.statement
-        )
+        format!("BEGIN;\n{};\n{};\nROLLBACK;\n", self.actor.statements(&self.context).join(";\n"), self.statement)
     }
 
     pub fn describe(&self) -> String {
-        format!("as `{}` with {}: {}", self.role, self.context.describe(), self.statement)
+        format!("as `{}` with {}: {}", self.actor.role, self.context.describe(), self.statement)
     }
 }
 
@@ -71,49 +42,33 @@ pub enum Outcome {
     Rows(Vec<String>),
     Affected(u64),
     /// The server refused (policy, permission, constraint): nothing seen or changed.
-    Refused(String),
+    Refused(Refusal),
 }
 
 /// Probe transactions run by this process (the report and the bench read it).
 pub static PROBES_RUN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-/// Runs a case on a pooled superuser connection, switching to the app role
+/// Runs a case on a pooled superuser connection, acting as the application
 /// for the transaction, and rolls it back.
 pub async fn run(pool: &PgPool, case: &Case) -> Result<Outcome, sqlx::Error> {
     PROBES_RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let mut tx = pool.begin().await?;
-    sqlx::raw_sql(&format!("SET LOCAL ROLE {}", quote_ident(&case.role))).execute(&mut *tx).await?;
-    match &case.context {
-        Context::Tenant(t) => {
-            sqlx::query("SELECT set_config($1, $2, true)").bind(&case.guc).bind(t).execute(&mut *tx).await?;
-        }
-        Context::Empty => {
-            sqlx::query("SELECT set_config($1, '', true)").bind(&case.guc).execute(&mut *tx).await?;
-        }
-        Context::Unset => {}
-    }
+    let mut tx = match case.actor.begin(pool, &case.context).await? {
+        Ok(tx) => tx,
+        Err(refusal) => return Ok(Outcome::Refused(refusal)),
+    };
     let outcome = if case.write {
         match sqlx::raw_sql(&case.statement).execute(&mut *tx).await {
             Ok(done) => Outcome::Affected(done.rows_affected()),
-            Err(e) => Outcome::Refused(refusal(e)?),
+            Err(e) => Outcome::Refused(Refusal::from_error(e)?),
         }
     } else {
         match sqlx::query(&case.statement).fetch_all(&mut *tx).await {
             Ok(rows) => Outcome::Rows(rows.iter().map(|r| r.try_get::<String, _>(0).unwrap_or_default()).collect()),
-            Err(e) => Outcome::Refused(refusal(e)?),
+            Err(e) => Outcome::Refused(Refusal::from_error(e)?),
         }
     };
     tx.rollback().await?;
     Ok(outcome)
-}
-
-/// Server errors are the database saying no; anything else (the
-/// connection died) is our problem.
-fn refusal(error: sqlx::Error) -> Result<String, sqlx::Error> {
-    match error.as_database_error() {
-        Some(db) => Ok(db.message().to_string()),
-        None => Err(error),
-    }
 }
 
 /// `tableoid/ctid`: identifies a row for both the superuser and the app,

@@ -20,7 +20,7 @@ pub async fn check(ctx: &TierContext<'_>, prober: &Prober) -> Vec<Finding> {
     let tier = ctx.tier();
     let Some(column) = ctx.tenancy.column.clone() else { return findings };
     for view in &ctx.catalog.views {
-        if !ctx.catalog.granted(&prober.role, &view.grants, "SELECT") && !ctx.catalog.acts_as(&prober.role, &view.owner) {
+        if !ctx.catalog.granted(&prober.actor.role, &view.grants, "SELECT") && !ctx.catalog.acts_as(&prober.actor.role, &view.owner) {
             findings.push(if view.materialized {
                 MATVIEW_EXPOSED.pass(tier, &view.name, "not readable by the application role")
             } else {
@@ -35,14 +35,14 @@ pub async fn check(ctx: &TierContext<'_>, prober: &Prober) -> Vec<Finding> {
         }
     }
     for partition in ctx.catalog.tables.iter().filter(|t| t.is_partition() && t.column(&column).is_some()) {
-        if !ctx.catalog.has_table_privilege(&prober.role, partition, "SELECT") {
+        if !ctx.catalog.has_table_privilege(&prober.actor.role, partition, "SELECT") {
             findings.push(PARTITION_BYPASS.pass(tier, &partition.name, "not readable directly by the application role"));
             continue;
         }
         findings.push(probe_relation(ctx, prober, PARTITION_BYPASS, &partition.name, &column).await);
     }
     for function in ctx.catalog.functions.iter().filter(|f| f.security_definer) {
-        let callable = function.executable_by.iter().any(|r| r == "public" || ctx.catalog.acts_as(&prober.role, r));
+        let callable = function.executable_by.iter().any(|r| r == "public" || ctx.catalog.acts_as(&prober.actor.role, r));
         let returns_rows = function.result.contains(&column) || function.result.starts_with("SETOF") || function.result.starts_with("TABLE");
         if !callable || !returns_rows {
             continue;
@@ -70,7 +70,7 @@ async fn matview(ctx: &TierContext<'_>, prober: &Prober, name: &QualName, column
         name,
         format!(
             "{name} holds {column} rows and `{}` can read it: materialized views have no row level security ({rows} row(s) readable now, every tenant's after each refresh)",
-            prober.role
+            prober.actor.role
         ),
         case,
         rows,
@@ -161,5 +161,5 @@ fn arguments(signature: &str, prober: &Prober) -> String {
 
 /// Tables a probe can read through (used to skip tables the app cannot read at all).
 pub fn readable(ctx: &TierContext<'_>, prober: &Prober, table: &Table) -> bool {
-    ctx.catalog.has_table_privilege(&prober.role, table, "SELECT")
+    ctx.catalog.has_table_privilege(&prober.actor.role, table, "SELECT")
 }

@@ -5,6 +5,7 @@
 pub mod act;
 mod context_bleed;
 mod disabled;
+mod existence_oracle;
 mod exposure;
 mod no_policy;
 mod not_forced;
@@ -15,10 +16,10 @@ mod unset_context;
 mod writes;
 
 use super::{CheckId, Finding, Repro, TierContext};
-use act::{Case, Context};
+use act::{Actor, Case, Context};
 
 /// Ids of the probes, for the `skip` findings when probing is impossible.
-const PROBES: [CheckId; 9] = [
+const PROBES: [CheckId; 10] = [
     reads::READ_LEAK,
     reads::OWN_ROWS_HIDDEN,
     writes::WRITE_LEAK,
@@ -28,6 +29,7 @@ const PROBES: [CheckId; 9] = [
     exposure::MATVIEW_EXPOSED,
     exposure::PARTITION_BYPASS,
     exposure::DEFINER_BYPASS,
+    existence_oracle::EXISTENCE_ORACLE,
 ];
 
 pub async fn run(ctx: &TierContext<'_>) -> Vec<Finding> {
@@ -42,16 +44,14 @@ pub async fn run(ctx: &TierContext<'_>) -> Vec<Finding> {
 
 /// What the probes of one tier share: who to act as, and how.
 pub struct Prober {
-    pub role: String,
-    pub guc: String,
+    pub actor: Actor,
     pub tenants: Vec<String>,
 }
 
 impl Prober {
     pub fn case(&self, context: Context, statement: String, write: bool) -> Case {
         Case {
-            role: self.role.clone(),
-            guc: self.guc.clone(),
+            actor: self.actor.clone(),
             context,
             statement,
             write,
@@ -89,7 +89,7 @@ impl Prober {
 async fn probe(ctx: &TierContext<'_>) -> Vec<Finding> {
     let tier = ctx.tier();
     let skip_all = |why: &str| PROBES.iter().map(|id| id.skip(tier, "*", why)).collect::<Vec<_>>();
-    let (Some(role), Some(guc)) = (ctx.tenancy.app_role.clone(), ctx.tenancy.guc.clone()) else {
+    let Some(actor) = Actor::of(ctx) else {
         return skip_all("no application role or tenant setting given or inferred (--app-role, --tenant-guc)");
     };
     if ctx.tenancy.scoped_tables(ctx.catalog).next().is_none() {
@@ -99,7 +99,7 @@ async fn probe(ctx: &TierContext<'_>) -> Vec<Finding> {
     if tenants.len() < 2 {
         return skip_all("fewer than two tenants have rows: nothing can leak between them (seed with --tenants 2 or more)");
     }
-    let prober = Prober { role, guc, tenants };
+    let prober = Prober { actor, tenants };
     let mut findings = Vec::new();
     for (table, scope) in ctx.tenancy.scoped_tables(ctx.catalog) {
         if !exposure::readable(ctx, &prober, table) {
@@ -108,6 +108,7 @@ async fn probe(ctx: &TierContext<'_>) -> Vec<Finding> {
         findings.extend(reads::check(ctx, &prober, table, scope).await);
         findings.push(writes::check(ctx, &prober, table, scope).await);
         findings.push(unset_context::check(ctx, &prober, table, scope).await);
+        findings.push(existence_oracle::check(ctx, &prober, table, scope).await);
     }
     findings.push(context_bleed::check(ctx, &prober).await);
     findings.extend(exposure::check(ctx, &prober).await);

@@ -67,7 +67,7 @@ pub async fn check(ctx: &TierContext<'_>, prober: &Prober, table: &Table, scope:
                 let missing = own.iter().filter(|r| !seen.contains(r)).count();
                 if missing == 0 { Ok(()) } else { Err(format!("{missing} of its {} rows are not visible", own.len())) }
             }
-            Ok(Outcome::Refused(reason)) if !own.is_empty() => Err(format!("refused: {reason}")),
+            Ok(Outcome::Refused(refusal)) if !own.is_empty() => Err(format!("refused: {}", refusal.message)),
             Ok(_) => Ok(()),
             Err(e) => Err(format!("probe failed: {e}")),
         }
@@ -158,14 +158,5 @@ fn build(prober: &Prober, table: &Table, scope: &TenantScope, truth: &Truth, a: 
             )
         }
     };
-    Some((
-        Case {
-            role: prober.role.clone(),
-            guc: prober.guc.clone(),
-            context: Context::Tenant(tenant.clone()),
-            statement,
-            write: false,
-        },
-        tenant,
-    ))
+    Some((prober.case(Context::Tenant(tenant.clone()), statement, false), tenant))
 }

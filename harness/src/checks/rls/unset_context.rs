@@ -24,7 +24,7 @@ pub async fn check(ctx: &TierContext<'_>, prober: &Prober, table: &Table, scope:
         .map(|context| prober.case(context.clone(), format!("SELECT {ROW_ID} FROM {}", table.name.sql()), false))
         .collect();
     if !ctx.read_only {
-        if let Some(insert) = insert_row(ctx, table, 0) {
+        if let Some(insert) = insert_row(ctx, table, 0, &[]) {
             cases.extend(contexts.iter().map(|context| prober.case(context.clone(), insert.clone(), true)));
         }
     }

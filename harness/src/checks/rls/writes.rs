@@ -78,7 +78,7 @@ fn build(
         Some(format!("{key_expr} = '{}'", truth.key.get(row)?.replace('\'', "''")))
     };
     let statement = match attempt {
-        "insert_for_other" => insert_row(ctx, table, b)?,
+        "insert_for_other" => insert_row(ctx, table, b, &[])?,
         "move_own_row" => {
             let (column, value) = move_to(other)?;
             format!("UPDATE {t} SET {column} = {value} WHERE {}", by_key(tenant)?)
@@ -94,18 +94,17 @@ fn build(
         }
         _ => format!("DELETE FROM {t} WHERE {}", by_key(other)?),
     };
-    Some(Case {
-        role: prober.role.clone(),
-        guc: prober.guc.clone(),
-        context: Context::Tenant(tenant.clone()),
-        statement,
-        write: true,
-    })
+    Some(prober.case(Context::Tenant(tenant.clone()), statement, true))
 }
 
-/// `INSERT` of a new, otherwise valid row owned by tenant number `owner`.
-pub fn insert_row(ctx: &TierContext<'_>, table: &Table, owner: usize) -> Option<String> {
-    let row = ctx.seeded?.fresh_row(ctx.tier(), &table.name, owner)?;
+/// `INSERT` of a new, otherwise valid row owned by tenant number `owner`,
+/// with `values` (column, text) in place of the fresh ones; None when the
+/// table has no fresh row or lacks one of those columns.
+pub fn insert_row(ctx: &TierContext<'_>, table: &Table, owner: usize, values: &[(String, String)]) -> Option<String> {
+    let mut row = ctx.seeded?.fresh_row(ctx.tier(), &table.name, owner)?;
+    for (column, value) in values {
+        row.iter_mut().find(|(c, _, _)| c == column)?.2 = Some(value.clone());
+    }
     let columns: Vec<String> = row.iter().map(|(c, _, _)| quote_ident(c)).collect();
     let values: Vec<String> = row
         .iter()

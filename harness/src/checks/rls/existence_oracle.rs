@@ -1,0 +1,367 @@
+//! `rls.existence_oracle` (warning): acting as tenant A, a new row of A's
+//! whose unique key takes the value one of B's rows holds is refused as a
+//! duplicate, while the same row with its own fresh values is accepted. RLS
+//! hides B's rows from A's reads, but a unique index sees every row, so the
+//! error tells A that B has that value (an email, a domain name, a code).
+//! The usual cause is a key not scoped by tenant: `UNIQUE (email)` where
+//! `UNIQUE (tenant_id, email)` was meant.
+//!
+//! Keys probed: unique constraints and indexes of a tenant table that leave
+//! out the tenant column (for a table reached through a tenant path: the
+//! columns of its first hop, since a parent row belongs to one tenant).
+//! Keys with a uuid or a value the server draws (identity, serial) among
+//! their columns are left out: to collide on one, A must already know B's
+//! id (the primary key of a partitioned table, `(id, created_at)`, is such
+//! a key).
+//!
+//! FK errors are not probed as an oracle: an FK check runs without RLS, so
+//! B's parent id is either accepted, which `fk.cross_tenant` reports (as an
+//! error), or refused by a tenant-scoped FK or a WITH CHECK policy (checked
+//! first) exactly as an id that never existed is.
+
+use super::act::{self, Context, Outcome};
+use super::property::falsify;
+use super::writes::insert_row;
+use super::Prober;
+use crate::catalog::{ConstraintKind, Table, TenantScope};
+use crate::checks::{CheckId, Finding, Severity, TierContext};
+use crate::provision::quote_ident;
+
+pub const EXISTENCE_ORACLE: CheckId = CheckId::new("rls.existence_oracle", Severity::Warning);
+
+const UNIQUE_VIOLATION: &str = "23505";
+
+/// A unique key that does not include the tenant.
+struct Key {
+    name: String,
+    columns: Vec<String>,
+    /// The WHERE clause of a partial unique index: only rows matching it collide.
+    predicate: Option<String>,
+}
+
+pub async fn check(
+    ctx: &TierContext<'_>,
+    prober: &Prober,
+    table: &Table,
+    scope: &TenantScope,
+) -> Finding {
+    let tier = ctx.tier();
+    let keys = unscoped_keys(table, scope);
+    if keys.is_empty() {
+        return EXISTENCE_ORACLE.pass(
+            tier,
+            &table.name,
+            "every unique key includes the tenant, or an id nobody can guess",
+        );
+    }
+    let names: Vec<&str> = keys.iter().map(|k| k.name.as_str()).collect();
+    if ctx.read_only {
+        return EXISTENCE_ORACLE.skip(
+            tier,
+            &table.name,
+            "external server: write probes are not run, even rolled back",
+        );
+    }
+    if !ctx
+        .catalog
+        .has_table_privilege(&prober.actor.role, table, "INSERT")
+    {
+        return EXISTENCE_ORACLE.pass(
+            tier,
+            &table.name,
+            format!(
+                "{} cannot insert, so {} cannot answer it",
+                prober.actor.role,
+                names.join(", ")
+            ),
+        );
+    }
+    let n = prober.tenants.len();
+    let keys = &keys;
+    let failure = falsify(
+        ctx.scenario.seed,
+        &format!("existence_oracle/{tier}/{}", table.name),
+        (0..n, 0..n, 0..keys.len()),
+        |v| async move {
+            match collide(ctx, prober, table, scope, v, keys).await {
+                Ok(None) => Ok(()),
+                Ok(Some(collision)) => Err(collision.constraint),
+                Err(e) => Err(format!("probe failed: {e}")),
+            }
+        },
+    )
+    .await;
+    let Some((value, reason)) = failure else {
+        return EXISTENCE_ORACLE.pass(
+            tier,
+            &table.name,
+            format!(
+                "no key tells one tenant another's values ({})",
+                names.join(", ")
+            ),
+        );
+    };
+    let collision = match collide(ctx, prober, table, scope, value, keys).await {
+        Ok(Some(collision)) => collision,
+        Ok(None) => {
+            return EXISTENCE_ORACLE.error(
+                tier,
+                &table.name,
+                format!("a collision ({reason}) did not happen again"),
+            )
+        }
+        Err(e) => return EXISTENCE_ORACLE.error(tier, &table.name, format!("probe failed: {e}")),
+    };
+    let key = &keys[value.2];
+    let tenant_column = scope.column().unwrap_or("the tenant's reference");
+    let shown = format!(
+        "({}) = ({})",
+        key.columns.join(", "),
+        collision.values.join(", ")
+    );
+    prober
+        .failure(
+            EXISTENCE_ORACLE,
+            ctx,
+            &table.name,
+            format!(
+                "{}: acting as tenant {}, a new row with {shown}, a value only tenant {} has, is refused as a duplicate by {} while the same row with its own values is accepted: the error tells one tenant what another has",
+                table.name, collision.tenant_a, collision.tenant_b, collision.constraint
+            ),
+            collision.case,
+            1,
+            vec![format!("{shown} (tenant {})", collision.tenant_b)],
+        )
+        .detail("tenant_a", collision.tenant_a)
+        .detail("tenant_b", collision.tenant_b)
+        .detail("constraint", collision.constraint)
+        .detail("error", collision.message)
+        .detail("value", shown)
+        .detail("fix", format!("make the key per tenant: UNIQUE ({tenant_column}, {})", key.columns.join(", ")))
+}
+
+/// What tenant A learned about tenant B.
+struct Collision {
+    tenant_a: String,
+    tenant_b: String,
+    values: Vec<String>,
+    constraint: String,
+    message: String,
+    case: act::Case,
+}
+
+/// Tries one case: tenant number `a` inserts a fresh row (the control),
+/// then the same row carrying key `k`'s values from one of tenant `b`'s rows.
+async fn collide(
+    ctx: &TierContext<'_>,
+    prober: &Prober,
+    table: &Table,
+    scope: &TenantScope,
+    (a, b, k): (usize, usize, usize),
+    keys: &[Key],
+) -> Result<Option<Collision>, sqlx::Error> {
+    let n = prober.tenants.len();
+    let b = if a == b { (b + 1) % n } else { b };
+    let (tenant_a, tenant_b) = (&prober.tenants[a], &prober.tenants[b]);
+    let key = &keys[k];
+    let Some(values) = value_of_other(ctx, table, scope, key, tenant_a, tenant_b).await? else {
+        return Ok(None);
+    };
+    let (Some(control), Some(probe)) = (
+        insert_row(ctx, table, a, &[]),
+        insert_row(
+            ctx,
+            table,
+            a,
+            &key.columns
+                .iter()
+                .cloned()
+                .zip(values.iter().cloned())
+                .collect::<Vec<_>>(),
+        ),
+    ) else {
+        return Ok(None);
+    };
+    let context = Context::Tenant(tenant_a.clone());
+    // A row A may not insert at all shows nothing about B.
+    if !matches!(
+        act::run(ctx.pool, &prober.case(context.clone(), control, true)).await?,
+        Outcome::Affected(_)
+    ) {
+        return Ok(None);
+    }
+    let case = prober.case(context, probe, true);
+    Ok(match act::run(ctx.pool, &case).await? {
+        Outcome::Refused(refusal) if refusal.code == UNIQUE_VIOLATION => Some(Collision {
+            tenant_a: tenant_a.clone(),
+            tenant_b: tenant_b.clone(),
+            values,
+            constraint: refusal.constraint.unwrap_or_else(|| key.name.clone()),
+            message: refusal.message,
+            case,
+        }),
+        _ => None,
+    })
+}
+
+/// Key values (as text) of one of tenant B's rows that no row of tenant A
+/// holds, the lowest first; None when B has no such row.
+async fn value_of_other(
+    ctx: &TierContext<'_>,
+    table: &Table,
+    scope: &TenantScope,
+    key: &Key,
+    tenant_a: &str,
+    tenant_b: &str,
+) -> Result<Option<Vec<String>>, sqlx::Error> {
+    let column = |alias: &str, c: &String| format!("{alias}.{}", quote_ident(c));
+    let texts: Vec<String> = key
+        .columns
+        .iter()
+        .map(|c| format!("{}::text", column("b", c)))
+        .collect();
+    let not_null: Vec<String> = key
+        .columns
+        .iter()
+        .map(|c| format!("{} IS NOT NULL", column("b", c)))
+        .collect();
+    let same: Vec<String> = key
+        .columns
+        .iter()
+        .map(|c| format!("{} = {}", column("a", c), column("b", c)))
+        .collect();
+    let sql = format!(
+        "SELECT ARRAY[{texts}] FROM {t} b WHERE ({tenant_b})::text = $1 AND {not_null} AND ({predicate}) \
+         AND NOT EXISTS (SELECT 1 FROM {t} a WHERE ({tenant_a})::text = $2 AND {same}) ORDER BY 1 LIMIT 1",
+        texts = texts.join(", "),
+        t = table.name.sql(),
+        tenant_b = scope.tenant_sql("b"),
+        tenant_a = scope.tenant_sql("a"),
+        not_null = not_null.join(" AND "),
+        predicate = key.predicate.as_deref().unwrap_or("true"),
+        same = same.join(" AND "),
+    );
+    sqlx::query_scalar(&sql)
+        .bind(tenant_b)
+        .bind(tenant_a)
+        .fetch_optional(ctx.pool)
+        .await
+}
+
+/// Unique constraints and indexes of `table` that leave the tenant out and
+/// whose values a person could guess.
+fn unscoped_keys(table: &Table, scope: &TenantScope) -> Vec<Key> {
+    let scoped_by: Vec<&str> = match scope {
+        TenantScope::Column(c) | TenantScope::Root(c) => vec![c.as_str()],
+        TenantScope::Path(path) => path.hops[0].columns.iter().map(String::as_str).collect(),
+    };
+    let constraints = table
+        .constraints
+        .iter()
+        .filter(|c| matches!(c.kind, ConstraintKind::PrimaryKey | ConstraintKind::Unique))
+        .map(|c| Key {
+            name: c.name.clone(),
+            columns: c.columns.clone(),
+            predicate: None,
+        });
+    // A constraint's own index has the constraint's name; expression keys cannot be filled in.
+    let indexes = table
+        .indexes
+        .iter()
+        .filter(|i| i.unique && i.valid && !table.constraints.iter().any(|c| c.name == i.name))
+        .filter_map(|i| {
+            Some(Key {
+                name: i.name.clone(),
+                columns: i.columns.iter().cloned().collect::<Option<_>>()?,
+                predicate: i.predicate.clone(),
+            })
+        });
+    constraints
+        .chain(indexes)
+        .filter(|key| !scoped_by.iter().all(|c| key.columns.iter().any(|k| k == c)))
+        .filter(|key| !key.columns.iter().any(|c| unguessable(table, c)))
+        .collect()
+}
+
+/// Values nobody picks: uuids, and numbers the server draws from a sequence.
+fn unguessable(table: &Table, column: &str) -> bool {
+    table.column(column).is_none_or(|c| {
+        c.base_type == "uuid"
+            || c.identity
+            || c.default
+                .as_deref()
+                .is_some_and(|d| d.starts_with("nextval("))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::{Column, Constraint, Index, QualName, TableKind};
+
+    fn unique(name: &str, columns: &[&str]) -> Constraint {
+        Constraint {
+            name: name.into(),
+            kind: ConstraintKind::Unique,
+            columns: columns.iter().map(|c| c.to_string()).collect(),
+            validated: true,
+            definition: String::new(),
+            foreign_key: None,
+        }
+    }
+
+    fn users() -> Table {
+        let mut number = Column::plain("number", "bigint", true);
+        number.default = Some("nextval('users_number_seq'::regclass)".into());
+        Table {
+            name: QualName {
+                schema: "public".into(),
+                name: "users".into(),
+            },
+            kind: TableKind::Ordinary,
+            owner: "owner".into(),
+            rls_enabled: true,
+            rls_forced: true,
+            partition_of: None,
+            partition_bound: None,
+            partition_constraint: None,
+            partition_key: None,
+            columns: vec![
+                Column::plain("id", "uuid", true),
+                Column::plain("tenant_id", "uuid", true),
+                Column::plain("email", "text", true),
+                Column::plain("handle", "text", true),
+                number,
+            ],
+            constraints: vec![
+                Constraint {
+                    kind: ConstraintKind::PrimaryKey,
+                    ..unique("users_pkey", &["id"])
+                },
+                unique("users_tenant_id_email_key", &["tenant_id", "email"]),
+                unique("users_email_key", &["email"]),
+                unique("users_id_email_key", &["id", "email"]),
+                unique("users_number_handle_key", &["number", "handle"]),
+            ],
+            indexes: vec![Index {
+                name: "users_handle_idx".into(),
+                columns: vec![Some("handle".into())],
+                unique: true,
+                primary: false,
+                predicate: Some("handle <> ''".into()),
+                valid: true,
+            }],
+            policies: Vec::new(),
+            grants: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn keys_leaving_out_the_tenant_with_guessable_values_are_tried() {
+        let keys = unscoped_keys(&users(), &TenantScope::Column("tenant_id".into()));
+        let names: Vec<&str> = keys.iter().map(|k| k.name.as_str()).collect();
+        // Not the PK (a uuid), not the per-tenant key, not keys holding an id or a sequence number.
+        assert_eq!(names, ["users_email_key", "users_handle_idx"]);
+        assert_eq!(keys[1].predicate.as_deref(), Some("handle <> ''"));
+    }
+}
