@@ -209,3 +209,31 @@ fn an_impossible_check_stops_with_the_constraint_named() {
     assert!(err.contains("tier core: seeding public.widgets"), "{err}");
     assert!(err.contains("widgets_size_impossible ((size <> size))"), "{err}");
 }
+
+/// The seeder switches foreign-key checks off while it loads: they must all
+/// be back on afterwards, and the check that replaces them must catch a row
+/// without its parent.
+#[test]
+fn foreign_key_checks_come_back_and_a_missing_parent_is_caught() {
+    let lab = Lab::get("scenarios/penguinmails.toml");
+    rt().block_on(async {
+        let pool = lab.clone_tier("oltp", "fk_checks_oltp").await;
+        let disabled: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_trigger WHERE tgisinternal AND tgenabled = 'D'")
+            .fetch_one(&pool)
+            .await
+            .expect("triggers");
+        assert_eq!(disabled, 0, "foreign-key triggers left disabled after seeding");
+
+        let mut conn = pool.acquire().await.expect("connection");
+        let paused = tierguard::seed::fk_checks::pause(&mut conn, "oltp").await.expect("pause");
+        sqlx::raw_sql(
+            "INSERT INTO public.leads (tenant_id, company_id, email) \
+             SELECT id, 'c0ffee00-0000-4000-8000-000000000001', 'ghost@example.com' FROM public.tenants LIMIT 1",
+        )
+        .execute(&mut *conn)
+        .await
+        .expect("accepted while checks are off");
+        let error = paused.resume(&mut conn).await.expect_err("a missing parent is caught").to_string();
+        assert!(error.contains("seeding leads") && error.contains("leads_company_fk"), "{error}");
+    });
+}

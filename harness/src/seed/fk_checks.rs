@@ -56,13 +56,13 @@ impl Paused {
         let tables: Vec<&str> = self.triggers.iter().map(|(table, _)| table.as_str()).collect();
         // Top-level constraints only: on a partitioned table, one query
         // covers every partition.
-        let constraints: Vec<(String, String, String, Vec<String>, Vec<String>, bool)> = sqlx::query_as(
-            "SELECT c.conname::text, c.conrelid::regclass::text, c.confrelid::regclass::text, \
+        let constraints: Vec<ForeignKey> = sqlx::query_as(
+            "SELECT c.conname::text AS name, c.conrelid::regclass::text AS child, c.confrelid::regclass::text AS parent, \
                     ARRAY(SELECT a.attname::text FROM unnest(c.conkey) WITH ORDINALITY k(n, i) \
-                          JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n ORDER BY k.i), \
+                          JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n ORDER BY k.i) AS columns, \
                     ARRAY(SELECT a.attname::text FROM unnest(c.confkey) WITH ORDINALITY k(n, i) \
-                          JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n ORDER BY k.i), \
-                    c.confmatchtype = 'f' \
+                          JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n ORDER BY k.i) AS parent_columns, \
+                    c.confmatchtype = 'f' AS match_full \
              FROM pg_constraint c \
              WHERE c.contype = 'f' AND c.conparentid = 0 AND c.convalidated AND c.conrelid::regclass::text = ANY($1) \
              ORDER BY 2, 1",
@@ -71,8 +71,8 @@ impl Paused {
         .fetch_all(&mut *conn)
         .await
         .map_err(fail)?;
-        for (name, child, parent, columns, parent_columns, match_full) in constraints {
-            let missing: i64 = sqlx::query_scalar(&missing_parent_sql(&child, &parent, &columns, &parent_columns, match_full))
+        for fk in constraints {
+            let missing: i64 = sqlx::query_scalar(&fk.missing_parent_sql())
                 .fetch_one(&mut *conn)
                 .await
                 .map_err(fail)?;
@@ -80,7 +80,8 @@ impl Paused {
                 return Err(HarnessError::Database {
                     tier: self.tier.clone(),
                     message: format!(
-                        "seeding {child}: {missing} row(s) break foreign key {name} (a tierguard bug: please report it with the seed)"
+                        "seeding {}: {missing} row(s) break foreign key {} (a tierguard bug: please report it with the seed)",
+                        fk.child, fk.name
                     ),
                 });
             }
@@ -89,24 +90,38 @@ impl Paused {
     }
 }
 
-/// Rows the foreign key would refuse: all columns set and no parent row,
-/// or (MATCH FULL) some columns set and others not.
-fn missing_parent_sql(child: &str, parent: &str, columns: &[String], parent_columns: &[String], match_full: bool) -> String {
-    let child_column = |c: &String| format!("c.{}", quote_ident(c));
-    let set: Vec<String> = columns.iter().map(|c| format!("{} IS NOT NULL", child_column(c))).collect();
-    let join: Vec<String> = columns
-        .iter()
-        .zip(parent_columns)
-        .map(|(c, p)| format!("p.{} = {}", quote_ident(p), child_column(c)))
-        .collect();
-    let mut broken = format!(
-        "({} AND NOT EXISTS (SELECT 1 FROM {parent} p WHERE {}))",
-        set.join(" AND "),
-        join.join(" AND ")
-    );
-    if match_full && columns.len() > 1 {
-        let nulls = columns.iter().map(child_column).collect::<Vec<_>>().join(", ");
-        broken.push_str(&format!(" OR num_nulls({nulls}) BETWEEN 1 AND {}", columns.len() - 1));
+#[derive(sqlx::FromRow)]
+struct ForeignKey {
+    name: String,
+    child: String,
+    parent: String,
+    columns: Vec<String>,
+    parent_columns: Vec<String>,
+    match_full: bool,
+}
+
+impl ForeignKey {
+    /// Counts the rows the foreign key would refuse: all columns set and no
+    /// parent row, or (MATCH FULL) some columns set and others not.
+    fn missing_parent_sql(&self) -> String {
+        let child_column = |c: &String| format!("c.{}", quote_ident(c));
+        let set: Vec<String> = self.columns.iter().map(|c| format!("{} IS NOT NULL", child_column(c))).collect();
+        let join: Vec<String> = self
+            .columns
+            .iter()
+            .zip(&self.parent_columns)
+            .map(|(c, p)| format!("p.{} = {}", quote_ident(p), child_column(c)))
+            .collect();
+        let mut broken = format!(
+            "({} AND NOT EXISTS (SELECT 1 FROM {} p WHERE {}))",
+            set.join(" AND "),
+            self.parent,
+            join.join(" AND ")
+        );
+        if self.match_full && self.columns.len() > 1 {
+            let nulls = self.columns.iter().map(child_column).collect::<Vec<_>>().join(", ");
+            broken.push_str(&format!(" OR num_nulls({nulls}) BETWEEN 1 AND {}", self.columns.len() - 1));
+        }
+        format!("SELECT count(*) FROM {} c WHERE {broken}", self.child)
     }
-    format!("SELECT count(*) FROM {child} c WHERE {broken}")
 }

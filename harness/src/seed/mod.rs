@@ -10,7 +10,7 @@
 
 mod copy;
 mod domain;
-mod fk_checks;
+pub mod fk_checks;
 mod plan;
 mod rng;
 mod value;

@@ -1,6 +1,6 @@
 //! Running a query as the application would, and timing it. Each
 //! connection prepares the statement once; each iteration is then one round
-//! trip: `BEGIN; SET LOCAL ROLE app; SELECT set_config(guc, tenant, true);
+//! trip: `BEGIN; SET LOCAL ROLE app; <tenant context, as checks::acting sets it>;
 //! EXECUTE q(args); ROLLBACK` in a single message, timed on the client from
 //! send to the last result. The samples therefore include what every
 //! request of the application pays (its transaction and tenant context);
@@ -17,7 +17,8 @@ use tokio::sync::Barrier;
 
 use super::bind::Binding;
 use crate::checks::TierContext;
-use crate::provision::{quote_ident, quote_literal};
+use crate::checks::acting::{Actor, Context};
+use crate::provision::quote_literal;
 use crate::workload::{LatencyQuery, Statistic};
 
 /// The name each measuring connection prepares the query under.
@@ -79,28 +80,14 @@ impl Stats {
     }
 }
 
-/// The app's side of a request: role and tenant context around a statement.
-struct Session {
-    prefix: String,
-}
-
-impl Session {
-    fn new(role: &str, guc: &str) -> Session {
-        Session { prefix: format!("SET LOCAL ROLE {}; SELECT set_config({}, ", quote_ident(role), quote_literal(guc)) }
-    }
-
-    /// Role and context for `tenant`, to run inside a transaction.
-    fn context(&self, tenant: &str) -> String {
-        format!("{}{}, true)", self.prefix, quote_literal(tenant))
-    }
-
-    /// One request in one message: `statement` (if any) under `tenant`'s context.
-    fn request(&self, tenant: &str, statement: Option<&str>) -> String {
-        match statement {
-            Some(statement) => format!("BEGIN; {}; {statement}; ROLLBACK", self.context(tenant)),
-            None => format!("BEGIN; {}; ROLLBACK", self.context(tenant)),
-        }
-    }
+/// One request in one message: BEGIN, role and `tenant`'s context the way
+/// the application sets it, `statement` (if any), ROLLBACK.
+fn request(actor: &Actor, tenant: &str, statement: Option<&str>) -> String {
+    let mut parts = vec!["BEGIN".to_string()];
+    parts.extend(actor.statements(&Context::Tenant(tenant.to_string())));
+    parts.extend(statement.map(str::to_string));
+    parts.push("ROLLBACK".into());
+    parts.join("; ")
 }
 
 /// `EXECUTE tierguard_latency('a', NULL, ...)`: untyped literals, so the
@@ -122,10 +109,9 @@ pub async fn prepare(conn: &mut PgConnection, sql: &str) -> Result<(), sqlx::Err
 /// Warm-up, then the iterations spread over `concurrency` connections
 /// that start measuring together; then the plan of the slowest iteration.
 pub async fn measure(ctx: &TierContext<'_>, query: &LatencyQuery, bindings: &[Binding]) -> Result<Measured, String> {
-    let (Some(role), Some(guc)) = (ctx.tenancy.app_role.as_deref(), ctx.tenancy.guc.as_deref()) else {
+    let Some(actor) = Actor::of(ctx) else {
         return Err("the application role and tenant setting must be known (--app-role, --tenant-guc)".into());
     };
-    let session = Session::new(role, guc);
     let effort = ctx.scenario.measure(query);
     let connections = (effort.concurrency as usize).min(bindings.len());
     let mut conns = Vec::new();
@@ -138,16 +124,16 @@ pub async fn measure(ctx: &TierContext<'_>, query: &LatencyQuery, bindings: &[Bi
     let timed = try_join_all(conns.iter_mut().enumerate().map(|(k, conn)| {
         // Iteration i runs on connection i % connections.
         let mine: Vec<(usize, &Binding)> = bindings.iter().enumerate().skip(k).step_by(connections).collect();
-        let (session, start) = (&session, start.clone());
+        let (actor, start) = (&actor, start.clone());
         async move {
             for (_, binding) in mine.iter().cycle().take(effort.warmup as usize) {
-                round_trip(conn, &session.request(&binding.tenant, Some(&execute(binding)))).await?;
+                round_trip(conn, &request(actor, &binding.tenant, Some(&execute(binding)))).await?;
             }
             start.wait().await;
             let mut timed = Vec::with_capacity(mine.len());
             for (i, binding) in mine {
                 let began = Instant::now();
-                let request = session.request(&binding.tenant, Some(&execute(binding)));
+                let request = request(actor, &binding.tenant, Some(&execute(binding)));
                 let sent = Instant::now();
                 round_trip(conn, &request).await?;
                 timed.push((i, ms(sent.elapsed()), ms(sent - began)));
@@ -167,10 +153,10 @@ pub async fn measure(ctx: &TierContext<'_>, query: &LatencyQuery, bindings: &[Bi
     let mut context = Vec::with_capacity(CONTEXT_RUNS);
     for _ in 0..CONTEXT_RUNS {
         let sent = Instant::now();
-        round_trip(conn, &session.request(&slowest.tenant, None)).await?;
+        round_trip(conn, &request(&actor, &slowest.tenant, None)).await?;
         context.push(ms(sent.elapsed()));
     }
-    let plan = explain(conn, &session, &slowest).await.map_err(|e| super::server_message(&e))?;
+    let plan = explain(conn, &actor, &slowest).await.map_err(|e| super::server_message(&e))?;
     for conn in conns {
         let _ = conn.close().await;
     }
@@ -196,9 +182,11 @@ async fn round_trip(conn: &mut PgConnection, request: &str) -> Result<(), String
 }
 
 /// The plan of one iteration, run again under the same tenant context.
-async fn explain(conn: &mut PgConnection, session: &Session, binding: &Binding) -> Result<Value, sqlx::Error> {
-    let mut tx = conn.begin().await?;
-    sqlx::raw_sql(&session.context(&binding.tenant)).execute(&mut *tx).await?;
+async fn explain(conn: &mut PgConnection, actor: &Actor, binding: &Binding) -> Result<Value, sqlx::Error> {
+    let mut tx = match actor.begin_on(conn, &Context::Tenant(binding.tenant.clone())).await? {
+        Ok(tx) => tx,
+        Err(refusal) => return Err(sqlx::Error::Protocol(refusal.message)),
+    };
     let plan = sqlx::query_scalar(&format!("EXPLAIN (ANALYZE, BUFFERS, VERBOSE, FORMAT JSON) {}", execute(binding)))
         .fetch_one(&mut *tx)
         .await?;
@@ -213,6 +201,7 @@ fn ms(duration: std::time::Duration) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scenario::ContextMechanism;
 
     #[test]
     fn percentiles_are_nearest_rank_and_ordered() {
@@ -227,9 +216,13 @@ mod tests {
     fn parameters_are_untyped_literals() {
         let binding = Binding { tenant: "t".into(), args: vec![Some("it's".into()), None] };
         assert_eq!(execute(&binding), "EXECUTE tierguard_latency('it''s', NULL)");
-        let session = Session::new("app", "app.tenant");
+        let actor = Actor {
+            role: "app".into(),
+            guc: "app.tenant".into(),
+            mechanism: ContextMechanism::Local,
+        };
         assert_eq!(
-            session.request("t", None),
+            request(&actor, "t", None),
             "BEGIN; SET LOCAL ROLE \"app\"; SELECT set_config('app.tenant', 't', true); ROLLBACK"
         );
     }
