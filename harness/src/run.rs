@@ -187,16 +187,26 @@ pub struct Audit<'a> {
 /// Every selected check family on every tier (its catalog and a pool on
 /// its database), tiers concurrently.
 pub async fn audit(audit: &Audit<'_>, tiers: &[(&Catalog, &PgPool)]) -> Vec<Finding> {
+    let acts = audit.scenario.runs(Family::Rls) || audit.scenario.runs(Family::Latency);
     let per_tier = futures::future::join_all(tiers.iter().map(|&(catalog, pool)| async move {
+        let app_pool = match (&audit.tenancy.app_role, acts && !audit.read_only) {
+            (Some(role), true) => checks::login::app_pool(pool, role).await,
+            _ => None,
+        };
         let ctx = TierContext {
             catalog,
             tenancy: audit.tenancy,
             scenario: audit.scenario,
             pool,
+            app_pool: app_pool.as_ref(),
             seeded: audit.seeded,
             read_only: audit.read_only,
         };
-        checks::run_tier(&ctx).await
+        let findings = checks::run_tier(&ctx).await;
+        if let Some(app_pool) = app_pool {
+            app_pool.close().await;
+        }
+        findings
     }))
     .await;
     let mut findings: Vec<Finding> = per_tier.into_iter().flatten().collect();

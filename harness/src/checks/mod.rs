@@ -6,6 +6,7 @@ pub mod acting;
 pub mod check;
 pub mod fk;
 pub mod latency;
+pub mod login;
 pub mod orphan;
 pub mod partition;
 pub mod rls;
@@ -209,6 +210,8 @@ pub struct TierContext<'a> {
     pub scenario: &'a Scenario,
     /// Superuser (or, external, the given user's read-only) pool on the tier.
     pub pool: &'a PgPool,
+    /// Logged in as the application role (disposable servers; see `login`).
+    pub app_pool: Option<&'a PgPool>,
     /// Who owns which seeded row, and how to make new valid rows.
     pub seeded: Option<&'a Seeded>,
     /// External servers: probes may read but never write, not even rolled back.
@@ -216,6 +219,11 @@ pub struct TierContext<'a> {
 }
 
 impl TierContext<'_> {
+    /// Where probes act as the application: its own login where it has one.
+    pub fn acting_pool(&self) -> &PgPool {
+        self.app_pool.unwrap_or(self.pool)
+    }
+
     pub fn tier(&self) -> &str {
         &self.catalog.tier
     }

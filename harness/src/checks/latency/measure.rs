@@ -116,7 +116,7 @@ pub async fn measure(ctx: &TierContext<'_>, query: &LatencyQuery, bindings: &[Bi
     let connections = (effort.concurrency as usize).min(bindings.len());
     let mut conns = Vec::new();
     for _ in 0..connections {
-        let mut conn = PgConnection::connect_with(&ctx.pool.connect_options()).await.map_err(|e| e.to_string())?;
+        let mut conn = PgConnection::connect_with(&ctx.acting_pool().connect_options()).await.map_err(|e| e.to_string())?;
         prepare(&mut conn, &query.sql).await.map_err(|e| super::server_message(&e))?;
         conns.push(conn);
     }

@@ -24,7 +24,7 @@ pub async fn check(ctx: &TierContext<'_>, prober: &Prober) -> Finding {
     let reset = &ctx.scenario.tenancy.reset;
     let tenant = Context::Tenant(prober.tenants[0].clone());
     let result: Result<Result<Option<(String, usize)>, Refusal>, sqlx::Error> = async {
-        let mut pooled = ctx.pool.acquire().await?;
+        let mut pooled = ctx.acting_pool().acquire().await?;
         let conn = pooled.acquire().await?;
         // First use: the application sets the context its way, and commits.
         match actor.begin_on(&mut *conn, &tenant).await? {

@@ -185,13 +185,13 @@ async fn collide(
     let context = Context::Tenant(tenant_a.clone());
     // A row A may not insert at all shows nothing about B.
     if !matches!(
-        act::run(ctx.pool, &prober.case(context.clone(), control, true)).await?,
+        act::run(ctx.acting_pool(), &prober.case(context.clone(), control, true)).await?,
         Outcome::Affected(_)
     ) {
         return Ok(None);
     }
     let case = prober.case(context, probe, true);
-    Ok(match act::run(ctx.pool, &case).await? {
+    Ok(match act::run(ctx.acting_pool(), &case).await? {
         Outcome::Refused(refusal) if refusal.code == UNIQUE_VIOLATION => Some(Collision {
             tenant_a: tenant_a.clone(),
             tenant_b: tenant_b.clone(),

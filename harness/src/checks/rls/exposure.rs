@@ -60,7 +60,7 @@ async fn matview(ctx: &TierContext<'_>, prober: &Prober, name: &QualName, column
         return MATVIEW_EXPOSED.pass(ctx.tier(), name, format!("readable, but holds no {column} column"));
     }
     let case = prober.case(Context::Tenant(prober.tenants[0].clone()), format!("SELECT count(*)::text FROM {}", name.sql()), false);
-    let rows = match act::run(ctx.pool, &case).await {
+    let rows = match act::run(ctx.acting_pool(), &case).await {
         Ok(Outcome::Rows(r)) => r.first().and_then(|c| c.parse::<usize>().ok()).unwrap_or(0),
         _ => 0,
     };
@@ -100,7 +100,7 @@ async fn expose(ctx: &TierContext<'_>, prober: &Prober, id: CheckId, name: &Qual
     let tier = ctx.tier();
     for tenant in &prober.tenants {
         let case = prober.case(Context::Tenant(tenant.clone()), statement.clone(), false);
-        match act::run(ctx.pool, &case).await {
+        match act::run(ctx.acting_pool(), &case).await {
             Ok(Outcome::Rows(rows)) => {
                 let foreign: Vec<&String> = rows.iter().filter(|r| !has_tenant || *r != tenant).collect();
                 if !foreign.is_empty() {

@@ -44,7 +44,7 @@ pub async fn check(ctx: &TierContext<'_>, prober: &Prober, table: &Table, scope:
 
     let leak = falsify(ctx.scenario.seed, &format!("read_leak/{tier}/{}", table.name), strategy.clone(), |v| async move {
         let Some((case, tenant)) = case_of(&v) else { return Ok(()) };
-        match act::run(ctx.pool, &case).await {
+        match act::run(ctx.acting_pool(), &case).await {
             Ok(Outcome::Rows(seen)) => {
                 let foreign = foreign_rows(&case, truth, &seen, &tenant);
                 if foreign.is_empty() { Ok(()) } else { Err(format!("{} row(s) of other tenants", foreign.len())) }
@@ -58,7 +58,7 @@ pub async fn check(ctx: &TierContext<'_>, prober: &Prober, table: &Table, scope:
     let hidden = falsify(ctx.scenario.seed, &format!("own_rows_hidden/{tier}/{}", table.name), hidden_strategy, |v| async move {
         let Some((case, tenant)) = case_of(&v) else { return Ok(()) };
         let own: Vec<&String> = truth.rows_of(&tenant).collect();
-        match act::run(ctx.pool, &case).await {
+        match act::run(ctx.acting_pool(), &case).await {
             Ok(Outcome::Rows(seen)) if case.statement.starts_with("SELECT count") => {
                 let counted: usize = seen.first().and_then(|c| c.parse().ok()).unwrap_or(0);
                 if counted >= own.len() { Ok(()) } else { Err(format!("counts {counted} of its {} rows", own.len())) }
@@ -115,7 +115,7 @@ pub async fn check(ctx: &TierContext<'_>, prober: &Prober, table: &Table, scope:
 }
 
 async fn wait_outcome(ctx: &TierContext<'_>, case: &Case) -> Option<Outcome> {
-    act::run(ctx.pool, case).await.ok()
+    act::run(ctx.acting_pool(), case).await.ok()
 }
 
 /// Rows other tenants own among those a read returned; a count compares sizes.

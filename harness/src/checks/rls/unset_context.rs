@@ -29,7 +29,7 @@ pub async fn check(ctx: &TierContext<'_>, prober: &Prober, table: &Table, scope:
         }
     }
     for case in cases {
-        let leaked = match act::run(ctx.pool, &case).await {
+        let leaked = match act::run(ctx.acting_pool(), &case).await {
             Ok(Outcome::Rows(rows)) if !rows.is_empty() => Some((format!("{} row(s) visible", rows.len()), rows)),
             Ok(Outcome::Affected(n)) if n > 0 => Some((format!("{n} row(s) written"), Vec::new())),
             Ok(_) => None,

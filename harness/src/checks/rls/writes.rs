@@ -29,7 +29,7 @@ pub async fn check(ctx: &TierContext<'_>, prober: &Prober, table: &Table, scope:
     let case_of = |&(a, b, attempt): &(usize, usize, usize)| build(ctx, prober, table, scope, truth, a, b, ATTEMPTS[attempt]);
     let failure = falsify(ctx.scenario.seed, &format!("write_leak/{tier}/{}", table.name), (0..n, 0..n, 0..ATTEMPTS.len()), |v| async move {
         let Some(case) = case_of(&v) else { return Ok(()) };
-        match act::run(ctx.pool, &case).await {
+        match act::run(ctx.acting_pool(), &case).await {
             Ok(Outcome::Affected(rows)) if rows > 0 => Err(format!("{rows} row(s) written")),
             Ok(_) => Ok(()),
             Err(e) => Err(format!("probe failed: {e}")),
