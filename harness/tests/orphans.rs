@@ -142,6 +142,15 @@ fn clean_shop_passes_every_reference_and_unguarded_fk() {
         // declared soft reference
         ("orphan.intra", "public.event_tags.event_ref"),
         ("orphan.tenant_mismatch", "public.event_tags.event_ref"),
+        // tenants found through FK paths, on one side or both
+        ("orphan.cross_tier", "public.event_comments.customer_id"),
+        ("orphan.tenant_mismatch", "public.event_comments.customer_id"),
+        ("orphan.cross_tier", "public.event_comments.address_id"),
+        ("orphan.tenant_mismatch", "public.event_comments.address_id"),
+        ("orphan.intra", "public.event_comments.reply_to"),
+        ("orphan.tenant_mismatch", "public.event_comments.reply_to"),
+        // the first hop of the comments' tenant path: same tenant by construction
+        ("orphan.intra", "public.event_comments.order_event_id"),
         // FK with disabled triggers, NOT VALID FK, no FK (fk.missing)
         ("orphan.intra", "public.event_links.order_event_id"),
         ("orphan.tenant_mismatch", "public.event_links.order_event_id"),

@@ -18,7 +18,7 @@ use serde_json::Value;
 use sqlx::PgPool;
 
 use super::copy::CopyRows;
-use super::link::{End, Link, SAMPLES};
+use super::link::{End, KeyKind, Link, SAMPLES};
 use super::merge::{merge, Merged, Tally};
 use super::{Offenders, Probed};
 use crate::checks::{CheckId, Severity};
@@ -26,30 +26,33 @@ use crate::checks::{CheckId, Severity};
 pub const ID: CheckId = CheckId::new("orphan.cross_tier", Severity::Error);
 
 pub async fn probe(link: &Link<'_>, from_pool: &PgPool, to_pool: &PgPool) -> Result<Probed> {
-    let tenants = link.tenants().is_some();
-    let merged = merged(link, tenants, from_pool, to_pool)
+    let tenant_kind = link.tenant_kind();
+    let merged = merged(link, tenant_kind, from_pool, to_pool)
         .await
         .with_context(|| format!("streaming the keys of {}", link.describe()))?;
+    // Without an index on the referencing columns each sample query scans
+    // the whole table: the two scans run at the same time.
+    let (orphan_samples, mismatch_samples) = try_join!(
+        samples(link, from_pool, &merged.orphans, false),
+        samples(link, from_pool, &merged.mismatches, true)
+    )?;
     Ok(Probed {
         orphans: Offenders {
             count: merged.orphans.count,
-            samples: samples(link, from_pool, &merged.orphans, false).await?,
+            samples: orphan_samples,
             sql: listing_script(link, false),
         },
-        mismatches: match tenants {
-            true => Some(Offenders {
-                count: merged.mismatches.count,
-                samples: samples(link, from_pool, &merged.mismatches, true).await?,
-                sql: listing_script(link, true),
-            }),
-            false => None,
-        },
+        mismatches: tenant_kind.map(|_| Offenders {
+            count: merged.mismatches.count,
+            samples: mismatch_samples,
+            sql: listing_script(link, true),
+        }),
     })
 }
 
 /// Streams both sides and merges them. Holds one connection per tier, and
 /// only while streaming: probes run side by side on shared pools.
-async fn merged(link: &Link<'_>, tenants: bool, from_pool: &PgPool, to_pool: &PgPool) -> Result<Merged> {
+async fn merged(link: &Link<'_>, tenant_kind: Option<KeyKind>, from_pool: &PgPool, to_pool: &PgPool) -> Result<Merged> {
     let (mut from_conn, mut to_conn) = try_join!(from_pool.acquire(), to_pool.acquire())?;
     // The merge stops reading the target side once the referencing side
     // ends; a connection left inside a COPY cannot serve another query.
@@ -58,7 +61,7 @@ async fn merged(link: &Link<'_>, tenants: bool, from_pool: &PgPool, to_pool: &Pg
     let (from_sql, to_sql) = (referencing_stream(link), target_stream(link));
     // Both servers sort at the same time.
     let (from_rows, to_rows) = try_join!(from_conn.copy_out_raw(&from_sql), to_conn.copy_out_raw(&to_sql))?;
-    let merged = merge(&link.kinds(), tenants, &mut CopyRows::new(from_rows), &mut CopyRows::new(to_rows)).await?;
+    let merged = merge(&link.kinds(), tenant_kind, &mut CopyRows::new(from_rows), &mut CopyRows::new(to_rows)).await?;
     Ok(merged)
 }
 
@@ -68,8 +71,8 @@ fn referencing_stream(link: &Link<'_>) -> String {
     let mut select = link.key_output(from, "c");
     let mut group: Vec<String> = (0..from.columns.len()).map(|i| from.column("c", i)).collect();
     let mut order = link.key_order(from, "c");
-    if let (Some(_), Some(tenant), Some(text)) = (link.tenants(), from.tenant_column("c"), from.tenant_text("c")) {
-        select.push(text);
+    if let (Some(kind), Some(tenant)) = (link.tenant_kind(), from.tenant_sql("c")) {
+        select.push(kind.output(&tenant));
         group.push(tenant.clone());
         // The tenant's own order, as the samples are listed in.
         order.push(tenant);
@@ -88,8 +91,8 @@ fn referencing_stream(link: &Link<'_>) -> String {
 fn target_stream(link: &Link<'_>) -> String {
     let to = &link.to;
     let mut select = link.key_output(to, "t");
-    if let (Some(_), Some(text)) = (link.tenants(), to.tenant_text("t")) {
-        select.push(text);
+    if let (Some(kind), Some(tenant)) = (link.tenant_kind(), to.tenant_sql("t")) {
+        select.push(kind.output(&tenant));
     }
     format!(
         "COPY (SELECT {} FROM {} t WHERE {} ORDER BY {}) TO STDOUT (FORMAT binary)",

@@ -56,7 +56,7 @@ pub fn unguarded<'a>(catalog: &'a Catalog, scenario: &Scenario, tenancy: &'a Ten
 pub async fn probe(link: &Link<'_>, pool: &PgPool) -> Result<Probed> {
     let (to, matching) = (link.to.table.name.sql(), link.matches("c", "t"));
     let orphans = offenders(link, pool, &format!("NOT EXISTS (SELECT 1 FROM {to} t WHERE {matching})"), None).await?;
-    let mismatches = match (link.from.tenant_text("c"), link.to.tenant_text("t"), link.tenants()) {
+    let mismatches = match (link.from.tenant_text("c"), link.to.tenant_text("t"), link.tenant_kind()) {
         (Some(tenant), Some(target_tenant), Some(_)) => {
             let condition = format!(
                 "EXISTS (SELECT 1 FROM {to} t WHERE {matching}) \

@@ -4,7 +4,7 @@
 //! built from, so the counting queries, the samples and the SQL shown to
 //! people all agree on what a key, a match and a tenant are.
 
-use crate::catalog::{Catalog, Column, Table, Tenancy};
+use crate::catalog::{Catalog, Column, Table, Tenancy, TenantScope};
 use crate::provision::quote_ident;
 use crate::scenario::{Reference, TierColumns};
 
@@ -16,9 +16,16 @@ pub struct End<'a> {
     pub tier: &'a str,
     pub table: &'a Table,
     pub columns: Vec<&'a Column>,
-    /// The column holding each row's tenant (for the tenants table itself,
-    /// its key), when the table is tenant-scoped.
-    pub tenant: Option<&'a str>,
+    /// Where each row's tenant is found, when the table is tenant-scoped.
+    pub tenant: Option<Tenant<'a>>,
+}
+
+/// The tenant of one side's rows: its own column (for the tenants table
+/// itself, its key), or the column at the end of an FK path.
+pub struct Tenant<'a> {
+    pub scope: &'a TenantScope,
+    /// The type of the column the tenant is read from.
+    pub data_type: &'a str,
 }
 
 pub struct Link<'a> {
@@ -34,8 +41,8 @@ pub struct Link<'a> {
 pub enum KeyKind {
     /// smallint, integer, bigint on both sides: sent as int8, compared as numbers.
     Integer,
-    /// uuid on both sides: ordered natively; that order is the byte order of
-    /// the canonical text form, which is what is sent.
+    /// uuid on both sides: ordered natively, which is the order of its 16
+    /// bytes, which is what is sent.
     Uuid,
     /// Anything else: compared by text form, ordered byte-wise (`COLLATE "C"`).
     Text,
@@ -44,8 +51,9 @@ pub enum KeyKind {
 const INTEGER_TYPES: [&str; 3] = ["smallint", "integer", "bigint"];
 
 impl KeyKind {
-    fn of(from: &Column, to: &Column) -> KeyKind {
-        let both = |types: &[&str]| types.contains(&from.data_type.as_str()) && types.contains(&to.data_type.as_str());
+    /// The kind of a pair of values of these types.
+    fn of(from: &str, to: &str) -> KeyKind {
+        let both = |types: &[&str]| types.contains(&from) && types.contains(&to);
         if both(&INTEGER_TYPES) {
             KeyKind::Integer
         } else if both(&["uuid"]) {
@@ -63,11 +71,13 @@ impl KeyKind {
         }
     }
 
-    /// The expression a stream sends.
+    /// The expression a stream sends: uuids as their 16 bytes (no text
+    /// form to build per row; the bytes compare in uuid order).
     pub fn output(self, column: &str) -> String {
         match self {
             KeyKind::Integer => format!("{column}::int8"),
-            KeyKind::Uuid | KeyKind::Text => format!("{column}::text"),
+            KeyKind::Uuid => column.to_string(),
+            KeyKind::Text => format!("{column}::text"),
         }
     }
 }
@@ -88,11 +98,21 @@ impl<'a> End<'a> {
     }
 
     pub fn new(catalog: &'a Catalog, tenancy: &'a Tenancy, table: &'a Table, columns: Vec<&'a Column>) -> End<'a> {
+        let tenant = tenancy.scope(&catalog.tier, &table.name).and_then(|scope| {
+            let (holder, column) = match scope {
+                TenantScope::Column(column) | TenantScope::Root(column) => (table, column),
+                TenantScope::Path(path) => (catalog.table(path.end())?, &path.tenant_column),
+            };
+            Some(Tenant {
+                scope,
+                data_type: &holder.column(column)?.data_type,
+            })
+        });
         End {
             tier: &catalog.tier,
             table,
             columns,
-            tenant: tenancy.scope(&catalog.tier, &table.name).and_then(|s| s.column()),
+            tenant,
         }
     }
 
@@ -134,12 +154,14 @@ impl<'a> End<'a> {
         }
     }
 
-    pub fn tenant_column(&self, alias: &str) -> Option<String> {
-        self.tenant.map(|t| format!("{alias}.{}", quote_ident(t)))
+    /// The tenant of the row aliased `alias`: its column, or a scalar
+    /// subquery up the FK path.
+    pub fn tenant_sql(&self, alias: &str) -> Option<String> {
+        self.tenant.as_ref().map(|t| t.scope.tenant_sql(alias))
     }
 
     pub fn tenant_text(&self, alias: &str) -> Option<String> {
-        self.tenant_column(alias).map(|column| format!("{column}::text"))
+        self.tenant_sql(alias).map(|tenant| format!("{tenant}::text"))
     }
 
     /// The columns that name a row: its primary key, else its physical place.
@@ -189,22 +211,41 @@ impl<'a> Link<'a> {
     }
 
     pub fn kinds(&self) -> Vec<KeyKind> {
-        self.from.columns.iter().zip(&self.to.columns).map(|(f, t)| KeyKind::of(f, t)).collect()
-    }
-
-    /// The tenant columns (from, to) to compare, when the target can belong
-    /// to another tenant: both sides are tenant-scoped, and the reference
-    /// does not itself pair the two tenant columns (then a match is always
-    /// the same tenant).
-    pub fn tenants(&self) -> Option<(&'a str, &'a str)> {
-        let (from, to) = (self.from.tenant?, self.to.tenant?);
-        let paired = self
-            .from
+        self.from
             .columns
             .iter()
             .zip(&self.to.columns)
-            .any(|(f, t)| f.name == from && t.name == to);
-        (!paired).then_some((from, to))
+            .map(|(f, t)| KeyKind::of(&f.data_type, &t.data_type))
+            .collect()
+    }
+
+    /// How the two sides' tenants are sent and compared, when the target
+    /// can belong to another tenant: both sides are tenant-scoped, and a
+    /// match is not the same tenant by construction, as it is when the
+    /// reference pairs the two tenant columns, or when it is the first hop
+    /// of the FK path the referencing rows' tenant is found by.
+    pub fn tenant_kind(&self) -> Option<KeyKind> {
+        let (from, to) = (self.from.tenant.as_ref()?, self.to.tenant.as_ref()?);
+        let names = |columns: &[&Column]| columns.iter().map(|c| c.name.clone()).collect::<Vec<_>>();
+        let by_construction = match (from.scope, to.scope.column()) {
+            (TenantScope::Path(path), _) => {
+                let hop = &path.hops[0];
+                !self.is_cross_tier()
+                    && hop.target == self.to.table.name
+                    && hop.columns == names(&self.from.columns)
+                    && hop.target_columns == names(&self.to.columns)
+            }
+            (scope, Some(to_tenant)) => {
+                let from_tenant = scope.column().expect("a scope other than a path has a column");
+                self.from
+                    .columns
+                    .iter()
+                    .zip(&self.to.columns)
+                    .any(|(f, t)| f.name == from_tenant && t.name == to_tenant)
+            }
+            (_, None) => false,
+        };
+        (!by_construction).then(|| KeyKind::of(from.data_type, to.data_type))
     }
 
     /// `from_alias.a = to_alias.x AND ...`, comparing text forms where the
@@ -229,7 +270,7 @@ impl<'a> Link<'a> {
     /// mismatches) the row's tenant, then the row's identity.
     pub fn listing_order(&self, alias: &str, by_tenant: bool) -> String {
         let mut order = self.key_order(&self.from, alias);
-        if let (true, Some(tenant)) = (by_tenant, self.from.tenant_column(alias)) {
+        if let (true, Some(tenant)) = (by_tenant, self.from.tenant_sql(alias)) {
             order.push(tenant);
         }
         order.extend(self.from.identity().iter().map(|c| format!("{alias}.{}", quote_ident(c))));
@@ -264,7 +305,7 @@ impl<'a> Link<'a> {
                 columns.push(column);
             }
         }
-        if let (true, Some(tenant)) = (with_tenant, self.from.tenant_column(alias)) {
+        if let (true, Some(tenant)) = (with_tenant, self.from.tenant_sql(alias)) {
             if !columns.contains(&tenant) {
                 columns.push(tenant);
             }

@@ -10,6 +10,7 @@ use std::ops::Range;
 
 use anyhow::{bail, Result};
 use futures::Stream;
+use sqlx::types::Uuid;
 
 use super::copy::CopyRows;
 use super::link::{KeyKind, SAMPLES};
@@ -50,11 +51,11 @@ pub struct Merged {
 }
 
 /// Walks `from` (rows: key..., [tenant], count; grouped, sorted by key) and
-/// `to` (rows: key..., [tenant]; sorted by key). `tenants` says whether
-/// both streams carry a tenant column to compare.
+/// `to` (rows: key..., [tenant]; sorted by key). `tenant_kind` says whether
+/// both streams carry a tenant to compare, and how it was sent.
 pub async fn merge<F, T, B, C>(
     kinds: &[KeyKind],
-    tenants: bool,
+    tenant_kind: Option<KeyKind>,
     from: &mut CopyRows<F>,
     to: &mut CopyRows<T>,
 ) -> Result<Merged>
@@ -65,6 +66,7 @@ where
     C: AsRef<[u8]>,
 {
     let width = kinds.len();
+    let tenants = tenant_kind.is_some();
     let count_field = width + usize::from(tenants);
     let mut merged = Merged::default();
     // The target key the walk stands on, and every tenant it has.
@@ -101,8 +103,8 @@ where
         } else if tenants && !target_tenants.contains(from.field(width)) {
             merged.mismatches.record(count, || Sample {
                 key: texts(kinds, key),
-                tenant: from.field(width).map(text),
-                target_tenant: target_tenants.get(0).map(text),
+                tenant: from.field(width).zip(tenant_kind).map(|(bytes, kind)| show(kind, bytes)),
+                target_tenant: target_tenants.get(0).zip(tenant_kind).map(|(bytes, kind)| show(kind, bytes)),
             });
         }
         previous.set((0..width).map(key));
@@ -136,21 +138,24 @@ fn integer(bytes: &[u8]) -> i64 {
     bytes.try_into().map(i64::from_be_bytes).unwrap_or_default()
 }
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+/// A value as the server's `::text` gives it, which is what the sample
+/// query casts back.
+fn show(kind: KeyKind, bytes: &[u8]) -> String {
+    match kind {
+        KeyKind::Integer => integer(bytes).to_string(),
+        KeyKind::Uuid => match Uuid::from_slice(bytes) {
+            Ok(uuid) => uuid.hyphenated().to_string(),
+            Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+        },
+        KeyKind::Text => String::from_utf8_lossy(bytes).into_owned(),
+    }
 }
 
 fn texts<'a>(kinds: &[KeyKind], key: impl Fn(usize) -> Option<&'a [u8]>) -> Vec<String> {
     kinds
         .iter()
         .enumerate()
-        .map(|(i, kind)| {
-            let bytes = key(i).unwrap_or_default();
-            match kind {
-                KeyKind::Integer => integer(bytes).to_string(),
-                KeyKind::Uuid | KeyKind::Text => text(bytes),
-            }
-        })
+        .map(|(i, kind)| show(*kind, key(i).unwrap_or_default()))
         .collect()
 }
 

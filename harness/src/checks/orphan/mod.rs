@@ -38,7 +38,7 @@ pub struct Offenders {
 /// What probing one reference found.
 pub struct Probed {
     pub orphans: Offenders,
-    /// None where a tenant mismatch cannot happen (see `Link::tenants`).
+    /// None where a tenant mismatch cannot happen (see `Link::tenant_kind`).
     pub mismatches: Option<Offenders>,
 }
 
@@ -117,7 +117,7 @@ fn verdicts(link: &Link<'_>, probed: anyhow::Result<Probed>) -> Vec<Finding> {
         Err(error) => {
             let message = format!("could not probe {}: {error:#}", link.describe());
             let mut findings = vec![orphan_id.error(link.from.tier, link.object(), &message)];
-            if link.tenants().is_some() {
+            if link.tenant_kind().is_some() {
                 findings.push(tenant_mismatch::ID.error(link.from.tier, link.object(), message));
             }
             findings
