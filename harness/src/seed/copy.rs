@@ -97,7 +97,7 @@ pub async fn load_tier(plan: Arc<Plan>, tier: &str, pool: &PgPool) -> Result<()>
         }
         if table.unknown_checks.is_empty() {
             let columns = copied_columns(table).iter().map(|c| c.name.clone()).collect();
-            copy_rows(&mut conn, plan.clone(), index, columns, &table.name.sql(), None, (0..table.rows).collect(), 0).await?;
+            copy_rows(&mut conn, plan.clone(), index, columns, &table.name.sql(), None, 0..table.rows, 0).await?;
         } else {
             load_through_oracle(&mut conn, plan.clone(), index).await?;
         }
@@ -131,7 +131,7 @@ async fn copy_rows(
     columns: Vec<String>,
     target: &str,
     row_column: Option<&str>,
-    rows: Vec<u64>,
+    rows: impl Iterator<Item = u64> + Send + 'static,
     attempt: u32,
 ) -> Result<()> {
     let table = &plan.tables[index];
@@ -178,7 +178,7 @@ async fn copy_rows(
 
 /// The values of row `j` for `columns`, relations between columns applied.
 pub fn row_values(plan: &Plan, table: &TablePlan, columns: &[&ColumnPlan], j: u64, attempt: u32) -> Vec<Value> {
-    let mut values: Vec<Value> = columns.iter().map(|c| plan.value(table, j, &c.name, attempt)).collect();
+    let mut values: Vec<Value> = columns.iter().map(|c| plan.column_value(table, j, c, attempt)).collect();
     for relation in &table.relations {
         let position = |name: &str| columns.iter().position(|c| c.name == name);
         if let (Some(g), Some(l)) = (position(&relation.greater), position(&relation.lesser)) {
@@ -192,28 +192,20 @@ pub fn row_values(plan: &Plan, table: &TablePlan, columns: &[&ColumnPlan], j: u6
 
 /// One row in COPY text format.
 fn encode_row(plan: &Plan, table: &TablePlan, columns: &[&ColumnPlan], j: u64, attempt: u32, out: &mut String) {
-    for (i, value) in row_values(plan, table, columns, j, attempt).iter().enumerate() {
+    encode_values(&row_values(plan, table, columns, j, attempt), out);
+}
+
+/// Values as one COPY text line.
+fn encode_values(values: &[Value], out: &mut String) {
+    for (i, value) in values.iter().enumerate() {
         if i > 0 {
             out.push('\t');
         }
-        match value.text() {
-            None => out.push_str("\\N"),
-            Some(text) => escape_into(&text, out),
+        if !value.write_text(out, true) {
+            out.push_str("\\N");
         }
     }
     out.push('\n');
-}
-
-fn escape_into(text: &str, out: &mut String) {
-    for ch in text.chars() {
-        match ch {
-            '\\' => out.push_str("\\\\"),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            c => out.push(c),
-        }
-    }
 }
 
 /// For tables with CHECKs tierguard cannot read: rows go to a staging
@@ -223,8 +215,7 @@ fn escape_into(text: &str, out: &mut String) {
 /// predicted (rows pass in any order), and the sequences moved past them.
 async fn load_through_oracle(conn: &mut PgConnection, plan: Arc<Plan>, index: usize) -> Result<()> {
     let table = &plan.tables[index];
-    let rows = (0..table.rows).collect();
-    let (pending, failed) = through_stage(conn, plan.clone(), index, rows, Some(&table.name.sql())).await?;
+    let (pending, failed) = through_stage(conn, plan.clone(), index, 0..table.rows, Some(&table.name.sql())).await?;
     if pending > 0 {
         let failed: Vec<String> = failed.iter().map(|(name, expression)| format!("CHECK {name} {expression}")).collect();
         return Err(stage_error(table, format!(
@@ -264,7 +255,7 @@ pub async fn skip_unsatisfiable(plan: &mut Arc<Plan>, tier: &str, pool: &PgPool)
         if table.fixed.is_some() || table.rows == 0 || table.unknown_checks.is_empty() {
             continue;
         }
-        let rows = (0..table.rows.min(PROBED_ROWS)).collect();
+        let rows = 0..table.rows.min(PROBED_ROWS);
         let (pending, failed) = through_stage(&mut conn, plan.clone(), index, rows, None).await?;
         if pending > 0 {
             let (name, expression) = failed.into_iter().next().unwrap_or_default();
@@ -292,7 +283,7 @@ async fn through_stage(
     conn: &mut PgConnection,
     plan: Arc<Plan>,
     index: usize,
-    rows: Vec<u64>,
+    rows: std::ops::Range<u64>,
     target: Option<&str>,
 ) -> Result<(usize, Vec<(String, String)>)> {
     let table = &plan.tables[index];
@@ -318,13 +309,16 @@ async fn through_stage(
     execute(conn, &format!("CREATE TEMP TABLE {stage} ({}, tierguard_row bigint)", definitions.join(", ")))
         .await
         .map_err(fail)?;
-    let mut pending = rows;
+    // Rows that failed the last attempt (only those are kept in memory).
+    let mut pending: Vec<u64> = Vec::new();
     let mut failed = Vec::new();
     for attempt in 0..ATTEMPTS {
-        if pending.is_empty() {
-            break;
-        }
-        copy_rows(conn, plan.clone(), index, column_names.clone(), stage, Some("tierguard_row"), pending, attempt).await?;
+        let batch: Box<dyn Iterator<Item = u64> + Send> = match attempt {
+            0 => Box::new(rows.clone()),
+            _ if pending.is_empty() => break,
+            _ => Box::new(std::mem::take(&mut pending).into_iter()),
+        };
+        copy_rows(conn, plan.clone(), index, column_names.clone(), stage, Some("tierguard_row"), batch, attempt).await?;
         execute(conn, &keep).await.map_err(fail)?;
         pending = sqlx::query_scalar::<_, i64>(&format!("SELECT tierguard_row FROM {stage} ORDER BY 1"))
             .fetch_all(&mut *conn)
@@ -390,7 +384,9 @@ async fn fill_deferred(conn: &mut PgConnection, plan: &Plan, index: usize) -> Re
     execute(conn, &format!("CREATE TEMP TABLE tierguard_fill ({})", definitions.join(", ")))
         .await
         .map_err(fail)?;
-    let mut text = String::new();
+    // Streamed in chunks like the load: memory stays flat at any volume.
+    let mut copy = conn.copy_in_raw("COPY tierguard_fill FROM STDIN").await.map_err(fail)?;
+    let mut text = String::with_capacity(CHUNK + 4096);
     for j in 0..table.rows {
         let mut values: Vec<Value> = key.iter().map(|k| plan.value(table, j, k, 0)).collect();
         for (_, link, position) in &linked {
@@ -400,18 +396,11 @@ async fn fill_deferred(conn: &mut PgConnection, plan: &Plan, index: usize) -> Re
                 None => Value::Null,
             });
         }
-        for (i, v) in values.iter().enumerate() {
-            if i > 0 {
-                text.push('\t');
-            }
-            match v.text() {
-                Some(t) => escape_into(&t, &mut text),
-                None => text.push_str("\\N"),
-            }
+        encode_values(&values, &mut text);
+        if text.len() >= CHUNK {
+            copy.send(std::mem::take(&mut text).into_bytes()).await.map_err(fail)?;
         }
-        text.push('\n');
     }
-    let mut copy = conn.copy_in_raw("COPY tierguard_fill FROM STDIN").await.map_err(fail)?;
     copy.send(text.into_bytes()).await.map_err(fail)?;
     copy.finish().await.map_err(fail)?;
     let set: Vec<String> = linked.iter().map(|(c, _, _)| format!("{0} = f.{0}", quote_ident(c))).collect();

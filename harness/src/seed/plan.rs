@@ -68,6 +68,9 @@ pub struct ColumnPlan {
     pub source: Source,
     /// Mentioned by a CHECK only PostgreSQL can judge: redrawn per attempt.
     pub redrawn: bool,
+    /// The random stream of its values at attempt 0, named once here
+    /// rather than hashed again for every value.
+    pub stream: u64,
 }
 
 pub enum Source {
@@ -104,6 +107,8 @@ pub enum Ordinal {
 pub struct Link {
     /// The FK constraint's name, or the declared reference.
     pub name: String,
+    /// The random stream of its picks (see [`link_stream`]).
+    pub stream: u64,
     pub target: usize,
     pub columns: Vec<String>,
     pub target_columns: Vec<String>,
@@ -169,7 +174,15 @@ impl Plan {
         if let Some(fixed) = &table.fixed {
             return fixed.values.get(column).and_then(|v| v.get(j as usize)).cloned().unwrap_or(Value::Null);
         }
-        let Some(plan) = table.columns.iter().find(|c| c.name == column) else { return Value::Null };
+        match table.columns.iter().find(|c| c.name == column) {
+            Some(plan) => self.column_value(table, j, plan, attempt),
+            None => Value::Null,
+        }
+    }
+
+    /// [`Plan::value`] for a column of a seeded table, already looked up.
+    pub fn column_value(&self, table: &TablePlan, j: u64, plan: &ColumnPlan, attempt: u32) -> Value {
+        let column = plan.name.as_str();
         let tenant = self.tenant_of(table, j);
         match &plan.source {
             Source::Tenant => tenant.map_or(Value::Null, |t| self.tenants[t].clone()),
@@ -181,7 +194,11 @@ impl Plan {
             },
             Source::Value { kind, null_ratio, unique } => {
                 let attempt = if plan.redrawn { attempt } else { 0 };
-                let mut rng = RowRng::new(stream(table.stream, &[column, &attempt.to_string()]), j);
+                let values = match attempt {
+                    0 => plan.stream,
+                    _ => column_stream(table.stream, column, attempt),
+                };
+                let mut rng = RowRng::new(values, j);
                 if *null_ratio > 0.0 && rand::Rng::random_bool(&mut rng, *null_ratio) {
                     return Value::Null;
                 }
@@ -258,7 +275,7 @@ impl Plan {
         if count == 0 {
             return None;
         }
-        let mut rng = RowRng::new(stream(table.stream, &["#link", &link_index.to_string()]), j);
+        let mut rng = RowRng::new(link.stream, j);
         if link.draw_null && !same_table && link.enumerated.is_none() && rand::Rng::random_bool(&mut rng, NULL_RATIO) {
             return None;
         }
@@ -356,7 +373,7 @@ pub fn build(settings: &Settings, tenancy: &Tenancy, tiers: &[TierInput<'_>], re
                 leaves: Vec::new(),
                 leaf_digit: None,
                 unsatisfiable: None,
-                stream: stream(settings.seed, &[&tier.catalog.tier, &table.name.schema, &table.name.name]),
+                stream: table_stream(settings.seed, &tier.catalog.tier, &table.name),
             });
         }
     }
@@ -364,8 +381,10 @@ pub fn build(settings: &Settings, tenancy: &Tenancy, tiers: &[TierInput<'_>], re
         for table in seedable(tier.catalog) {
             let index = plan.index[&(tier.catalog.tier.clone(), table.name.clone())];
             let tenant_column = tenancy.scope(&tier.catalog.tier, &table.name).and_then(TenantScope::column);
-            let links = links_of(&plan, tier, table, tenant_column, references);
-            let mut links = links;
+            let mut links = links_of(&plan, tier, table, tenant_column, references);
+            for (i, link) in links.iter_mut().enumerate() {
+                link.stream = link_stream(plan.tables[index].stream, i);
+            }
             let shape = columns_of(settings, tenancy, tier, table, &links)?;
             for link in &mut links {
                 // `a IS NOT NULL OR b IS NOT NULL` and the like: never leave these NULL.
@@ -475,6 +494,7 @@ fn links_of(
             let target = *plan.index.get(&(tier.catalog.tier.clone(), fk.target.clone()))?;
             Some(Link {
                 name: format!("FOREIGN KEY {}", constraint.name),
+                stream: 0,
                 target,
                 nullable: nullable(&constraint.columns),
                 draw_null: nullable(&constraint.columns),
@@ -502,6 +522,7 @@ fn links_of(
         if let (true, false, Some(&target)) = (here, covered, target) {
             links.push(Link {
                 name: format!("reference {from} → {}", reference.to),
+                stream: 0,
                 target,
                 nullable: nullable(&from.columns),
                 draw_null: nullable(&from.columns),
@@ -656,6 +677,7 @@ fn columns_of(settings: &Settings, tenancy: &Tenancy, tier: &TierInput<'_>, tabl
             }
         };
         columns.push(ColumnPlan {
+            stream: column_stream(table_stream(settings.seed, &tier.catalog.tier, &table.name), &column.name, 0),
             name: column.name.clone(),
             data_type: column.data_type.clone(),
             redrawn: unknown_columns.contains(column.name.as_str()),
@@ -926,6 +948,20 @@ pub fn referenced_columns(plan: &Plan, table: usize) -> BTreeSet<String> {
         .filter(|l| l.target == table)
         .flat_map(|l| l.target_columns.iter().cloned())
         .collect()
+}
+
+/// The random streams values are drawn from: per table, per column and
+/// attempt, per link. Renaming any of them changes every seeded database.
+fn table_stream(seed: u64, tier: &str, table: &QualName) -> u64 {
+    stream(seed, &[tier, &table.schema, &table.name])
+}
+
+fn column_stream(table: u64, column: &str, attempt: u32) -> u64 {
+    stream(table, &[column, &attempt.to_string()])
+}
+
+fn link_stream(table: u64, link: usize) -> u64 {
+    stream(table, &["#link", &link.to_string()])
 }
 
 pub fn index_of(plan: &Plan, tier: &str, name: &QualName) -> Option<usize> {
