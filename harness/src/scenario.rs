@@ -1048,6 +1048,15 @@ mod tests {
     }
 
     #[test]
+    fn on_unsatisfiable_is_error_unless_skip_is_asked_for() {
+        let read = |toml: &str| scenario_file(toml).map(|s| s.seeding.on_unsatisfiable);
+        assert_eq!(read("").expect("default"), OnUnsatisfiable::Error);
+        assert_eq!(read("[seeding]\non_unsatisfiable = \"skip\"").expect("skip"), OnUnsatisfiable::Skip);
+        let error = read("[seeding]\non_unsatisfiable = \"ignore\"").expect_err("refused").to_string();
+        assert!(error.contains("unknown variant `ignore`"), "{error}");
+    }
+
+    #[test]
     fn malformed_composite_references_are_refused_with_the_reason() {
         let error = |toml: &str| scenario_file(toml).expect_err("refused").to_string();
         assert!(error(
