@@ -108,7 +108,10 @@ pub async fn run(scenario: &Scenario) -> Result<Outcome> {
             scenario.seeding.tenants, scenario.seeding.rows
         ));
     }
-    let findings = audit(
+    // Tables left empty by `on_unsatisfiable = "skip"` are reported whatever
+    // families run: every check that reads them sees an empty table.
+    let mut findings = seeded.as_ref().map(seed::Seeded::skipped).unwrap_or_default();
+    findings.extend(audit(
         &Audit {
             scenario,
             tenancy: &tenancy,
@@ -117,7 +120,7 @@ pub async fn run(scenario: &Scenario) -> Result<Outcome> {
         },
         &audited,
     )
-    .await;
+    .await);
     lap("checks", &mut timings);
 
     let mut tier_reports = Vec::new();
@@ -134,7 +137,6 @@ pub async fn run(scenario: &Scenario) -> Result<Outcome> {
     lap("stats", &mut timings);
 
     let dir = scenario.report_dir.clone().unwrap_or_else(report::default_dir);
-    let mut findings = findings;
     report::repro::assign(&mut findings, &dir);
     report::repro::write(&findings, scenario, &dir).map_err(|e| HarnessError::Report {
         path: dir.clone(),

@@ -70,6 +70,21 @@ pub struct Seeding {
     pub rows: u64,
     pub table_rows: BTreeMap<TierTable, u64>,
     pub columns: BTreeMap<TierColumn, ColumnOverride>,
+    pub on_unsatisfiable: OnUnsatisfiable,
+}
+
+/// What to do with a table no row can be made for (a CHECK nothing passes,
+/// a NOT NULL column of a type without generator): `[seeding]
+/// on_unsatisfiable`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnUnsatisfiable {
+    /// Stop the run (exit 2) naming tier, table, column and constraint.
+    #[default]
+    Error,
+    /// Leave the table (and the tables that cannot exist without its rows)
+    /// empty, and report a `skip` finding saying why.
+    Skip,
 }
 
 impl Default for Seeding {
@@ -79,6 +94,7 @@ impl Default for Seeding {
             rows: DEFAULT_ROWS,
             table_rows: BTreeMap::new(),
             columns: BTreeMap::new(),
+            on_unsatisfiable: OnUnsatisfiable::default(),
         }
     }
 }
@@ -482,6 +498,7 @@ struct SeedFile {
     tables: IndexMap<String, u64>,
     #[serde(default)]
     columns: IndexMap<String, ColumnOverride>,
+    on_unsatisfiable: Option<OnUnsatisfiable>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -727,6 +744,7 @@ impl Scenario {
             let column = column.parse().map_err(|m| err(format!("seeding.columns: {m}")))?;
             scenario.seeding.columns.insert(column, generator);
         }
+        scenario.seeding.on_unsatisfiable = file.seeding.on_unsatisfiable.unwrap_or_default();
         scenario.latency = file
             .latency
             .into_iter()
@@ -1027,6 +1045,15 @@ mod tests {
         assert_eq!(flag.from.columns, ["tenant_id", "campaign_id"]);
         assert_eq!(flag.to.to_string(), "oltp.public.campaigns.(tenant_id,id)");
         assert_eq!(file.references[2].from.to_string(), "content.public.t.lead_id");
+    }
+
+    #[test]
+    fn on_unsatisfiable_is_error_unless_skip_is_asked_for() {
+        let read = |toml: &str| scenario_file(toml).map(|s| s.seeding.on_unsatisfiable);
+        assert_eq!(read("").expect("default"), OnUnsatisfiable::Error);
+        assert_eq!(read("[seeding]\non_unsatisfiable = \"skip\"").expect("skip"), OnUnsatisfiable::Skip);
+        let error = read("[seeding]\non_unsatisfiable = \"ignore\"").expect_err("refused").to_string();
+        assert!(error.contains("unknown variant `ignore`"), "{error}");
     }
 
     #[test]

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use common::repo;
+use common::{repo, validate_against_contract};
 
 struct Run {
     tmp: tempfile::TempDir,
@@ -84,18 +84,6 @@ impl Run {
 
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).to_string()
-}
-
-/// design.md's machine-checkable shape, shipped beside the repo in shared/.
-fn validate_against_contract(report: &Value) {
-    let schema_path = repo().join("../shared/report.schema.json");
-    let schema: Value = serde_json::from_str(
-        &std::fs::read_to_string(&schema_path).unwrap_or_else(|e| panic!("{}: {e}", schema_path.display())),
-    )
-    .expect("schema is JSON");
-    let validator = jsonschema::validator_for(&schema).expect("valid schema");
-    let errors: Vec<String> = validator.iter_errors(report).map(|e| format!("{} at {}", e, e.instance_path)).collect();
-    assert!(errors.is_empty(), "report.json breaks the contract: {errors:#?}");
 }
 
 /// Reads junit.xml with junitparser (a JUnit consumer used by CI tooling)

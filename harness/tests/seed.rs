@@ -1,7 +1,8 @@
 //! Seeding: every tenant has rows in every tenant table, no row points at
 //! another tenant's parent (checked by SQL, also across tiers), tricky
 //! constraints seed, fixed rows and column overrides are respected, the same
-//! seed gives the same bytes, and an impossible CHECK is a clear error.
+//! seed gives the same bytes, and a table no row can be made for is a clear
+//! error, or an empty table with a `skip` finding when the scenario allows it.
 
 mod common;
 
@@ -14,7 +15,7 @@ use tierguard::catalog::{Catalog, TenantScope};
 use tierguard::provision::quote_ident;
 
 use common::lab::Lab;
-use common::{repo, rt};
+use common::{repo, rt, validate_against_contract};
 
 /// Clones of every tier of a lab, with their catalogs.
 async fn tiers(lab: &Lab, prefix: &str) -> Vec<(Catalog, PgPool)> {
@@ -208,6 +209,80 @@ fn an_impossible_check_stops_with_the_constraint_named() {
     assert_eq!(output.status.code(), Some(2), "{err}");
     assert!(err.contains("tier core: seeding public.widgets"), "{err}");
     assert!(err.contains("widgets_size_impossible ((size <> size))"), "{err}");
+}
+
+#[test]
+fn a_type_without_generator_stops_with_the_column_named() {
+    let output = Command::new(env!("CARGO_BIN_EXE_tierguard"))
+        .current_dir(repo())
+        .args(["run", "--backend", "local", "--tier", "core=fixtures/seeding/unsatisfiable.sql,fixtures/seeding/skip.sql"])
+        .arg("--report-dir")
+        .arg(tempfile::tempdir().expect("tmp").path())
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert!(err.contains("tier core: cannot seed public.shapes: column outline"), "{err}");
+    assert!(err.contains("no generator for type `polygon`") && err.contains("on_unsatisfiable"), "{err}");
+}
+
+/// `on_unsatisfiable = "skip"`: the impossible table, the one that cannot
+/// exist without it and the one of an unknown type stay empty with a
+/// `skip` finding each; a nullable reference to them is left NULL; the
+/// rest seeds and the run completes.
+#[test]
+fn unsatisfiable_tables_are_skipped_when_the_scenario_allows_it() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let output = Command::new(env!("CARGO_BIN_EXE_tierguard"))
+        .current_dir(repo())
+        .args(["run", "fixtures/seeding/skip.toml", "--backend", "local", "--only", "check"])
+        .arg("--report-dir")
+        .arg(dir.path())
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).expect("report")).expect("json");
+    validate_against_contract(&report);
+    let rows: BTreeMap<&str, i64> = report["tiers"][0]["tables"]
+        .as_array()
+        .expect("tables")
+        .iter()
+        .map(|t| (t["name"].as_str().expect("name"), t["rows"].as_i64().expect("rows")))
+        .collect();
+    let expected = [
+        ("public.gadgets", 30),
+        ("public.shapes", 0),
+        ("public.widget_notes", 30),
+        ("public.widget_parts", 0),
+        ("public.widgets", 0),
+    ];
+    assert_eq!(rows, BTreeMap::from(expected));
+    let skips: BTreeMap<&str, &str> = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["check"] == "check.domain" && f["status"] == "skip")
+        .map(|f| (f["object"].as_str().expect("object"), f["message"].as_str().expect("message")))
+        .collect();
+    let named = |object: &str, words: &[&str]| {
+        let message = skips.get(object).unwrap_or_else(|| panic!("no skip finding for {object}: {skips:#?}"));
+        assert!(words.iter().all(|w| message.contains(w)), "{object}: {message}");
+    };
+    named("public.widgets.size", &["tier core", "public.widgets", "CHECK widgets_size_impossible ((size <> size))"]);
+    named("public.widget_parts.widget_id", &["FOREIGN KEY widget_parts_widget_id_fkey", "core.public.widgets is not seeded"]);
+    named("public.shapes.outline", &["no generator for type `polygon`"]);
+    assert_eq!(skips.len(), 3, "{skips:#?}");
+
+    let lab = Lab::get("fixtures/seeding/skip.toml");
+    rt().block_on(async {
+        let pool = lab.clone_tier("core", "skip_core").await;
+        let linked: i64 = sqlx::query_scalar("SELECT count(widget_id) FROM widget_notes").fetch_one(&pool).await.expect("count");
+        assert_eq!(linked, 0, "notes of widgets that were not seeded have none");
+    });
+    let seeded = lab.seeded.as_ref().expect("seeded");
+    let widgets = tierguard::catalog::QualName { schema: "public".into(), name: "widgets".into() };
+    assert_eq!(seeded.rows("core", &widgets), 0);
+    assert!(seeded.fresh_row("core", &widgets, 0).is_none(), "no valid row exists to write");
 }
 
 /// The seeder switches foreign-key checks off while it loads: they must all

@@ -9,7 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use sqlx::{PgConnection, PgPool};
 
 use super::fk_checks;
-use super::plan::{order, ColumnPlan, FixedRows, Plan, Source, TablePlan};
+use super::plan::{mentions, order, ColumnPlan, FixedRows, Plan, Source, TablePlan, Unsatisfiable};
 use super::value::Value;
 use crate::catalog::{Catalog, QualName};
 use crate::error::{HarnessError, Result};
@@ -97,7 +97,7 @@ pub async fn load_tier(plan: Arc<Plan>, tier: &str, pool: &PgPool) -> Result<()>
         }
         if table.unknown_checks.is_empty() {
             let columns = copied_columns(table).iter().map(|c| c.name.clone()).collect();
-            copy_rows(&mut conn, plan.clone(), index, columns, &table.name.sql(), None, (0..table.rows).collect(), 0).await?;
+            copy_rows(&mut conn, plan.clone(), index, columns, &table.name.sql(), None, 0..table.rows, 0).await?;
         } else {
             load_through_oracle(&mut conn, plan.clone(), index).await?;
         }
@@ -131,7 +131,7 @@ async fn copy_rows(
     columns: Vec<String>,
     target: &str,
     row_column: Option<&str>,
-    rows: Vec<u64>,
+    rows: impl Iterator<Item = u64> + Send + 'static,
     attempt: u32,
 ) -> Result<()> {
     let table = &plan.tables[index];
@@ -178,7 +178,7 @@ async fn copy_rows(
 
 /// The values of row `j` for `columns`, relations between columns applied.
 pub fn row_values(plan: &Plan, table: &TablePlan, columns: &[&ColumnPlan], j: u64, attempt: u32) -> Vec<Value> {
-    let mut values: Vec<Value> = columns.iter().map(|c| plan.value(table, j, &c.name, attempt)).collect();
+    let mut values: Vec<Value> = columns.iter().map(|c| plan.column_value(table, j, c, attempt)).collect();
     for relation in &table.relations {
         let position = |name: &str| columns.iter().position(|c| c.name == name);
         if let (Some(g), Some(l)) = (position(&relation.greater), position(&relation.lesser)) {
@@ -192,28 +192,20 @@ pub fn row_values(plan: &Plan, table: &TablePlan, columns: &[&ColumnPlan], j: u6
 
 /// One row in COPY text format.
 fn encode_row(plan: &Plan, table: &TablePlan, columns: &[&ColumnPlan], j: u64, attempt: u32, out: &mut String) {
-    for (i, value) in row_values(plan, table, columns, j, attempt).iter().enumerate() {
+    encode_values(&row_values(plan, table, columns, j, attempt), out);
+}
+
+/// Values as one COPY text line.
+fn encode_values(values: &[Value], out: &mut String) {
+    for (i, value) in values.iter().enumerate() {
         if i > 0 {
             out.push('\t');
         }
-        match value.text() {
-            None => out.push_str("\\N"),
-            Some(text) => escape_into(&text, out),
+        if !value.write_text(out, true) {
+            out.push_str("\\N");
         }
     }
     out.push('\n');
-}
-
-fn escape_into(text: &str, out: &mut String) {
-    for ch in text.chars() {
-        match ch {
-            '\\' => out.push_str("\\\\"),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            c => out.push(c),
-        }
-    }
 }
 
 /// For tables with CHECKs tierguard cannot read: rows go to a staging
@@ -223,10 +215,79 @@ fn escape_into(text: &str, out: &mut String) {
 /// predicted (rows pass in any order), and the sequences moved past them.
 async fn load_through_oracle(conn: &mut PgConnection, plan: Arc<Plan>, index: usize) -> Result<()> {
     let table = &plan.tables[index];
-    let fail = |message: String| HarnessError::Database {
-        tier: table.tier.clone(),
-        message: format!("seeding {}: {message}", table.name),
-    };
+    let (pending, failed) = through_stage(conn, plan.clone(), index, 0..table.rows, Some(&table.name.sql())).await?;
+    if pending > 0 {
+        let failed: Vec<String> = failed.iter().map(|(name, expression)| format!("CHECK {name} {expression}")).collect();
+        return Err(stage_error(table, format!(
+            "{pending} row(s) never satisfied {} after {ATTEMPTS} attempts; nothing was loaded for them",
+            failed.join(", ")
+        )));
+    }
+    for column in &table.columns {
+        if let Source::ServerAssigned { sequence, next, step } = &column.source {
+            let last = next + (table.rows as i64 - 1) * step;
+            sqlx::query("SELECT setval($1::regclass, $2)")
+                .bind(sequence)
+                .bind(last)
+                .execute(&mut *conn)
+                .await
+                .map_err(|e| stage_error(table, e.to_string()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Rows probed per table before loading, with `on_unsatisfiable = "skip"`.
+/// Values are pure functions of (row, attempt), so these rows fare in the
+/// probe exactly as they would in the load.
+const PROBED_ROWS: u64 = 16;
+
+/// With `on_unsatisfiable = "skip"`: before anything loads, the first rows
+/// of every table with CHECKs tierguard cannot read go through the staging
+/// table; a table where one of them passes no attempt is skipped (with its
+/// dependants), so no table is ever partly loaded. Parents first, so a
+/// child is probed with the references it will really get.
+pub async fn skip_unsatisfiable(plan: &mut Arc<Plan>, tier: &str, pool: &PgPool) -> Result<()> {
+    let order = order(plan, tier).map_err(|_| HarnessError::input(format!("tier {tier}: FK cycle")))?;
+    let mut conn = pool.acquire().await.map_err(|e| HarnessError::database(tier, e))?;
+    for index in order {
+        let table = &plan.tables[index];
+        if table.fixed.is_some() || table.rows == 0 || table.unknown_checks.is_empty() {
+            continue;
+        }
+        let rows = 0..table.rows.min(PROBED_ROWS);
+        let (pending, failed) = through_stage(&mut conn, plan.clone(), index, rows, None).await?;
+        if pending > 0 {
+            let (name, expression) = failed.into_iter().next().unwrap_or_default();
+            let columns: Vec<&str> = plan.tables[index]
+                .columns
+                .iter()
+                .map(|c| c.name.as_str())
+                .filter(|c| mentions(&expression, c))
+                .collect();
+            let why = Unsatisfiable {
+                column: columns.join(", "),
+                constraint: format!("CHECK {name} {expression}"),
+            };
+            Arc::get_mut(plan).expect("a finished probe holds no reference to the plan").skip(index, why);
+        }
+    }
+    Ok(())
+}
+
+/// Runs `rows` of table `index` through a staging table, redrawing those
+/// that fail a CHECK up to ATTEMPTS times; with `target`, rows that pass
+/// are inserted there in row order. Returns how many rows never passed
+/// and the CHECKs they fail.
+async fn through_stage(
+    conn: &mut PgConnection,
+    plan: Arc<Plan>,
+    index: usize,
+    rows: std::ops::Range<u64>,
+    target: Option<&str>,
+) -> Result<(usize, Vec<(String, String)>)> {
+    let table = &plan.tables[index];
+    let fail = |e: sqlx::Error| stage_error(table, e.to_string());
     let columns: Vec<&ColumnPlan> = table.columns.iter().filter(|c| !matches!(c.source, Source::Default)).collect();
     let column_names: Vec<String> = columns.iter().map(|c| c.name.clone()).collect();
     let stage = "tierguard_stage";
@@ -237,66 +298,58 @@ async fn load_through_oracle(conn: &mut PgConnection, plan: Arc<Plan>, index: us
     } else {
         checks.iter().map(|(_, c)| format!("({c}) IS NOT FALSE")).collect::<Vec<_>>().join(" AND ")
     };
-    let names: Vec<String> = columns.iter().map(|c| quote_ident(&c.name)).collect();
+    let names = columns.iter().map(|c| quote_ident(&c.name)).collect::<Vec<_>>().join(", ");
+    let keep = match target {
+        Some(target) => format!(
+            "WITH passed AS (DELETE FROM {stage} WHERE {passes} RETURNING *) \
+             INSERT INTO {target} ({names}) OVERRIDING SYSTEM VALUE SELECT {names} FROM passed ORDER BY tierguard_row"
+        ),
+        None => format!("DELETE FROM {stage} WHERE {passes}"),
+    };
     execute(conn, &format!("CREATE TEMP TABLE {stage} ({}, tierguard_row bigint)", definitions.join(", ")))
         .await
-        .map_err(|e| fail(e.to_string()))?;
-    let mut pending: Vec<u64> = (0..table.rows).collect();
-    let mut attempt = 0;
-    while !pending.is_empty() {
-        copy_rows(conn, plan.clone(), index, column_names.clone(), stage, Some("tierguard_row"), pending, attempt).await?;
-        execute(
-            conn,
-            &format!(
-                "WITH passed AS (DELETE FROM {stage} WHERE {passes} RETURNING *) \
-                 INSERT INTO {} ({cols}) OVERRIDING SYSTEM VALUE SELECT {cols} FROM passed ORDER BY tierguard_row",
-                table.name.sql(),
-                cols = names.join(", ")
-            ),
-        )
-        .await
-        .map_err(|e| fail(e.to_string()))?;
+        .map_err(fail)?;
+    // Rows that failed the last attempt (only those are kept in memory).
+    let mut pending: Vec<u64> = Vec::new();
+    let mut failed = Vec::new();
+    for attempt in 0..ATTEMPTS {
+        let batch: Box<dyn Iterator<Item = u64> + Send> = match attempt {
+            0 => Box::new(rows.clone()),
+            _ if pending.is_empty() => break,
+            _ => Box::new(std::mem::take(&mut pending).into_iter()),
+        };
+        copy_rows(conn, plan.clone(), index, column_names.clone(), stage, Some("tierguard_row"), batch, attempt).await?;
+        execute(conn, &keep).await.map_err(fail)?;
         pending = sqlx::query_scalar::<_, i64>(&format!("SELECT tierguard_row FROM {stage} ORDER BY 1"))
             .fetch_all(&mut *conn)
             .await
-            .map_err(|e| fail(e.to_string()))?
+            .map_err(fail)?
             .into_iter()
             .map(|r| r as u64)
             .collect();
-        attempt += 1;
-        if attempt == ATTEMPTS && !pending.is_empty() {
-            let failed = failing_checks(conn, stage, checks).await.map_err(|e| fail(e.to_string()))?;
-            let _ = execute(conn, &format!("DROP TABLE {stage}")).await;
-            return Err(fail(format!(
-                "{} row(s) never satisfied {} after {ATTEMPTS} attempts; nothing was loaded for them",
-                pending.len(),
-                failed.join(", ")
-            )));
+        if attempt + 1 == ATTEMPTS && !pending.is_empty() {
+            failed = failing_checks(conn, stage, checks).await.map_err(fail)?;
         }
-        execute(conn, &format!("TRUNCATE {stage}")).await.map_err(|e| fail(e.to_string()))?;
+        execute(conn, &format!("TRUNCATE {stage}")).await.map_err(fail)?;
     }
-    execute(conn, &format!("DROP TABLE {stage}")).await.map_err(|e| fail(e.to_string()))?;
-    for column in &columns {
-        if let Source::ServerAssigned { sequence, next, step } = &column.source {
-            let last = next + (table.rows as i64 - 1) * step;
-            sqlx::query("SELECT setval($1::regclass, $2)")
-                .bind(sequence)
-                .bind(last)
-                .execute(&mut *conn)
-                .await
-                .map_err(|e| fail(e.to_string()))?;
-        }
-    }
-    Ok(())
+    execute(conn, &format!("DROP TABLE {stage}")).await.map_err(fail)?;
+    Ok((pending.len(), failed))
 }
 
-/// The CHECKs the rows left in the staging table fail, as `name (expression)`.
-async fn failing_checks(conn: &mut PgConnection, stage: &str, checks: &[(String, String)]) -> Result<Vec<String>, sqlx::Error> {
+fn stage_error(table: &TablePlan, message: String) -> HarnessError {
+    HarnessError::Database {
+        tier: table.tier.clone(),
+        message: format!("seeding {}: {message}", table.name),
+    }
+}
+
+/// The CHECKs the rows left in the staging table fail: (name, expression).
+async fn failing_checks(conn: &mut PgConnection, stage: &str, checks: &[(String, String)]) -> Result<Vec<(String, String)>, sqlx::Error> {
     let mut failed = Vec::new();
     for (name, expression) in checks {
         let sql = format!("SELECT EXISTS (SELECT 1 FROM {stage} WHERE ({expression}) IS FALSE)");
         if sqlx::query_scalar::<_, bool>(&sql).fetch_one(&mut *conn).await? {
-            failed.push(format!("CHECK {name} {expression}"));
+            failed.push((name.clone(), expression.clone()));
         }
     }
     Ok(failed)
@@ -331,7 +384,9 @@ async fn fill_deferred(conn: &mut PgConnection, plan: &Plan, index: usize) -> Re
     execute(conn, &format!("CREATE TEMP TABLE tierguard_fill ({})", definitions.join(", ")))
         .await
         .map_err(fail)?;
-    let mut text = String::new();
+    // Streamed in chunks like the load: memory stays flat at any volume.
+    let mut copy = conn.copy_in_raw("COPY tierguard_fill FROM STDIN").await.map_err(fail)?;
+    let mut text = String::with_capacity(CHUNK + 4096);
     for j in 0..table.rows {
         let mut values: Vec<Value> = key.iter().map(|k| plan.value(table, j, k, 0)).collect();
         for (_, link, position) in &linked {
@@ -341,18 +396,11 @@ async fn fill_deferred(conn: &mut PgConnection, plan: &Plan, index: usize) -> Re
                 None => Value::Null,
             });
         }
-        for (i, v) in values.iter().enumerate() {
-            if i > 0 {
-                text.push('\t');
-            }
-            match v.text() {
-                Some(t) => escape_into(&t, &mut text),
-                None => text.push_str("\\N"),
-            }
+        encode_values(&values, &mut text);
+        if text.len() >= CHUNK {
+            copy.send(std::mem::take(&mut text).into_bytes()).await.map_err(fail)?;
         }
-        text.push('\n');
     }
-    let mut copy = conn.copy_in_raw("COPY tierguard_fill FROM STDIN").await.map_err(fail)?;
     copy.send(text.into_bytes()).await.map_err(fail)?;
     copy.finish().await.map_err(fail)?;
     let set: Vec<String> = linked.iter().map(|(c, _, _)| format!("{0} = f.{0}", quote_ident(c))).collect();

@@ -23,7 +23,8 @@ use sqlx::PgPool;
 
 use crate::catalog::{Catalog, QualName, Tenancy, TenantScope};
 use crate::error::{HarnessError, Result};
-use crate::scenario::{ColumnOverride, Scenario, TierTable};
+use crate::checks::{Finding, Severity, Status};
+use crate::scenario::{ColumnOverride, OnUnsatisfiable, Scenario, TierTable};
 
 pub use plan::Plan;
 /// Stable hashing of names into seeds, for other seeded parts of a run.
@@ -39,6 +40,8 @@ pub struct Settings {
     pub rows: u64,
     pub table_rows: BTreeMap<TierTable, u64>,
     pub columns: BTreeMap<String, ColumnOverride>,
+    /// Leave tables no row can be made for empty instead of stopping.
+    pub skip_unsatisfiable: bool,
 }
 
 impl Settings {
@@ -54,6 +57,7 @@ impl Settings {
                 .iter()
                 .map(|(column, o)| (column.to_string(), o.clone()))
                 .collect(),
+            skip_unsatisfiable: scenario.seeding.on_unsatisfiable == OnUnsatisfiable::Skip,
         }
     }
 
@@ -93,7 +97,7 @@ impl Seeded {
     /// what the write probes try to insert. (column, type, text or NULL).
     pub fn fresh_row(&self, tier: &str, table: &QualName, tenant: usize) -> Option<Vec<(String, String, Option<String>)>> {
         let plan_table = self.plan.table(tier, table)?;
-        if plan_table.fixed.is_some() {
+        if plan_table.fixed.is_some() || plan_table.unsatisfiable.is_some() {
             return None;
         }
         let n = self.plan.tenant_count() as u64;
@@ -114,6 +118,27 @@ impl Seeded {
     /// The value row `row` holds in `column` (keys, to look rows up).
     pub fn value(&self, tier: &str, table: &QualName, row: u64, column: &str) -> Option<Value> {
         self.plan.table(tier, table).map(|t| self.plan.value(t, row, column, 0))
+    }
+
+    /// A `skip` finding per table left empty because no row could be made.
+    /// `check.domain` is the closest stable id: it judges which values a
+    /// column's constraints accept, and here they accept none the seeder
+    /// could make (or the table's parent is empty for that reason).
+    pub fn skipped(&self) -> Vec<Finding> {
+        self.plan
+            .tables
+            .iter()
+            .filter_map(|t| Some((t, t.unsatisfiable.as_ref()?)))
+            .map(|(table, why)| {
+                let message = format!(
+                    "tier {}: {} was left empty (on_unsatisfiable = \"skip\"): column {} cannot satisfy {}",
+                    table.tier, table.name, why.column, why.constraint
+                );
+                let column = why.column.split(", ").next().unwrap_or_default();
+                Finding::new(crate::checks::check::domain::ID.id, &table.tier, format!("{}.{column}", table.name), Status::Skip, Severity::Warning)
+                    .message(message)
+            })
+            .collect()
     }
 }
 
@@ -141,8 +166,15 @@ pub async fn seed(scenario: &Scenario, tiers: &[(&Catalog, &PgPool)], tenancy: &
             fixed.push((index, copy::read_fixed(&catalog.tier, pool, name, tenant_column, &columns).await?));
         }
     }
-    plan.finish(&settings, fixed);
-    let plan = Arc::new(plan);
+    plan.finish(&settings, fixed)?;
+    let mut plan = Arc::new(plan);
+    if settings.skip_unsatisfiable {
+        // Tier by tier: a skipped table changes what its dependants (also
+        // in other tiers) are probed with.
+        for (catalog, pool) in tiers {
+            copy::skip_unsatisfiable(&mut plan, &catalog.tier, pool).await?;
+        }
+    }
     try_join_all(tiers.iter().map(|(catalog, pool)| copy::load_tier(plan.clone(), &catalog.tier, pool))).await?;
     // Statistics and visibility maps as a database in use has them (after
     // a restore one runs ANALYZE too): plans, and so latencies, are the ones

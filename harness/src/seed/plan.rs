@@ -50,6 +50,16 @@ pub struct TablePlan {
     /// row's ordinal (not chance), so rows spread without colliding.
     pub leaf_digit: Option<Digit>,
     pub stream: u64,
+    /// Why no row can be made for this table; once the plan is finished,
+    /// such a table holds no rows (it is skipped) or the run stops.
+    pub unsatisfiable: Option<Unsatisfiable>,
+}
+
+/// The column and constraint that keep a table from being seeded.
+#[derive(Debug, Clone)]
+pub struct Unsatisfiable {
+    pub column: String,
+    pub constraint: String,
 }
 
 pub struct ColumnPlan {
@@ -58,6 +68,9 @@ pub struct ColumnPlan {
     pub source: Source,
     /// Mentioned by a CHECK only PostgreSQL can judge: redrawn per attempt.
     pub redrawn: bool,
+    /// The random stream of its values at attempt 0, named once here
+    /// rather than hashed again for every value.
+    pub stream: u64,
 }
 
 pub enum Source {
@@ -92,6 +105,10 @@ pub enum Ordinal {
 
 /// An FK, or a declared cross-tier reference.
 pub struct Link {
+    /// The FK constraint's name, or the declared reference.
+    pub name: String,
+    /// The random stream of its picks (see [`link_stream`]).
+    pub stream: u64,
     pub target: usize,
     pub columns: Vec<String>,
     pub target_columns: Vec<String>,
@@ -157,7 +174,15 @@ impl Plan {
         if let Some(fixed) = &table.fixed {
             return fixed.values.get(column).and_then(|v| v.get(j as usize)).cloned().unwrap_or(Value::Null);
         }
-        let Some(plan) = table.columns.iter().find(|c| c.name == column) else { return Value::Null };
+        match table.columns.iter().find(|c| c.name == column) {
+            Some(plan) => self.column_value(table, j, plan, attempt),
+            None => Value::Null,
+        }
+    }
+
+    /// [`Plan::value`] for a column of a seeded table, already looked up.
+    pub fn column_value(&self, table: &TablePlan, j: u64, plan: &ColumnPlan, attempt: u32) -> Value {
+        let column = plan.name.as_str();
         let tenant = self.tenant_of(table, j);
         match &plan.source {
             Source::Tenant => tenant.map_or(Value::Null, |t| self.tenants[t].clone()),
@@ -169,7 +194,11 @@ impl Plan {
             },
             Source::Value { kind, null_ratio, unique } => {
                 let attempt = if plan.redrawn { attempt } else { 0 };
-                let mut rng = RowRng::new(stream(table.stream, &[column, &attempt.to_string()]), j);
+                let values = match attempt {
+                    0 => plan.stream,
+                    _ => column_stream(table.stream, column, attempt),
+                };
+                let mut rng = RowRng::new(values, j);
                 if *null_ratio > 0.0 && rand::Rng::random_bool(&mut rng, *null_ratio) {
                     return Value::Null;
                 }
@@ -246,7 +275,7 @@ impl Plan {
         if count == 0 {
             return None;
         }
-        let mut rng = RowRng::new(stream(table.stream, &["#link", &link_index.to_string()]), j);
+        let mut rng = RowRng::new(link.stream, j);
         if link.draw_null && !same_table && link.enumerated.is_none() && rand::Rng::random_bool(&mut rng, NULL_RATIO) {
             return None;
         }
@@ -343,7 +372,8 @@ pub fn build(settings: &Settings, tenancy: &Tenancy, tiers: &[TierInput<'_>], re
                 key_capacities: Vec::new(),
                 leaves: Vec::new(),
                 leaf_digit: None,
-                stream: stream(settings.seed, &[&tier.catalog.tier, &table.name.schema, &table.name.name]),
+                unsatisfiable: None,
+                stream: table_stream(settings.seed, &tier.catalog.tier, &table.name),
             });
         }
     }
@@ -351,8 +381,10 @@ pub fn build(settings: &Settings, tenancy: &Tenancy, tiers: &[TierInput<'_>], re
         for table in seedable(tier.catalog) {
             let index = plan.index[&(tier.catalog.tier.clone(), table.name.clone())];
             let tenant_column = tenancy.scope(&tier.catalog.tier, &table.name).and_then(TenantScope::column);
-            let links = links_of(&plan, tier, table, tenant_column, references);
-            let mut links = links;
+            let mut links = links_of(&plan, tier, table, tenant_column, references);
+            for (i, link) in links.iter_mut().enumerate() {
+                link.stream = link_stream(plan.tables[index].stream, i);
+            }
             let shape = columns_of(settings, tenancy, tier, table, &links)?;
             for link in &mut links {
                 // `a IS NOT NULL OR b IS NOT NULL` and the like: never leave these NULL.
@@ -370,6 +402,7 @@ pub fn build(settings: &Settings, tenancy: &Tenancy, tiers: &[TierInput<'_>], re
             t.key_capacities = shape.key_capacities;
             t.leaves = shape.leaves;
             t.leaf_digit = shape.leaf_digit;
+            t.unsatisfiable = shape.unsatisfiable;
         }
         defer_cycles(&mut plan, &tier.catalog.tier)?;
     }
@@ -379,10 +412,13 @@ pub fn build(settings: &Settings, tenancy: &Tenancy, tiers: &[TierInput<'_>], re
 impl Plan {
     /// Completes the plan once the rows already in the database are known:
     /// those tables are not seeded, their rows are picked from as they are,
-    /// and a pre-filled tenants table defines the tenants.
-    pub fn finish(&mut self, settings: &Settings, fixed: Vec<(usize, FixedRows)>) {
+    /// and a pre-filled tenants table defines the tenants. A table no row
+    /// can be made for stops the run, or is skipped when the scenario
+    /// allows it.
+    pub fn finish(&mut self, settings: &Settings, fixed: Vec<(usize, FixedRows)>) -> Result<()> {
         for (index, rows) in fixed {
             self.tables[index].rows = rows.tenant_values.len() as u64;
+            self.tables[index].unsatisfiable = None; // its rows exist: nothing to make
             self.tables[index].fixed = Some(rows);
         }
         self.tenants = match self.tables.iter().find(|t| t.root).and_then(|t| t.fixed.as_ref()) {
@@ -396,6 +432,44 @@ impl Plan {
             }
         }
         cap_rows(self);
+        for index in 0..self.tables.len() {
+            let table = &self.tables[index];
+            let Some(why) = table.unsatisfiable.clone().filter(|_| table.rows > 0) else { continue };
+            if !settings.skip_unsatisfiable {
+                return Err(HarnessError::input(format!(
+                    "tier {}: cannot seed {}: column {}: {}; give it a generator in the scenario \
+                     ([seeding.columns]), set [seeding] on_unsatisfiable = \"skip\", or seed with --rows 0",
+                    table.tier, table.name, why.column, why.constraint
+                )));
+            }
+            self.skip(index, why);
+        }
+        Ok(())
+    }
+
+    /// Leaves table `index` empty, and with it every table whose rows
+    /// cannot exist without a row of it (a reference that may not be NULL);
+    /// references that may be NULL are left NULL.
+    pub fn skip(&mut self, index: usize, why: Unsatisfiable) {
+        let mut pending = vec![(index, why)];
+        while let Some((index, why)) = pending.pop() {
+            let table = &mut self.tables[index];
+            if table.rows == 0 && table.fixed.is_none() {
+                continue; // already empty
+            }
+            table.rows = 0;
+            table.unsatisfiable = Some(why);
+            let parent = format!("{}.{}", table.tier, table.name);
+            for (child, t) in self.tables.iter().enumerate().filter(|(_, t)| t.fixed.is_none() && t.rows > 0) {
+                let needed = t.links.iter().find(|l| {
+                    l.target == index && !l.target_is_self && !l.deferred && (!l.draw_null || l.enumerated.is_some())
+                });
+                if let Some(link) = needed {
+                    let constraint = format!("{} (its parent {parent} is not seeded)", link.name);
+                    pending.push((child, Unsatisfiable { column: link.columns.join(", "), constraint }));
+                }
+            }
+        }
     }
 }
 
@@ -419,6 +493,8 @@ fn links_of(
         .filter_map(|(constraint, fk)| {
             let target = *plan.index.get(&(tier.catalog.tier.clone(), fk.target.clone()))?;
             Some(Link {
+                name: format!("FOREIGN KEY {}", constraint.name),
+                stream: 0,
                 target,
                 nullable: nullable(&constraint.columns),
                 draw_null: nullable(&constraint.columns),
@@ -445,6 +521,8 @@ fn links_of(
         ));
         if let (true, false, Some(&target)) = (here, covered, target) {
             links.push(Link {
+                name: format!("reference {from} → {}", reference.to),
+                stream: 0,
                 target,
                 nullable: nullable(&from.columns),
                 draw_null: nullable(&from.columns),
@@ -501,6 +579,7 @@ struct Shape {
     leaves: Vec<BTreeMap<String, Kind>>,
     leaf_digit: Option<Digit>,
     key_capacities: Vec<(Ordinal, u64)>,
+    unsatisfiable: Option<Unsatisfiable>,
 }
 
 fn columns_of(settings: &Settings, tenancy: &Tenancy, tier: &TierInput<'_>, table: &Table, links: &[Link]) -> Result<Shape> {
@@ -540,6 +619,7 @@ fn columns_of(settings: &Settings, tenancy: &Tenancy, tier: &TierInput<'_>, tabl
         .collect();
 
     let mut columns = Vec::new();
+    let mut unsatisfiable = None;
     for column in &table.columns {
         let in_key = keys.iter().any(|k| k.contains(&column.name));
         let domain = domains.columns.get(&column.name).cloned().unwrap_or_default();
@@ -588,15 +668,16 @@ fn columns_of(settings: &Settings, tenancy: &Tenancy, tier: &TierInput<'_>, tabl
                 None if column.default.is_some() => Source::Default,
                 None if !column.not_null => Source::Null,
                 None => {
-                    return Err(HarnessError::input(format!(
-                        "tier {}: cannot seed {}.{}: no generator for type `{}` (NOT NULL, no default); \
-                         give it one in the scenario ([seeding.columns]) or seed with --rows 0",
-                        tier.catalog.tier, table.name, column.name, column.data_type
-                    )))
+                    unsatisfiable.get_or_insert(Unsatisfiable {
+                        column: column.name.clone(),
+                        constraint: format!("NOT NULL, no default, and no generator for type `{}`", column.data_type),
+                    });
+                    Source::Null
                 }
             }
         };
         columns.push(ColumnPlan {
+            stream: column_stream(table_stream(settings.seed, &tier.catalog.tier, &table.name), &column.name, 0),
             name: column.name.clone(),
             data_type: column.data_type.clone(),
             redrawn: unknown_columns.contains(column.name.as_str()),
@@ -624,6 +705,7 @@ fn columns_of(settings: &Settings, tenancy: &Tenancy, tier: &TierInput<'_>, tabl
         leaves,
         leaf_digit: leaf_digit.map(|(_, d)| d),
         key_capacities,
+        unsatisfiable,
     })
 }
 
@@ -698,7 +780,7 @@ fn replace_value(check: &str, column: &str) -> String {
     pattern.replace_all(check, column).into_owned()
 }
 
-fn mentions(expression: &str, column: &str) -> bool {
+pub fn mentions(expression: &str, column: &str) -> bool {
     expression.split(|c: char| !(c.is_alphanumeric() || c == '_')).any(|w| w == column)
 }
 
@@ -866,6 +948,20 @@ pub fn referenced_columns(plan: &Plan, table: usize) -> BTreeSet<String> {
         .filter(|l| l.target == table)
         .flat_map(|l| l.target_columns.iter().cloned())
         .collect()
+}
+
+/// The random streams values are drawn from: per table, per column and
+/// attempt, per link. Renaming any of them changes every seeded database.
+fn table_stream(seed: u64, tier: &str, table: &QualName) -> u64 {
+    stream(seed, &[tier, &table.schema, &table.name])
+}
+
+fn column_stream(table: u64, column: &str, attempt: u32) -> u64 {
+    stream(table, &[column, &attempt.to_string()])
+}
+
+fn link_stream(table: u64, link: usize) -> u64 {
+    stream(table, &["#link", &link.to_string()])
 }
 
 pub fn index_of(plan: &Plan, tier: &str, name: &QualName) -> Option<usize> {

@@ -28,6 +28,18 @@ pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
 }
 
+/// design.md's machine-checkable shape, shipped beside the repo in shared/.
+pub fn validate_against_contract(report: &Value) {
+    let schema_path = repo().join("../shared/report.schema.json");
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(&schema_path).unwrap_or_else(|e| panic!("{}: {e}", schema_path.display())),
+    )
+    .expect("schema is JSON");
+    let validator = jsonschema::validator_for(&schema).expect("valid schema");
+    let errors: Vec<String> = validator.iter_errors(report).map(|e| format!("{} at {}", e, e.instance_path)).collect();
+    assert!(errors.is_empty(), "report.json breaks the contract: {errors:#?}");
+}
+
 /// (check, tier, object) of every failing finding, with objects named by
 /// `expected` patterns (`prefix*`, for names that depend on the date)
 /// replaced by the pattern.
