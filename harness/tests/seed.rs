@@ -196,32 +196,31 @@ fn same_seed_same_bytes_other_seed_other_data() {
     assert!(differ.len() > 30, "another seed changes the seeded tables: {differ:?}");
 }
 
-#[test]
-fn an_impossible_check_stops_with_the_constraint_named() {
+/// Runs tierguard on one tier (`--tier` value) without a scenario, expecting
+/// exit 2; returns what it printed on stderr.
+fn refused_seeding(tier: &str) -> String {
     let output = Command::new(env!("CARGO_BIN_EXE_tierguard"))
         .current_dir(repo())
-        .args(["run", "--backend", "local", "--tier", "core=fixtures/seeding/unsatisfiable.sql"])
+        .args(["run", "--backend", "local", "--tier", tier])
         .arg("--report-dir")
         .arg(tempfile::tempdir().expect("tmp").path())
         .output()
         .expect("runs");
-    let err = String::from_utf8_lossy(&output.stderr);
+    let err = String::from_utf8_lossy(&output.stderr).to_string();
     assert_eq!(output.status.code(), Some(2), "{err}");
+    err
+}
+
+#[test]
+fn an_impossible_check_stops_with_the_constraint_named() {
+    let err = refused_seeding("core=fixtures/seeding/unsatisfiable.sql");
     assert!(err.contains("tier core: seeding public.widgets"), "{err}");
     assert!(err.contains("widgets_size_impossible ((size <> size))"), "{err}");
 }
 
 #[test]
 fn a_type_without_generator_stops_with_the_column_named() {
-    let output = Command::new(env!("CARGO_BIN_EXE_tierguard"))
-        .current_dir(repo())
-        .args(["run", "--backend", "local", "--tier", "core=fixtures/seeding/unsatisfiable.sql,fixtures/seeding/skip.sql"])
-        .arg("--report-dir")
-        .arg(tempfile::tempdir().expect("tmp").path())
-        .output()
-        .expect("runs");
-    let err = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "{err}");
+    let err = refused_seeding("core=fixtures/seeding/unsatisfiable.sql,fixtures/seeding/skip.sql");
     assert!(err.contains("tier core: cannot seed public.shapes: column outline"), "{err}");
     assert!(err.contains("no generator for type `polygon`") && err.contains("on_unsatisfiable"), "{err}");
 }
