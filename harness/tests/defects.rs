@@ -1,9 +1,7 @@
 //! The defect corpus: every file under fixtures/defects/<family>/ introduces
 //! one known defect into a scenario (its `-- scenario:` header, default the
 //! penguinmails reference), and the harness must report exactly the findings
-//! its header names — and each clean scenario none at all. Defects under
-//! fixtures/defects/pending/<family>/ need checks not built yet: they must
-//! apply, and may so far be reported only by findings their header expects.
+//! its header names — and each clean scenario none at all.
 //!
 //! One lab per scenario (servers, schema and seeded rows in template
 //! databases) serves the whole binary; each defect runs on a clone.
@@ -60,10 +58,8 @@ async fn audit_on(lab: &Lab, clean: &[(Catalog, PgPool)], defect: Option<&Defect
     let mut tiers: Vec<(Catalog, PgPool)> = clean.to_vec();
     if let Some(defect) = defect {
         let index = lab.tier_index(&defect.tier);
-        let pending = defect.path.components().any(|c| c.as_os_str() == "pending");
         let name = format!(
-            "{}_{}_{}",
-            if pending { "pending" } else { "defect" },
+            "defect_{}_{}",
             defect.path.parent().and_then(|p| p.file_name()).unwrap().to_string_lossy(),
             defect.path.file_stem().unwrap().to_string_lossy()
         );
@@ -172,18 +168,4 @@ fn defect_is_reported_exactly(
     );
     let differences = defect.detail_differences(&findings);
     assert!(differences.is_empty(), "{}: {differences:#?}", path.display());
-}
-
-/// A defect waiting for its check: it applies, and nothing it does not
-/// expect is reported today. Once its checks exist, move it to
-/// fixtures/defects/<family>/ where the exact test above takes over.
-#[rstest]
-fn pending_defect_applies_and_reports_nothing_unexpected(
-    #[base_dir = "${CARGO_MANIFEST_DIR}/.."]
-    #[files("fixtures/defects/pending/*/*.sql")]
-    path: PathBuf,
-) {
-    let (defect, _, reported) = apply(&path);
-    let unexpected: Vec<_> = reported.difference(&defect.expect).cloned().collect();
-    assert!(unexpected.is_empty(), "{}: reported but not expected: {unexpected:?}", path.display());
 }

@@ -18,7 +18,7 @@ pub struct ProbeRow {
     pub insert: String,
 }
 
-/// The first row of `table` (or of its rows where `column` is `value`),
+/// The first row of `table` (or of its rows holding the values of `only`),
 /// with `overrides` applied and each unique key that no override touches
 /// made fresh. `salt` keeps fresh values apart between probes and the same
 /// from run to run. None when no row matches.
@@ -26,22 +26,17 @@ pub async fn copy_row(
     conn: &mut PgConnection,
     table: &Table,
     tenant_column: Option<&str>,
-    only: Option<(&str, &Value)>,
+    only: &Map<String, Value>,
     overrides: &Map<String, Value>,
     salt: &str,
 ) -> Result<Option<ProbeRow>, sqlx::Error> {
-    let (filter, key) = match only {
-        Some((column, value)) => (
-            format!("c.{column} = k.{column}", column = quote_ident(column)),
-            Map::from_iter([(column.to_string(), value.clone())]),
-        ),
-        None => ("true".to_string(), Map::new()),
-    };
+    let filter: Vec<String> = only.keys().map(|column| format!("c.{column} = k.{column}", column = quote_ident(column))).collect();
     let sql = format!(
-        "SELECT to_jsonb(c) FROM {table} c, jsonb_populate_record(NULL::{table}, $1) k WHERE {filter} LIMIT 1",
+        "SELECT to_jsonb(c) FROM {table} c, jsonb_populate_record(NULL::{table}, $1) k WHERE {} LIMIT 1",
+        if filter.is_empty() { "true".to_string() } else { filter.join(" AND ") },
         table = table.name.sql()
     );
-    let source = sqlx::query_scalar(&sql).bind(Value::Object(key));
+    let source = sqlx::query_scalar(&sql).bind(Value::Object(only.clone()));
     let Some(Value::Object(mut row)) = source.fetch_optional(&mut *conn).await? else {
         return Ok(None);
     };

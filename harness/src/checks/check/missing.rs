@@ -1,5 +1,6 @@
 //! `check.missing` (warning): a column whose name says it holds one of a
-//! few values (`status`, `state`, `type`, `kind`, `priority`, or ending so)
+//! few values (`status`, `state`, `stage`, `type`, `kind`, `priority`,
+//! `severity`, `temperature` — a lead's hot/warm/cold —, or ending so)
 //! accepts any value: no CHECK reads it, its type is neither an enum nor a
 //! domain with a CHECK, and no FK ties it to a lookup table. Typos and
 //! retired values then get stored, and silently drop out of every
@@ -19,7 +20,7 @@ const ENUM_LIKE_TYPES: [&str; 5] = ["text", "citext", "smallint", "integer", "bi
 
 pub fn check(ctx: &TierContext<'_>) -> Vec<Finding> {
     let tier = ctx.tier();
-    let name = Regex::new(r"^(?:.*_)?(?:status|state|type|kind|priority)$").expect("valid regex");
+    let name = Regex::new(r"^(?:.*_)?(?:status|state|stage|type|kind|priority|severity|temperature)$").expect("valid regex");
     let mut findings = Vec::new();
     for table in ctx.catalog.tables.iter().filter(|t| !t.is_partition()) {
         for column in table.columns.iter().filter(|c| name.is_match(&c.name) && enum_like(c)) {

@@ -150,8 +150,16 @@ async fn observe(
     };
     let mut sandbox = Sandbox::open(ctx.pool).await?;
     let with_children = format!("SELECT to_jsonb(p) FROM {parent} p WHERE EXISTS (SELECT 1 FROM {child} c WHERE {}) LIMIT 1", matches("c", "p"));
-    let Some(parent_row) = sqlx::query_scalar::<_, Value>(&with_children).fetch_optional(sandbox.conn()).await? else {
-        return Ok(Err(format!("no row of {} references a row of {}: nothing to observe", table.name, fk.target)));
+    let mut staged = Value::Null;
+    let parent_row = match sqlx::query_scalar::<_, Value>(&with_children).fetch_optional(sandbox.conn()).await? {
+        Some(parent_row) => parent_row,
+        None => match stage_child(&mut sandbox, table, constraint, fk, identity).await? {
+            Ok((parent_row, child_row)) => {
+                staged = child_row;
+                parent_row
+            }
+            Err(why) => return Ok(Err(why)),
+        },
     };
     let children_sql = format!(
         "SELECT jsonb_agg(to_jsonb(c)) FROM {child} c, jsonb_populate_record(NULL::{parent}, $1) k WHERE {}",
@@ -165,6 +173,9 @@ async fn observe(
     );
     let (outcome, set_aside) = sandbox.isolate(ctx.catalog, None, &delete, &parent_row, (&table.name, &constraint.name)).await?;
     let mut evidence = serde_json::json!({ "parent": parent_row, "statement": delete, "set_aside": set_aside });
+    if !staged.is_null() {
+        evidence["staged_child"] = staged;
+    }
     if let Outcome::Refused(refusal) = outcome {
         evidence["refused"] = refusal.message.into();
         return Ok(Ok((Observed::Did(OnDelete::Restrict), evidence)));
@@ -193,4 +204,44 @@ async fn observe(
         _ => Observed::Mixed { deleted, nulled, changed, dangling },
     };
     Ok(Ok((observed, evidence)))
+}
+
+/// With no child in the data (a self-reference the seeder leaves NULL
+/// because its parent must share another column, say), points one row at a
+/// parent inside the sandbox: a row whose non-NULL reference columns
+/// already agree with that parent, so only its NULL ones are set. Returns
+/// the parent and the child as it was, or why no such pair exists.
+async fn stage_child(
+    sandbox: &mut Sandbox,
+    table: &Table,
+    constraint: &Constraint,
+    fk: &ForeignKey,
+    identity: &[String],
+) -> Result<Result<(Value, Value), String>, sqlx::Error> {
+    let (parent, child) = (fk.target.sql(), table.name.sql());
+    let pairs: Vec<(String, String)> = constraint.columns.iter().zip(&fk.target_columns).map(|(c, t)| (quote_ident(c), quote_ident(t))).collect();
+    let mut agree: Vec<String> = pairs.iter().map(|(c, t)| format!("(c.{c} IS NULL OR c.{c} = p.{t})")).collect();
+    if fk.target == table.name {
+        let same_row: Vec<String> = identity.iter().map(|k| format!("c.{k} = p.{k}", k = quote_ident(k))).collect();
+        agree.push(format!("NOT ({})", same_row.join(" AND ")));
+    }
+    let pair = format!(
+        "SELECT jsonb_build_object('parent', to_jsonb(p), 'child', to_jsonb(c)) FROM {child} c, {parent} p WHERE {} LIMIT 1",
+        agree.join(" AND ")
+    );
+    let nothing = format!("no row of {} references a row of {}, and none can be pointed at one: nothing to observe", table.name, fk.target);
+    let Some(pair) = sqlx::query_scalar::<_, Value>(&pair).fetch_optional(sandbox.conn()).await? else {
+        return Ok(Err(nothing));
+    };
+    let assignments: Vec<String> = pairs.iter().map(|(c, t)| format!("{c} = k.{t}")).collect();
+    let same_child: Vec<String> = identity.iter().map(|k| format!("c.{k} = r.{k}", k = quote_ident(k))).collect();
+    let point = format!(
+        "UPDATE {child} c SET {} FROM jsonb_populate_record(NULL::{parent}, $1->'parent') k, jsonb_populate_record(NULL::{child}, $1->'child') r WHERE {}",
+        assignments.join(", "),
+        same_child.join(" AND ")
+    );
+    match sandbox.attempt(None, &point, &pair).await? {
+        Outcome::Accepted { .. } => Ok(Ok((pair["parent"].clone(), pair["child"].clone()))),
+        Outcome::Refused(refusal) => Ok(Err(format!("{nothing} ({})", refusal.message))),
+    }
 }

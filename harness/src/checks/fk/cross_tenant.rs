@@ -6,15 +6,23 @@
 //! as the application: in tenant A's context, the app role inserts a copy
 //! of one of A's rows whose reference is B's real parent row, in a
 //! rolled-back transaction. Passes when the insert is refused.
+//!
+//! Either side's tenant may come from its tenant column or up its tenant
+//! path. A row's tenant is decided by its anchor: the tenant column, or
+//! the first hop of its path (a comment belongs to its task's tenant); the
+//! copy keeps the anchor, so an FK made only of anchor columns is not
+//! probed (re-pointing it moves the row to B instead of crossing over).
+//! A shortcut column beside the path (`task_comments.workspace_id` next to
+//! `task_id`) is probed like any other reference.
 
 use serde_json::{Map, Value};
 
-use crate::checks::rows::copy_row;
-use crate::catalog::{Constraint, ForeignKey, Table};
+use crate::catalog::{Constraint, ForeignKey, Table, TenantScope};
 use crate::checks::acting::{Actor, Context};
+use crate::checks::rows::copy_row;
 use crate::checks::sandbox::{Outcome, Sandbox};
 use crate::checks::{CheckId, Finding, Severity, TierContext};
-use crate::provision::quote_ident;
+use crate::provision::{quote_ident, quote_literal};
 
 pub const ID: CheckId = CheckId::new("fk.cross_tenant", Severity::Error);
 
@@ -26,20 +34,20 @@ pub async fn check(ctx: &TierContext<'_>, external: bool) -> Vec<Finding> {
     let tier = ctx.tier();
     let mut findings = Vec::new();
     for (table, scope) in ctx.tenancy.scoped_tables(ctx.catalog) {
-        // Rows copied and re-pointed need a tenant column; tables reached
-        // through a tenant path are covered by the probes of their parents.
-        let Some(tenant_column) = scope.column() else { continue };
+        let anchor: Vec<String> = match scope {
+            TenantScope::Column(column) | TenantScope::Root(column) => vec![column.clone()],
+            TenantScope::Path(path) => path.hops[0].columns.clone(),
+        };
         for (constraint, fk) in table.foreign_keys() {
-            // The FK to the tenants table itself: pointing elsewhere moves the row to another tenant.
-            if constraint.columns.iter().all(|c| c == tenant_column) {
+            if constraint.columns.iter().all(|c| anchor.contains(c)) {
                 continue;
             }
-            let Some(parent_tenant_column) = ctx.tenancy.scope(tier, &fk.target).and_then(|s| s.column()) else { continue };
+            let Some(parent_scope) = ctx.tenancy.scope(tier, &fk.target) else { continue };
             let object = format!("{}.{}", table.name, constraint.name);
             let finding = match Actor::of(ctx) {
                 _ if external => ID.skip(tier, object, "external databases are audited read-only: no insert is tried"),
                 Some(actor) => {
-                    let probe = Probe { ctx, table, tenant_column, constraint, fk, parent_tenant_column, actor: &actor };
+                    let probe = Probe { ctx, table, scope, anchor: &anchor, constraint, fk, parent_scope, actor: &actor };
                     probe.run(&object).await.unwrap_or_else(|e| ID.error(tier, &object, format!("the probe could not run: {e}")))
                 }
                 _ => ID.skip(tier, object, "no app role or tenant setting known (--app-role, --tenant-guc): cannot act as a tenant"),
@@ -53,10 +61,12 @@ pub async fn check(ctx: &TierContext<'_>, external: bool) -> Vec<Finding> {
 struct Probe<'a> {
     ctx: &'a TierContext<'a>,
     table: &'a Table,
-    tenant_column: &'a str,
+    scope: &'a TenantScope,
+    /// The columns that decide the row's tenant (kept in the copy).
+    anchor: &'a [String],
     constraint: &'a Constraint,
     fk: &'a ForeignKey,
-    parent_tenant_column: &'a str,
+    parent_scope: &'a TenantScope,
     actor: &'a Actor,
 }
 
@@ -73,35 +83,36 @@ impl Probe<'_> {
         }
         let mut sandbox = Sandbox::open(ctx.pool).await?;
         // Tenant A: the first tenant with a row to copy; B: the first other tenant with a parent row.
+        let (tenant, parent_tenant) = (self.scope.tenant_sql("c"), self.parent_scope.tenant_sql("p"));
+        let anchor_values: Vec<String> = self.anchor.iter().map(|c| format!("{}, c.{}", quote_literal(c), quote_ident(c))).collect();
         let first_tenant = format!(
-            "SELECT c.{column}::text, to_jsonb(c.{column}) FROM {table} c ORDER BY c.{column} LIMIT 1",
-            column = quote_ident(self.tenant_column),
-            table = table.name.sql()
+            "SELECT ({tenant})::text, jsonb_build_object({}) FROM {} c WHERE ({tenant}) IS NOT NULL ORDER BY {tenant} LIMIT 1",
+            anchor_values.join(", "),
+            table.name.sql()
         );
-        let Some((tenant_a, tenant_a_value)) = sqlx::query_as::<_, (String, Value)>(&first_tenant).fetch_optional(sandbox.conn()).await?
+        let Some((tenant_a, Value::Object(anchor))) =
+            sqlx::query_as::<_, (String, Value)>(&first_tenant).fetch_optional(sandbox.conn()).await?
         else {
             return Ok(ID.skip(tier, object, format!("{} has no row to copy", table.name)));
         };
         let other_parent = format!(
-            "SELECT p.{column}::text, to_jsonb(p) FROM {parent} p WHERE p.{column}::text <> $1 ORDER BY p.{column} LIMIT 1",
-            column = quote_ident(self.parent_tenant_column),
-            parent = self.fk.target.sql()
+            "SELECT ({parent_tenant})::text, to_jsonb(p) FROM {} p WHERE ({parent_tenant})::text <> $1 ORDER BY {parent_tenant} LIMIT 1",
+            self.fk.target.sql()
         );
         let Some((tenant_b, Value::Object(parent))) =
             sqlx::query_as::<_, (String, Value)>(&other_parent).bind(&tenant_a).fetch_optional(sandbox.conn()).await?
         else {
             return Ok(ID.skip(tier, object, format!("{} has no row of a tenant other than {tenant_a}", self.fk.target)));
         };
-        // The reference takes B's parent key; the row keeps A as its tenant.
+        // The reference takes B's parent key; the row keeps its anchor, so A stays its tenant.
         let mut overrides = Map::new();
         for (column, target) in self.constraint.columns.iter().zip(&self.fk.target_columns) {
-            if column != self.tenant_column {
+            if !self.anchor.contains(column) {
                 overrides.insert(column.clone(), parent.get(target).cloned().unwrap_or(Value::Null));
             }
         }
         let salt = format!("{}:{}", ctx.scenario.seed, self.constraint.name);
-        let only = Some((self.tenant_column, &tenant_a_value));
-        let Some(row) = copy_row(sandbox.conn(), table, Some(self.tenant_column), only, &overrides, &salt).await? else {
+        let Some(row) = copy_row(sandbox.conn(), table, self.scope.column(), &anchor, &overrides, &salt).await? else {
             return Ok(ID.skip(tier, object, format!("{} has no row of tenant {tenant_a}", table.name)));
         };
         let acting = (self.actor, &Context::Tenant(tenant_a.clone()));
@@ -115,7 +126,11 @@ impl Probe<'_> {
                     format!(
                         "acting as tenant {tenant_a}, {} inserted a row of {} that references {} of tenant {tenant_b}: \
                          {} does not include {}",
-                        self.actor.role, table.name, self.fk.target, self.constraint.name, self.tenant_column
+                        self.actor.role,
+                        table.name,
+                        self.fk.target,
+                        self.constraint.name,
+                        self.anchor.join(", ")
                     ),
                 )
                 .detail("tenant_a", tenant_a)
@@ -124,13 +139,7 @@ impl Probe<'_> {
                 .detail("row", row.row)
                 .detail("statement", row.insert)
                 .detail("set_aside", set_aside)
-                .detail(
-                    "fix",
-                    format!(
-                        "reference ({}, ...) REFERENCES {} ({}, ...) backed by a UNIQUE ({}, ...) on the parent",
-                        self.tenant_column, self.fk.target, self.parent_tenant_column, self.parent_tenant_column
-                    ),
-                ),
+                .detail("fix", self.fix()),
             Outcome::Refused(refusal) if INCONCLUSIVE.iter().any(|code| refusal.code.starts_with(code)) => ID.error(
                 tier,
                 object,
@@ -142,5 +151,30 @@ impl Probe<'_> {
                 format!("a row of tenant {tenant_a} pointing at tenant {tenant_b}'s {} is refused: {}", self.fk.target, refusal.message),
             ),
         })
+    }
+
+    fn fix(&self) -> String {
+        match (self.scope, self.parent_scope.column()) {
+            (TenantScope::Path(path), _) => format!(
+                "{}'s tenant comes through {} -> {}: reach {} along that path instead of a column of its own, \
+                 or make {} a composite reference that includes {}",
+                self.table.name,
+                self.anchor.join(", "),
+                path.hops[0].target,
+                self.fk.target,
+                self.constraint.name,
+                self.anchor.join(", ")
+            ),
+            (_, Some(parent_tenant_column)) => format!(
+                "reference ({}, ...) REFERENCES {} ({parent_tenant_column}, ...) backed by a UNIQUE ({parent_tenant_column}, ...) on the parent",
+                self.anchor.join(", "),
+                self.fk.target
+            ),
+            (_, None) => format!(
+                "{} reaches its tenant through a path: reference the row its path starts from together with the tenant, \
+                 or check the tenant in a trigger",
+                self.fk.target
+            ),
+        }
     }
 }

@@ -107,7 +107,7 @@ fn referenced_table<'c>(catalog: &'c Catalog, table: &Table, column: &Column) ->
 
 /// The identifying column of a table's primary key: the single key column,
 /// or in a (tenant, id) key the one that is not the tenant.
-fn key_column(table: &Table) -> Option<&str> {
+pub(crate) fn key_column(table: &Table) -> Option<&str> {
     let pk = table.primary_key()?;
     match pk.columns.as_slice() {
         [only] => Some(only),
@@ -122,7 +122,7 @@ fn user_reference(column: &str) -> bool {
     name.ends_with("_by") || name.ends_with("_user") || ["assigned_to", "owner", "manager"].contains(&name)
 }
 
-fn plural_forms(stem: &str) -> Vec<String> {
+pub(crate) fn plural_forms(stem: &str) -> Vec<String> {
     let mut forms = vec![stem.to_string(), format!("{stem}s"), format!("{stem}es")];
     if let Some(base) = stem.strip_suffix('y') {
         forms.push(format!("{base}ies"));

@@ -1,8 +1,8 @@
 //! Paths around a table's policies: views (`rls.view_bypass`), materialized
-//! views (`rls.matview_exposed`), partitions read directly
-//! (`rls.partition_bypass`) and SECURITY DEFINER functions
-//! (`rls.definer_bypass`). Each readable path is probed like a table: as
-//! tenant A, every row that carries a tenant must be A's.
+//! views (`rls.matview_exposed`) and partitions read directly
+//! (`rls.partition_bypass`); SECURITY DEFINER functions are in `definer`.
+//! Each readable path is probed like a table: as tenant A, every row that
+//! carries a tenant must be A's.
 
 use super::act::{self, Context, Outcome};
 use super::Prober;
@@ -13,7 +13,6 @@ use crate::provision::quote_ident;
 pub const VIEW_BYPASS: CheckId = CheckId::new("rls.view_bypass", Severity::Error);
 pub const MATVIEW_EXPOSED: CheckId = CheckId::new("rls.matview_exposed", Severity::Error);
 pub const PARTITION_BYPASS: CheckId = CheckId::new("rls.partition_bypass", Severity::Error);
-pub const DEFINER_BYPASS: CheckId = CheckId::new("rls.definer_bypass", Severity::Error);
 
 pub async fn check(ctx: &TierContext<'_>, prober: &Prober) -> Vec<Finding> {
     let mut findings = Vec::new();
@@ -40,15 +39,6 @@ pub async fn check(ctx: &TierContext<'_>, prober: &Prober) -> Vec<Finding> {
             continue;
         }
         findings.push(probe_relation(ctx, prober, PARTITION_BYPASS, &partition.name, &column).await);
-    }
-    for function in ctx.catalog.functions.iter().filter(|f| f.security_definer) {
-        let callable = function.executable_by.iter().any(|r| r == "public" || ctx.catalog.acts_as(&prober.actor.role, r));
-        let returns_rows = function.result.contains(&column) || function.result.starts_with("SETOF") || function.result.starts_with("TABLE");
-        if !callable || !returns_rows {
-            continue;
-        }
-        let call = format!("{}({})", function.name.sql(), arguments(&function.arguments, prober));
-        findings.push(probe_call(ctx, prober, &function.name, &call, &column, &function.arguments).await);
     }
     findings
 }
@@ -86,17 +76,10 @@ async fn probe_relation(ctx: &TierContext<'_>, prober: &Prober, id: CheckId, nam
     expose(ctx, prober, id, name, statement, has_tenant).await
 }
 
-async fn probe_call(ctx: &TierContext<'_>, prober: &Prober, name: &QualName, call: &str, column: &str, signature: &str) -> Finding {
-    let statement = format!("SELECT {}::text FROM {call} f", quote_ident(column));
-    let mut finding = expose(ctx, prober, DEFINER_BYPASS, name, statement, true).await;
-    finding.object = format!("{name}({signature})");
-    finding
-}
-
 /// Runs `statement` as every tenant; rows whose first column is another
 /// tenant fail. A relation without a tenant column fails when readable at
 /// all while it holds rows (a materialized copy has no policy of its own).
-async fn expose(ctx: &TierContext<'_>, prober: &Prober, id: CheckId, name: &QualName, statement: String, has_tenant: bool) -> Finding {
+pub(super) async fn expose(ctx: &TierContext<'_>, prober: &Prober, id: CheckId, name: &QualName, statement: String, has_tenant: bool) -> Finding {
     let tier = ctx.tier();
     for tenant in &prober.tenants {
         let case = prober.case(Context::Tenant(tenant.clone()), statement.clone(), false);
@@ -132,31 +115,6 @@ async fn relation_has_column(ctx: &TierContext<'_>, name: &QualName, column: &st
     .fetch_one(ctx.pool)
     .await
     .unwrap_or(false)
-}
-
-/// Arguments for a call: another tenant's id where a uuid/id is asked for
-/// (the classic leak), a match-all pattern for text, a large limit.
-fn arguments(signature: &str, prober: &Prober) -> String {
-    if signature.trim().is_empty() {
-        return String::new();
-    }
-    let other = prober.tenants.last().cloned().unwrap_or_default();
-    signature
-        .split(',')
-        .map(|argument| {
-            // `name type` or just `type`; the type may have spaces (character varying).
-            let argument = argument.trim();
-            let ty = argument.split_once(' ').map_or(argument, |(_, t)| t.trim());
-            match ty {
-                "uuid" => act::literal(&other, "uuid"),
-                "text" | "character varying" => "'%'".to_string(),
-                "integer" | "bigint" | "smallint" => "1000".to_string(),
-                "boolean" => "true".to_string(),
-                other_type => format!("NULL::{other_type}"),
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// Tables a probe can read through (used to skip tables the app cannot read at all).

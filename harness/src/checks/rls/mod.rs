@@ -4,6 +4,7 @@
 
 pub mod act;
 mod context_bleed;
+mod definer;
 mod disabled;
 mod existence_oracle;
 mod exposure;
@@ -28,7 +29,7 @@ const PROBES: [CheckId; 10] = [
     exposure::VIEW_BYPASS,
     exposure::MATVIEW_EXPOSED,
     exposure::PARTITION_BYPASS,
-    exposure::DEFINER_BYPASS,
+    definer::DEFINER_BYPASS,
     existence_oracle::EXISTENCE_ORACLE,
 ];
 
@@ -112,5 +113,6 @@ async fn probe(ctx: &TierContext<'_>) -> Vec<Finding> {
     }
     findings.push(context_bleed::check(ctx, &prober).await);
     findings.extend(exposure::check(ctx, &prober).await);
+    findings.extend(definer::check(ctx, &prober).await);
     findings
 }
