@@ -180,9 +180,9 @@ async fn observe(
         evidence["refused"] = refusal.message.into();
         return Ok(Ok((Observed::Did(OnDelete::Restrict), evidence)));
     }
-    let same_row: Vec<String> = identity.iter().map(|c| format!("c.{c} = r.{c}", c = quote_ident(c))).collect();
+    let same_row = same_values(identity, "c", "r");
     let any_null: Vec<String> = constraint.columns.iter().map(|c| format!("c.{} IS NULL", quote_ident(c))).collect();
-    let unchanged: Vec<String> = constraint.columns.iter().map(|c| format!("c.{c} = r.{c}", c = quote_ident(c))).collect();
+    let unchanged = same_values(&constraint.columns, "c", "r");
     let after = format!(
         "SELECT count(*) FILTER (WHERE c.ctid IS NULL),
                 count(*) FILTER (WHERE c.ctid IS NOT NULL AND ({any_null})),
@@ -190,8 +190,6 @@ async fn observe(
                 count(*) FILTER (WHERE c.ctid IS NOT NULL AND {unchanged})
          FROM jsonb_populate_recordset(NULL::{child}, $1) r LEFT JOIN {child} c ON {same_row}",
         any_null = any_null.join(" OR "),
-        unchanged = unchanged.join(" AND "),
-        same_row = same_row.join(" AND "),
     );
     let (deleted, nulled, changed, dangling): (i64, i64, i64, i64) = sqlx::query_as(&after).bind(&children).fetch_one(sandbox.conn()).await?;
     sandbox.undo().await?;
@@ -222,8 +220,7 @@ async fn stage_child(
     let pairs: Vec<(String, String)> = constraint.columns.iter().zip(&fk.target_columns).map(|(c, t)| (quote_ident(c), quote_ident(t))).collect();
     let mut agree: Vec<String> = pairs.iter().map(|(c, t)| format!("(c.{c} IS NULL OR c.{c} = p.{t})")).collect();
     if fk.target == table.name {
-        let same_row: Vec<String> = identity.iter().map(|k| format!("c.{k} = p.{k}", k = quote_ident(k))).collect();
-        agree.push(format!("NOT ({})", same_row.join(" AND ")));
+        agree.push(format!("NOT ({})", same_values(identity, "c", "p")));
     }
     let pair = format!(
         "SELECT jsonb_build_object('parent', to_jsonb(p), 'child', to_jsonb(c)) FROM {child} c, {parent} p WHERE {} LIMIT 1",
@@ -234,14 +231,22 @@ async fn stage_child(
         return Ok(Err(nothing));
     };
     let assignments: Vec<String> = pairs.iter().map(|(c, t)| format!("{c} = k.{t}")).collect();
-    let same_child: Vec<String> = identity.iter().map(|k| format!("c.{k} = r.{k}", k = quote_ident(k))).collect();
     let point = format!(
         "UPDATE {child} c SET {} FROM jsonb_populate_record(NULL::{parent}, $1->'parent') k, jsonb_populate_record(NULL::{child}, $1->'child') r WHERE {}",
         assignments.join(", "),
-        same_child.join(" AND ")
+        same_values(identity, "c", "r")
     );
     match sandbox.attempt(None, &point, &pair).await? {
         Outcome::Accepted { .. } => Ok(Ok((pair["parent"].clone(), pair["child"].clone()))),
         Outcome::Refused(refusal) => Ok(Err(format!("{nothing} ({})", refusal.message))),
     }
+}
+
+/// `left.a = right.a AND ...` over `columns`.
+fn same_values(columns: &[String], left: &str, right: &str) -> String {
+    columns
+        .iter()
+        .map(|c| format!("{left}.{c} = {right}.{c}", c = quote_ident(c)))
+        .collect::<Vec<_>>()
+        .join(" AND ")
 }
