@@ -311,3 +311,52 @@ fn foreign_key_checks_come_back_and_a_missing_parent_is_caught() {
         assert!(error.contains("seeding leads") && error.contains("leads_company_fk"), "{error}");
     });
 }
+
+/// Every index and constraint of a tier, as PostgreSQL prints them, with
+/// whether it is valid and (indexes) which index it is attached to.
+async fn schema_objects(pool: &PgPool) -> BTreeSet<String> {
+    let sql = "SELECT format('index %s on %s: %s valid=%s attached_to=%s', c.relname, i.indrelid::regclass, \
+                             pg_get_indexdef(i.indexrelid), i.indisvalid, \
+                             (SELECT h.inhparent::regclass::text FROM pg_inherits h WHERE h.inhrelid = i.indexrelid)) \
+               FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
+               WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') \
+               UNION ALL \
+               SELECT format('constraint %s on %s: %s validated=%s index=%s', k.conname, k.conrelid::regclass, \
+                             pg_get_constraintdef(k.oid), k.convalidated, k.conindid::regclass) \
+               FROM pg_constraint k JOIN pg_namespace n ON n.oid = k.connamespace \
+               WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')";
+    sqlx::query_scalar(sql).fetch_all(pool).await.expect("schema objects").into_iter().collect()
+}
+
+/// The seeder drops indexes and constraints for the load and builds them
+/// again: afterwards each tier must have exactly the indexes and
+/// constraints (names, definitions, validity, partition attachments) the
+/// same schema has without seeding.
+#[test]
+fn seeding_leaves_every_index_and_constraint_as_the_schema_made_it() {
+    let lab = Lab::get("scenarios/penguinmails.toml");
+    rt().block_on(async {
+        for (spec, server) in lab.scenario.tiers.iter().zip(&lab.servers) {
+            let seeded = lab.clone_tier(&spec.name, &format!("objects_{}", spec.name)).await;
+            let unseeded_name = format!("unseeded_{}", spec.name);
+            sqlx::raw_sql(&format!("CREATE DATABASE {}", quote_ident(&unseeded_name)))
+                .execute(&seeded)
+                .await
+                .expect("create database");
+            let unseeded = PgPool::connect_with(server.options_for(&unseeded_name)).await.expect("connect");
+            let mut conn = unseeded.acquire().await.expect("connection");
+            let schema = tierguard::load::expand(&spec.name, &spec.schema).expect("schema files");
+            tierguard::load::apply(&mut conn, &spec.name, &schema).await.expect("schema loads");
+            drop(conn);
+            let (after, before) = (schema_objects(&seeded).await, schema_objects(&unseeded).await);
+            assert!(before.len() > 20, "{}: {} indexes and constraints", spec.name, before.len());
+            assert_eq!(
+                after.symmetric_difference(&before).collect::<Vec<_>>(),
+                Vec::<&String>::new(),
+                "{}: indexes and constraints after seeding differ from the schema's",
+                spec.name
+            );
+            unseeded.close().await;
+        }
+    });
+}

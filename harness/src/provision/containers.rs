@@ -137,11 +137,7 @@ pub async fn start(image: &str, run: &RunLabel, tier: &str) -> Result<Server> {
         .with_env_var("POSTGRES_PASSWORD", &password)
         .with_label(LABEL, &run.id)
         .with_label("tierguard.tier", tier)
-        // Disposable data: durability only costs time here.
-        .with_cmd([
-            "postgres", "-c", "fsync=off", "-c", "full_page_writes=off", "-c",
-            "synchronous_commit=off", "-c", "max_connections=200",
-        ])
+        .with_cmd(std::iter::once("postgres").chain(super::SERVER_SETTINGS.iter().flat_map(|setting| ["-c", *setting])))
         .with_startup_timeout(START_TIMEOUT)
         .start()
         .await

@@ -322,9 +322,7 @@ impl LocalServer {
             .args(["-c", "listen_addresses=127.0.0.1"])
             .arg("-c")
             .arg(format!("unix_socket_directories={}", data.display()))
-            // Disposable data: durability only costs time here.
-            .args(["-c", "fsync=off", "-c", "full_page_writes=off", "-c", "synchronous_commit=off"])
-            .args(["-c", "max_connections=200"])
+            .args(super::SERVER_SETTINGS.iter().flat_map(|setting| ["-c", setting]))
             .stdout(log_file.try_clone()?)
             .stderr(log_file)
             .spawn()?;

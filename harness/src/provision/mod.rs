@@ -104,6 +104,20 @@ impl Server {
     }
 }
 
+/// Settings of every disposable server (`-c NAME=VALUE`). Its data is
+/// thrown away, so durability only costs time: no fsync, no full-page
+/// images, and the least WAL (with `wal_level = minimal`, rows loaded into
+/// a table emptied in the same transaction skip it, as seeding does).
+/// The probes' pools need more than the default 100 connections.
+pub(crate) const SERVER_SETTINGS: [&str; 6] = [
+    "fsync=off",
+    "full_page_writes=off",
+    "synchronous_commit=off",
+    "wal_level=minimal",
+    "max_wal_senders=0",
+    "max_connections=200",
+];
+
 /// `postgresql://user@host:port/db`: never the password.
 pub fn describe(options: &PgConnectOptions) -> String {
     format!(

@@ -6,9 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use sqlx::{PgConnection, PgPool};
+use sqlx::{Connection, PgConnection, PgPool};
 
-use super::fk_checks;
+use super::{fk_checks, fresh, indexes};
 use super::plan::{mentions, order, ColumnPlan, FixedRows, Plan, Source, TablePlan, Unsatisfiable};
 use super::value::Value;
 use crate::catalog::{Catalog, QualName};
@@ -80,33 +80,42 @@ pub async fn read_fixed(
     })
 }
 
-/// Seeds one tier: tables parents-first, then the links cycles deferred.
+/// Seeds one tier in one transaction: FK checks paused and indexes set
+/// aside, the empty tables truncated (so their rows skip the
+/// WAL and load frozen), tables parents-first, the links cycles deferred,
+/// then indexes rebuilt and every paused foreign key proven.
 pub async fn load_tier(plan: Arc<Plan>, tier: &str, pool: &PgPool) -> Result<()> {
     let order = order(&plan, tier).map_err(|_| HarnessError::input(format!("tier {tier}: FK cycle")))?;
-    let total: u64 = order.iter().map(|&i| &plan.tables[i]).filter(|t| t.fixed.is_none()).map(|t| t.rows).sum();
+    let loaded: Vec<usize> = order.iter().copied().filter(|&i| plan.tables[i].fixed.is_none() && plan.tables[i].rows > 0).collect();
+    let total: u64 = loaded.iter().map(|&i| plan.tables[i].rows).sum();
     let bar = ProgressBar::new(total).with_message(tier.to_string());
     bar.set_style(
         ProgressStyle::with_template("{msg:>8} [{bar:30}] {pos}/{len} rows {per_sec}").expect("template").progress_chars("=> "),
     );
-    let mut conn = pool.acquire().await.map_err(|e| HarnessError::database(tier, e))?;
-    let paused = fk_checks::pause(&mut conn, tier).await?;
-    for &index in &order {
+    let fail = |e: sqlx::Error| HarnessError::database(tier, e);
+    let mut conn = pool.acquire().await.map_err(fail)?;
+    let mut tx = conn.begin().await.map_err(fail)?;
+    let paused = fk_checks::pause(&mut tx, tier).await?;
+    let names: Vec<String> = loaded.iter().map(|&i| plan.tables[i].name.sql()).collect();
+    let set_aside = indexes::drop_for_load(&mut tx, tier, &names).await?;
+    let frozen = fresh::truncate(&mut tx, tier, &names).await?;
+    for (&index, name) in loaded.iter().zip(&names) {
         let table = &plan.tables[index];
-        if table.fixed.is_some() || table.rows == 0 {
-            continue;
-        }
         if table.unknown_checks.is_empty() {
             let columns = copied_columns(table).iter().map(|c| c.name.clone()).collect();
-            copy_rows(&mut conn, plan.clone(), index, columns, &table.name.sql(), None, 0..table.rows, 0).await?;
+            let into = Into::Table { name, freeze: frozen.contains(name) };
+            copy_rows(&mut tx, plan.clone(), index, columns, into, 0..table.rows, 0).await?;
         } else {
-            load_through_oracle(&mut conn, plan.clone(), index).await?;
+            load_through_oracle(&mut tx, plan.clone(), index).await?;
         }
         bar.inc(table.rows);
     }
     for &index in &order {
-        fill_deferred(&mut conn, &plan, index).await?;
+        fill_deferred(&mut tx, &plan, index).await?;
     }
-    paused.resume(&mut conn).await?;
+    set_aside.rebuild(&mut tx).await?;
+    paused.resume(&mut tx).await?;
+    tx.commit().await.map_err(fail)?;
     bar.finish_and_clear();
     Ok(())
 }
@@ -121,30 +130,46 @@ pub fn copied_columns(table: &TablePlan) -> Vec<&ColumnPlan> {
         .collect()
 }
 
-/// Streams `rows` (row numbers) of table `index` into `target` by COPY.
-/// With `row_column`, each line also carries its row number.
-#[allow(clippy::too_many_arguments)]
+/// Where `copy_rows` sends rows.
+enum Into<'a> {
+    /// A table of the schema; `freeze` when it was emptied in this transaction.
+    Table { name: &'a str, freeze: bool },
+    /// The oracle's staging table: each line also carries its row number.
+    Stage,
+}
+
+/// The oracle's staging table, and its column of row numbers.
+const STAGE: &str = "tierguard_stage";
+const STAGE_ROW: &str = "tierguard_row";
+
+/// Streams `rows` (row numbers) of table `index` into `into` by COPY.
 async fn copy_rows(
     conn: &mut PgConnection,
     plan: Arc<Plan>,
     index: usize,
     columns: Vec<String>,
-    target: &str,
-    row_column: Option<&str>,
+    into: Into<'_>,
     rows: impl Iterator<Item = u64> + Send + 'static,
     attempt: u32,
 ) -> Result<()> {
     let table = &plan.tables[index];
     let mut names: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
-    names.extend(row_column.map(quote_ident));
-    let statement = format!("COPY {target} ({}) FROM STDIN", names.join(", "));
+    let statement = match into {
+        Into::Table { name, freeze } => {
+            format!("COPY {name} ({}) FROM STDIN{}", names.join(", "), if freeze { " (FREEZE)" } else { "" })
+        }
+        Into::Stage => {
+            names.push(STAGE_ROW.to_string());
+            format!("COPY {STAGE} ({}) FROM STDIN", names.join(", "))
+        }
+    };
     let fail = |e: sqlx::Error| HarnessError::Database {
         tier: table.tier.clone(),
         message: format!("seeding {}: {}", table.name, e),
     };
+    let with_row = matches!(into, Into::Stage);
     let (sender, mut receiver) = tokio::sync::mpsc::channel::<String>(4);
     let producer_plan = plan.clone();
-    let with_row = row_column.is_some();
     let producer = tokio::task::spawn_blocking(move || {
         let table = &producer_plan.tables[index];
         let columns: Vec<&ColumnPlan> = columns.iter().filter_map(|n| table.columns.iter().find(|c| &c.name == n)).collect();
@@ -290,7 +315,6 @@ async fn through_stage(
     let fail = |e: sqlx::Error| stage_error(table, e.to_string());
     let columns: Vec<&ColumnPlan> = table.columns.iter().filter(|c| !matches!(c.source, Source::Default)).collect();
     let column_names: Vec<String> = columns.iter().map(|c| c.name.clone()).collect();
-    let stage = "tierguard_stage";
     let definitions: Vec<String> = columns.iter().map(|c| format!("{} {}", quote_ident(&c.name), c.data_type)).collect();
     let checks = &table.checks;
     let passes = if checks.is_empty() {
@@ -301,12 +325,12 @@ async fn through_stage(
     let names = columns.iter().map(|c| quote_ident(&c.name)).collect::<Vec<_>>().join(", ");
     let keep = match target {
         Some(target) => format!(
-            "WITH passed AS (DELETE FROM {stage} WHERE {passes} RETURNING *) \
-             INSERT INTO {target} ({names}) OVERRIDING SYSTEM VALUE SELECT {names} FROM passed ORDER BY tierguard_row"
+            "WITH passed AS (DELETE FROM {STAGE} WHERE {passes} RETURNING *) \
+             INSERT INTO {target} ({names}) OVERRIDING SYSTEM VALUE SELECT {names} FROM passed ORDER BY {STAGE_ROW}"
         ),
-        None => format!("DELETE FROM {stage} WHERE {passes}"),
+        None => format!("DELETE FROM {STAGE} WHERE {passes}"),
     };
-    execute(conn, &format!("CREATE TEMP TABLE {stage} ({}, tierguard_row bigint)", definitions.join(", ")))
+    execute(conn, &format!("CREATE TEMP TABLE {STAGE} ({}, {STAGE_ROW} bigint)", definitions.join(", ")))
         .await
         .map_err(fail)?;
     // Rows that failed the last attempt (only those are kept in memory).
@@ -318,9 +342,9 @@ async fn through_stage(
             _ if pending.is_empty() => break,
             _ => Box::new(std::mem::take(&mut pending).into_iter()),
         };
-        copy_rows(conn, plan.clone(), index, column_names.clone(), stage, Some("tierguard_row"), batch, attempt).await?;
+        copy_rows(conn, plan.clone(), index, column_names.clone(), Into::Stage, batch, attempt).await?;
         execute(conn, &keep).await.map_err(fail)?;
-        pending = sqlx::query_scalar::<_, i64>(&format!("SELECT tierguard_row FROM {stage} ORDER BY 1"))
+        pending = sqlx::query_scalar::<_, i64>(&format!("SELECT {STAGE_ROW} FROM {STAGE} ORDER BY 1"))
             .fetch_all(&mut *conn)
             .await
             .map_err(fail)?
@@ -328,11 +352,11 @@ async fn through_stage(
             .map(|r| r as u64)
             .collect();
         if attempt + 1 == ATTEMPTS && !pending.is_empty() {
-            failed = failing_checks(conn, stage, checks).await.map_err(fail)?;
+            failed = failing_checks(conn, checks).await.map_err(fail)?;
         }
-        execute(conn, &format!("TRUNCATE {stage}")).await.map_err(fail)?;
+        execute(conn, &format!("TRUNCATE {STAGE}")).await.map_err(fail)?;
     }
-    execute(conn, &format!("DROP TABLE {stage}")).await.map_err(fail)?;
+    execute(conn, &format!("DROP TABLE {STAGE}")).await.map_err(fail)?;
     Ok((pending.len(), failed))
 }
 
@@ -344,10 +368,10 @@ fn stage_error(table: &TablePlan, message: String) -> HarnessError {
 }
 
 /// The CHECKs the rows left in the staging table fail: (name, expression).
-async fn failing_checks(conn: &mut PgConnection, stage: &str, checks: &[(String, String)]) -> Result<Vec<(String, String)>, sqlx::Error> {
+async fn failing_checks(conn: &mut PgConnection, checks: &[(String, String)]) -> Result<Vec<(String, String)>, sqlx::Error> {
     let mut failed = Vec::new();
     for (name, expression) in checks {
-        let sql = format!("SELECT EXISTS (SELECT 1 FROM {stage} WHERE ({expression}) IS FALSE)");
+        let sql = format!("SELECT EXISTS (SELECT 1 FROM {STAGE} WHERE ({expression}) IS FALSE)");
         if sqlx::query_scalar::<_, bool>(&sql).fetch_one(&mut *conn).await? {
             failed.push((name.clone(), expression.clone()));
         }

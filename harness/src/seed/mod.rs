@@ -5,12 +5,16 @@
 //! superuser. Same seed and schema, byte-identical data.
 //!
 //! `plan` decides every value (a pure function of seed, table, column and
-//! row), `copy` streams them into the servers, and [`Seeded`] answers which
-//! tenant owns which row: the ground truth the probes compare against.
+//! row), `copy` streams them into the servers as a bulk load (`fk_checks`,
+//! `indexes` and `fresh` set aside what a row-by-row load would pay for),
+//! and [`Seeded`] answers which tenant owns which row: the ground truth the
+//! probes compare against.
 
 mod copy;
 mod domain;
 pub mod fk_checks;
+mod fresh;
+mod indexes;
 mod plan;
 mod rng;
 mod value;
