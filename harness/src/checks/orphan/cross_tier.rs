@@ -23,7 +23,7 @@ use sqlx::PgPool;
 
 use super::copy::CopyRows;
 use super::link::{End, KeyKind, Link, SAMPLES};
-use super::merge::{merge, Merged, Tally};
+use super::merge::{merge, Merged, Sample};
 use super::{Offenders, Probed};
 use crate::checks::{CheckId, Severity};
 
@@ -34,12 +34,7 @@ pub async fn probe(link: &Link<'_>, from_pool: &PgPool, to_pool: &PgPool) -> Res
     let merged = merged(link, tenant_kind, from_pool, to_pool)
         .await
         .with_context(|| format!("streaming the keys of {}", link.describe()))?;
-    // Without an index on the referencing columns each sample query scans
-    // the whole table: the two scans run at the same time.
-    let (orphan_samples, mismatch_samples) = try_join!(
-        samples(link, from_pool, &merged.orphans, false),
-        samples(link, from_pool, &merged.mismatches, true)
-    )?;
+    let (orphan_samples, mismatch_samples) = samples(link, from_pool, &merged).await?;
     Ok(Probed {
         orphans: Offenders {
             count: merged.orphans.count,
@@ -107,43 +102,57 @@ fn target_stream(link: &Link<'_>) -> String {
     )
 }
 
-/// The first offending rows: those with the first keys the merge met.
-async fn samples(link: &Link<'_>, pool: &PgPool, tally: &Tally, mismatch: bool) -> Result<Vec<Value>> {
-    if tally.first.is_empty() {
-        return Ok(Vec::new());
+/// The first offending rows of both kinds, ten of each in listing order:
+/// rows with the first orphan keys the merge met, and rows with the first
+/// mismatched (key, tenant) pairs. One query, so that without an index on
+/// the referencing columns the table is scanned once, not once per kind.
+async fn samples(link: &Link<'_>, pool: &PgPool, merged: &Merged) -> Result<(Vec<Value>, Vec<Value>)> {
+    let wanted: Vec<(bool, &Sample)> = [(false, &merged.orphans), (true, &merged.mismatches)]
+        .into_iter()
+        .flat_map(|(mismatch, tally)| tally.first.iter().map(move |sample| (mismatch, sample)))
+        .collect();
+    if wanted.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
     }
     let width = link.from.columns.len();
     let mut names: Vec<String> = (0..width).map(|i| format!("k{i}")).collect();
+    names.extend(["tenant".to_string(), "target_tenant".to_string()]);
     let mut on: Vec<String> = (0..width)
         .map(|i| format!("{} = s.k{i}::{}", link.from.column("c", i), link.from.columns[i].data_type))
         .collect();
-    if let (true, Some(tenant)) = (mismatch, link.from.tenant_text("c")) {
-        names.extend(["tenant".to_string(), "target_tenant".to_string()]);
-        on.push(format!("{tenant} IS NOT DISTINCT FROM s.tenant"));
+    if let Some(tenant) = link.from.tenant_text("c") {
+        on.push(format!("(NOT s.mismatch OR {tenant} IS NOT DISTINCT FROM s.tenant)"));
     }
-    let arrays: Vec<String> = (1..=names.len()).map(|n| format!("${n}::text[]")).collect();
+    let arrays: Vec<String> = (2..=names.len() + 1).map(|n| format!("${n}::text[]")).collect();
     let sql = format!(
-        "SELECT {} FROM {} c JOIN unnest({}) AS s({}) ON {} ORDER BY {} LIMIT {SAMPLES}",
-        link.sample_json("c", mismatch.then_some("s.target_tenant")),
-        link.from.table.name.sql(),
-        arrays.join(", "),
-        names.join(", "),
-        on.join(" AND "),
-        link.listing_order("c", mismatch)
+        "SELECT mismatch, sample FROM ( \
+             SELECT s.mismatch, CASE WHEN s.mismatch THEN {mismatch_json} ELSE {orphan_json} END AS sample, \
+                    CASE WHEN s.mismatch THEN row_number() OVER (PARTITION BY s.mismatch ORDER BY {mismatch_order}) \
+                         ELSE row_number() OVER (PARTITION BY s.mismatch ORDER BY {orphan_order}) END AS n \
+             FROM {table} c JOIN unnest($1::bool[], {arrays}) AS s(mismatch, {names}) ON {on}) ranked \
+         WHERE n <= {SAMPLES} ORDER BY mismatch, n",
+        mismatch_json = link.sample_json("c", Some("s.target_tenant")),
+        orphan_json = link.sample_json("c", None),
+        mismatch_order = link.listing_order("c", true),
+        orphan_order = link.listing_order("c", false),
+        table = link.from.table.name.sql(),
+        arrays = arrays.join(", "),
+        names = names.join(", "),
+        on = on.join(" AND "),
     );
-    let mut query = sqlx::query_scalar::<_, Value>(&sql);
+    let mut query = sqlx::query_as::<_, (bool, Value)>(&sql).bind(wanted.iter().map(|(mismatch, _)| *mismatch).collect::<Vec<_>>());
     for i in 0..width {
-        query = query.bind(tally.first.iter().map(|s| s.key[i].clone()).collect::<Vec<_>>());
+        query = query.bind(wanted.iter().map(|(_, s)| s.key[i].clone()).collect::<Vec<_>>());
     }
-    if mismatch {
-        query = query
-            .bind(tally.first.iter().map(|s| s.tenant.clone()).collect::<Vec<_>>())
-            .bind(tally.first.iter().map(|s| s.target_tenant.clone()).collect::<Vec<_>>());
-    }
-    query
+    let rows = query
+        .bind(wanted.iter().map(|(_, s)| s.tenant.clone()).collect::<Vec<_>>())
+        .bind(wanted.iter().map(|(_, s)| s.target_tenant.clone()).collect::<Vec<_>>())
         .fetch_all(pool)
         .await
-        .with_context(|| format!("fetching sample rows of {}", link.from.name()))
+        .with_context(|| format!("fetching sample rows of {}", link.from.name()))?;
+    let (mismatches, orphans): (Vec<_>, Vec<_>) = rows.into_iter().partition(|(mismatch, _)| *mismatch);
+    let values = |rows: Vec<(bool, Value)>| rows.into_iter().map(|(_, sample)| sample).collect();
+    Ok((values(orphans), values(mismatches)))
 }
 
 /// A psql variable name for a tier's DSN.
