@@ -36,7 +36,8 @@ pub async fn truncate(conn: &mut PgConnection, tier: &str, tables: &[String]) ->
         let candidate = sqlx::query_as(&format!(
             "SELECT $1 AS name, c.relkind = 'p' AS partitioned, \
                     ARRAY(SELECT DISTINCT coalesce(pg_partition_root(k.conrelid), k.conrelid)::regclass::text \
-                          FROM pg_constraint k WHERE k.contype = 'f' AND k.confrelid = c.oid) AS referenced_by, \
+                          FROM pg_constraint k WHERE k.contype = 'f' \
+                            AND k.confrelid IN (SELECT c.oid UNION SELECT relid FROM pg_partition_tree(c.oid))) AS referenced_by, \
                     EXISTS (SELECT 1 FROM pg_trigger g \
                             WHERE g.tgrelid IN (SELECT c.oid UNION SELECT relid FROM pg_partition_tree(c.oid)) \
                               AND NOT g.tgisinternal AND g.tgtype & 32 <> 0) AS truncate_trigger, \

@@ -42,8 +42,8 @@ struct DroppedIndex {
 /// Drops the indexes of `tables` (and of their partitions) that can be
 /// rebuilt as they were. Left alone: indexes a foreign key references or
 /// something else depends on, constraint indexes of partitioned tables
-/// and partitions, replica identity and clustering indexes, and indexes
-/// or constraints with a comment.
+/// and partitions, invalid, replica identity and clustering indexes, and
+/// indexes or constraints with a comment.
 pub async fn drop_for_load(conn: &mut PgConnection, tier: &str, tables: &[String]) -> Result<Dropped> {
     let fail = |e: sqlx::Error| HarnessError::database(tier, format!("setting indexes aside for the load: {e}"));
     let indexes: Vec<DroppedIndex> = sqlx::query_as(
@@ -55,7 +55,7 @@ pub async fn drop_for_load(conn: &mut PgConnection, tier: &str, tables: &[String
              JOIN pg_class t ON t.oid = i.indrelid \
              LEFT JOIN pg_constraint k ON k.conindid = i.indexrelid AND k.conrelid = i.indrelid AND k.contype IN ('p', 'u', 'x') \
              WHERE i.indrelid IN (SELECT relid FROM loaded) \
-               AND NOT i.indisreplident AND NOT i.indisclustered \
+               AND i.indisvalid AND NOT i.indisreplident AND NOT i.indisclustered \
                AND NOT EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = i.indexrelid) \
                AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid AND c.oid IS DISTINCT FROM k.oid) \
                AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.deptype = 'n' \
