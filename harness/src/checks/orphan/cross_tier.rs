@@ -18,6 +18,7 @@
 
 use anyhow::{Context, Result};
 use futures::try_join;
+use tokio::sync::oneshot;
 use serde_json::Value;
 use sqlx::PgPool;
 
@@ -31,10 +32,24 @@ pub const ID: CheckId = CheckId::new("orphan.cross_tier", Severity::Error);
 
 pub async fn probe(link: &Link<'_>, from_pool: &PgPool, to_pool: &PgPool) -> Result<Probed> {
     let tenant_kind = link.tenant_kind();
-    let merged = merged(link, tenant_kind, from_pool, to_pool)
-        .await
-        .with_context(|| format!("streaming the keys of {}", link.describe()))?;
-    let (orphan_samples, mismatch_samples) = samples(link, from_pool, &merged).await?;
+    // The sample rows are fetched as soon as the merge knows their keys,
+    // usually early in the walk: that scan overlaps the rest of the streams.
+    let (known, first) = oneshot::channel::<(Vec<Sample>, Vec<Sample>)>();
+    let first_known = move |merged: &Merged| {
+        let _ = known.send((merged.orphans.first.clone(), merged.mismatches.first.clone()));
+    };
+    let merging = async {
+        merged(link, tenant_kind, from_pool, to_pool, first_known)
+            .await
+            .with_context(|| format!("streaming the keys of {}", link.describe()))
+    };
+    let sampling = async {
+        match first.await {
+            Ok((orphans, mismatches)) => samples(link, from_pool, &orphans, &mismatches).await,
+            Err(_) => Ok(Default::default()), // the merge failed and says why
+        }
+    };
+    let (merged, (orphan_samples, mismatch_samples)) = try_join!(merging, sampling)?;
     Ok(Probed {
         orphans: Offenders {
             count: merged.orphans.count,
@@ -51,7 +66,13 @@ pub async fn probe(link: &Link<'_>, from_pool: &PgPool, to_pool: &PgPool) -> Res
 
 /// Streams both sides and merges them. Holds one connection per tier, and
 /// only while streaming: probes run side by side on shared pools.
-async fn merged(link: &Link<'_>, tenant_kind: Option<KeyKind>, from_pool: &PgPool, to_pool: &PgPool) -> Result<Merged> {
+async fn merged(
+    link: &Link<'_>,
+    tenant_kind: Option<KeyKind>,
+    from_pool: &PgPool,
+    to_pool: &PgPool,
+    first_known: impl FnOnce(&Merged),
+) -> Result<Merged> {
     let (mut from_conn, mut to_conn) = try_join!(from_pool.acquire(), to_pool.acquire())?;
     // The merge stops reading the target side once the referencing side
     // ends; a connection left inside a COPY cannot serve another query.
@@ -60,7 +81,7 @@ async fn merged(link: &Link<'_>, tenant_kind: Option<KeyKind>, from_pool: &PgPoo
     let (from_sql, to_sql) = (referencing_stream(link), target_stream(link));
     // Both servers sort at the same time.
     let (from_rows, to_rows) = try_join!(from_conn.copy_out_raw(&from_sql), to_conn.copy_out_raw(&to_sql))?;
-    let merged = merge(&link.kinds(), tenant_kind, &mut CopyRows::new(from_rows), &mut CopyRows::new(to_rows)).await?;
+    let merged = merge(&link.kinds(), tenant_kind, &mut CopyRows::new(from_rows), &mut CopyRows::new(to_rows), first_known).await?;
     Ok(merged)
 }
 
@@ -106,10 +127,10 @@ fn target_stream(link: &Link<'_>) -> String {
 /// rows with the first orphan keys the merge met, and rows with the first
 /// mismatched (key, tenant) pairs. One query, so that without an index on
 /// the referencing columns the table is scanned once, not once per kind.
-async fn samples(link: &Link<'_>, pool: &PgPool, merged: &Merged) -> Result<(Vec<Value>, Vec<Value>)> {
-    let wanted: Vec<(bool, &Sample)> = [(false, &merged.orphans), (true, &merged.mismatches)]
+async fn samples(link: &Link<'_>, pool: &PgPool, orphans: &[Sample], mismatches: &[Sample]) -> Result<(Vec<Value>, Vec<Value>)> {
+    let wanted: Vec<(bool, &Sample)> = [(false, orphans), (true, mismatches)]
         .into_iter()
-        .flat_map(|(mismatch, tally)| tally.first.iter().map(move |sample| (mismatch, sample)))
+        .flat_map(|(mismatch, first)| first.iter().map(move |sample| (mismatch, sample)))
         .collect();
     if wanted.is_empty() {
         return Ok((Vec::new(), Vec::new()));

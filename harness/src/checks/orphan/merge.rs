@@ -33,6 +33,11 @@ pub struct Sample {
 }
 
 impl Tally {
+    /// Whether `first` holds all the samples it keeps: later offenders only count.
+    fn is_full(&self) -> bool {
+        self.first.len() >= SAMPLES
+    }
+
     fn record(&mut self, count: u64, sample: impl FnOnce() -> Sample) {
         self.count += count;
         if self.first.len() < SAMPLES {
@@ -53,11 +58,15 @@ pub struct Merged {
 /// Walks `from` (rows: key..., [tenant], count; grouped, sorted by key) and
 /// `to` (rows: key..., [tenant]; sorted by key). `tenant_kind` says whether
 /// both streams carry a tenant to compare, and how it was sent.
+/// `first_known` is called once, as soon as the first offending keys of
+/// every verdict can no longer change (each has its ten, or the walk is
+/// over), so their sample rows can be fetched while the walk goes on.
 pub async fn merge<F, T, B, C>(
     kinds: &[KeyKind],
     tenant_kind: Option<KeyKind>,
     from: &mut CopyRows<F>,
     to: &mut CopyRows<T>,
+    first_known: impl FnOnce(&Merged),
 ) -> Result<Merged>
 where
     F: Stream<Item = Result<B, sqlx::Error>> + Unpin,
@@ -75,6 +84,7 @@ where
     // `to`'s current row, when it is not yet part of `target`.
     let mut to_pending = to.advance().await?;
     let mut previous = Fields::default();
+    let mut first_known = Some(first_known);
     while from.advance().await? {
         let key = |i| from.field(i);
         if !previous.is_empty() && compare(kinds, |i| previous.get(i), key) == Ordering::Greater {
@@ -108,6 +118,14 @@ where
             });
         }
         previous.set((0..width).map(key));
+        if merged.orphans.is_full() && (!tenants || merged.mismatches.is_full()) {
+            if let Some(known) = first_known.take() {
+                known(&merged);
+            }
+        }
+    }
+    if let Some(known) = first_known {
+        known(&merged);
     }
     Ok(merged)
 }
