@@ -9,10 +9,9 @@ use std::cmp::Ordering;
 use std::ops::Range;
 
 use anyhow::{bail, Result};
-use futures::Stream;
 use sqlx::types::Uuid;
 
-use super::copy::CopyRows;
+use super::copy::Rows;
 use super::link::{KeyKind, SAMPLES};
 
 /// Offending rows found by the merge: how many, and the first keys (in
@@ -61,19 +60,13 @@ pub struct Merged {
 /// `first_known` is called once, as soon as the first offending keys of
 /// every verdict can no longer change (each has its ten, or the walk is
 /// over), so their sample rows can be fetched while the walk goes on.
-pub async fn merge<F, T, B, C>(
+pub async fn merge(
     kinds: &[KeyKind],
     tenant_kind: Option<KeyKind>,
-    from: &mut CopyRows<F>,
-    to: &mut CopyRows<T>,
+    from: &mut impl Rows,
+    to: &mut impl Rows,
     first_known: impl FnOnce(&Merged),
-) -> Result<Merged>
-where
-    F: Stream<Item = Result<B, sqlx::Error>> + Unpin,
-    T: Stream<Item = Result<C, sqlx::Error>> + Unpin,
-    B: AsRef<[u8]>,
-    C: AsRef<[u8]>,
-{
+) -> Result<Merged> {
     let width = kinds.len();
     let tenants = tenant_kind.is_some();
     let count_field = width + usize::from(tenants);
