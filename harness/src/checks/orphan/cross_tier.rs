@@ -92,17 +92,21 @@ async fn merged(
     to_conn.close_on_drop();
     let kinds = link.kinds();
     let to_sql = target_stream(link);
-    let Some(below) = pivot(link, &mut from_conn).await? else {
+    // The upper range gets a connection of its own, not one from the pool:
+    // waiting for a second pooled connection while holding the first could
+    // wait forever on probes that wait the same way. A server that refuses
+    // one more connection gets the one query.
+    let split = match pivot(link, &mut from_conn).await? {
+        Some(below) => PgConnection::connect_with(&from_pool.connect_options()).await.ok().map(|conn| (below, conn)),
+        None => None,
+    };
+    let Some((below, mut upper_conn)) = split else {
         let from_sql = referencing_stream(link, None);
         // Both servers sort at the same time.
         let (from_rows, to_rows) = try_join!(from_conn.copy_out_raw(&from_sql), to_conn.copy_out_raw(&to_sql))?;
         let merged = merge(&kinds, tenant_kind, &mut CopyRows::new(from_rows), &mut CopyRows::new(to_rows), first_known).await?;
         return Ok(merged);
     };
-    // The upper range gets a connection of its own, not one from the pool:
-    // waiting for a second pooled connection while holding the first could
-    // wait forever on probes that wait the same way.
-    let mut upper_conn = PgConnection::connect_with(&from_pool.connect_options()).await?;
     let memory = format!("SET work_mem = '{HALF_WORK_MEM}'");
     try_join!(sqlx::raw_sql(&memory).execute(&mut *from_conn), sqlx::raw_sql(&memory).execute(&mut upper_conn))?;
     let (lower_sql, upper_sql) = (referencing_stream(link, Some(&below)), referencing_stream(link, Some(&format!("NOT ({below})"))));
