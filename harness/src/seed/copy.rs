@@ -103,7 +103,7 @@ pub async fn load_tier(plan: Arc<Plan>, tier: &str, pool: &PgPool) -> Result<()>
         let table = &plan.tables[index];
         if table.unknown_checks.is_empty() {
             let columns = copied_columns(table).iter().map(|c| c.name.clone()).collect();
-            let into = Into::Table { name, freeze: frozen.contains(name) };
+            let into = CopyTarget::Table { name, freeze: frozen.contains(name) };
             copy_rows(&mut tx, plan.clone(), index, columns, into, 0..table.rows, 0).await?;
         } else {
             load_through_oracle(&mut tx, plan.clone(), index).await?;
@@ -131,7 +131,7 @@ pub fn copied_columns(table: &TablePlan) -> Vec<&ColumnPlan> {
 }
 
 /// Where `copy_rows` sends rows.
-enum Into<'a> {
+enum CopyTarget<'a> {
     /// A table of the schema; `freeze` when it was emptied in this transaction.
     Table { name: &'a str, freeze: bool },
     /// The oracle's staging table: each line also carries its row number.
@@ -148,17 +148,17 @@ async fn copy_rows(
     plan: Arc<Plan>,
     index: usize,
     columns: Vec<String>,
-    into: Into<'_>,
+    into: CopyTarget<'_>,
     rows: impl Iterator<Item = u64> + Send + 'static,
     attempt: u32,
 ) -> Result<()> {
     let table = &plan.tables[index];
     let mut names: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
     let statement = match into {
-        Into::Table { name, freeze } => {
+        CopyTarget::Table { name, freeze } => {
             format!("COPY {name} ({}) FROM STDIN{}", names.join(", "), if freeze { " (FREEZE)" } else { "" })
         }
-        Into::Stage => {
+        CopyTarget::Stage => {
             names.push(STAGE_ROW.to_string());
             format!("COPY {STAGE} ({}) FROM STDIN", names.join(", "))
         }
@@ -167,7 +167,7 @@ async fn copy_rows(
         tier: table.tier.clone(),
         message: format!("seeding {}: {}", table.name, e),
     };
-    let with_row = matches!(into, Into::Stage);
+    let with_row = matches!(into, CopyTarget::Stage);
     let (sender, mut receiver) = tokio::sync::mpsc::channel::<String>(4);
     let producer_plan = plan.clone();
     let producer = tokio::task::spawn_blocking(move || {
@@ -342,7 +342,7 @@ async fn through_stage(
             _ if pending.is_empty() => break,
             _ => Box::new(std::mem::take(&mut pending).into_iter()),
         };
-        copy_rows(conn, plan.clone(), index, column_names.clone(), Into::Stage, batch, attempt).await?;
+        copy_rows(conn, plan.clone(), index, column_names.clone(), CopyTarget::Stage, batch, attempt).await?;
         execute(conn, &keep).await.map_err(fail)?;
         pending = sqlx::query_scalar::<_, i64>(&format!("SELECT {STAGE_ROW} FROM {STAGE} ORDER BY 1"))
             .fetch_all(&mut *conn)

@@ -10,7 +10,7 @@
 //! otherwise); tables with TRUNCATE triggers are left alone, since those
 //! triggers would fire.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use sqlx::PgConnection;
 
@@ -19,6 +19,8 @@ use crate::error::{HarnessError, Result};
 #[derive(sqlx::FromRow)]
 struct Candidate {
     name: String,
+    /// The name as `regclass` prints it, which is how `referenced_by` names tables.
+    regclass: String,
     partitioned: bool,
     referenced_by: Vec<String>,
     truncate_trigger: bool,
@@ -34,7 +36,7 @@ pub async fn truncate(conn: &mut PgConnection, tier: &str, tables: &[String]) ->
     let mut candidates: Vec<Candidate> = Vec::new();
     for table in tables {
         let candidate = sqlx::query_as(&format!(
-            "SELECT $1 AS name, c.relkind = 'p' AS partitioned, \
+            "SELECT $1 AS name, c.oid::regclass::text AS regclass, c.relkind = 'p' AS partitioned, \
                     ARRAY(SELECT DISTINCT coalesce(pg_partition_root(k.conrelid), k.conrelid)::regclass::text \
                           FROM pg_constraint k WHERE k.contype = 'f' \
                             AND k.confrelid IN (SELECT c.oid UNION SELECT relid FROM pg_partition_tree(c.oid))) AS referenced_by, \
@@ -50,27 +52,18 @@ pub async fn truncate(conn: &mut PgConnection, tier: &str, tables: &[String]) ->
         .map_err(fail)?;
         candidates.push(candidate);
     }
-    // The referencing side, by the regclass text TRUNCATE's check compares.
-    let regclass: BTreeMap<String, String> = sqlx::query_as("SELECT t, t::regclass::text FROM unnest($1::text[]) t")
-        .bind(tables)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(fail)?
-        .into_iter()
-        .collect();
     let mut truncated: BTreeSet<&str> = candidates
         .iter()
         .filter(|c| c.empty && !c.truncate_trigger)
-        .map(|c| regclass[&c.name].as_str())
+        .map(|c| c.regclass.as_str())
         .collect();
     // A table stays only while everything referencing it stays.
     loop {
         let before = truncated.len();
         truncated = candidates
             .iter()
-            .map(|c| (c, regclass[&c.name].as_str()))
-            .filter(|(c, name)| truncated.contains(name) && c.referenced_by.iter().all(|r| truncated.contains(r.as_str())))
-            .map(|(_, name)| name)
+            .filter(|c| truncated.contains(c.regclass.as_str()) && c.referenced_by.iter().all(|r| truncated.contains(r.as_str())))
+            .map(|c| c.regclass.as_str())
             .collect();
         if truncated.len() == before {
             break;
@@ -86,7 +79,7 @@ pub async fn truncate(conn: &mut PgConnection, tier: &str, tables: &[String]) ->
         .map_err(fail)?;
     Ok(candidates
         .iter()
-        .filter(|c| !c.partitioned && truncated.contains(regclass[&c.name].as_str()))
+        .filter(|c| !c.partitioned && truncated.contains(c.regclass.as_str()))
         .map(|c| c.name.clone())
         .collect())
 }
