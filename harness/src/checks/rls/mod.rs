@@ -16,6 +16,8 @@ mod reads;
 mod unset_context;
 mod writes;
 
+use futures::stream::{self, StreamExt};
+
 use super::{CheckId, Finding, Repro, TierContext};
 use act::{Actor, Case, Context};
 
@@ -42,6 +44,10 @@ pub async fn run(ctx: &TierContext<'_>) -> Vec<Finding> {
     findings.extend(probe(ctx).await);
     findings
 }
+
+/// Tables whose read probes run at once on a tier (each holds one pooled
+/// connection; the writing probes hold one more).
+const CONCURRENT_READERS: usize = 3;
 
 /// What the probes of one tier share: who to act as, and how.
 pub struct Prober {
@@ -101,15 +107,37 @@ async fn probe(ctx: &TierContext<'_>) -> Vec<Finding> {
         return skip_all("fewer than two tenants have rows: nothing can leak between them (seed with --tenants 2 or more)");
     }
     let prober = Prober { actor, tenants };
-    let mut findings = Vec::new();
-    for (table, scope) in ctx.tenancy.scoped_tables(ctx.catalog) {
-        if !exposure::readable(ctx, &prober, table) {
-            continue; // nothing granted: rls.no_policy and the catalog checks speak for it
+    // Tables with nothing granted are left to rls.no_policy and the catalog checks.
+    let tables: Vec<_> = ctx
+        .tenancy
+        .scoped_tables(ctx.catalog)
+        .filter(|(table, _)| exposure::readable(ctx, &prober, table))
+        .collect();
+    // Reads take no row locks and see only committed rows, so the read
+    // probes of several tables run at once, beside the writing ones. The
+    // writing probes stay one at a time: rolled-back writes to two tables
+    // can still wait on (or deadlock with) each other's row locks through
+    // FKs, cascades and triggers, and outcomes would depend on timing.
+    let reading = stream::iter(&tables)
+        .map(|&(table, scope)| reads::check(ctx, &prober, table, scope))
+        .buffered(CONCURRENT_READERS)
+        .collect::<Vec<_>>();
+    let writing = async {
+        let mut per_table = Vec::new();
+        for &(table, scope) in &tables {
+            per_table.push([
+                writes::check(ctx, &prober, table, scope).await,
+                unset_context::check(ctx, &prober, table, scope).await,
+                existence_oracle::check(ctx, &prober, table, scope).await,
+            ]);
         }
-        findings.extend(reads::check(ctx, &prober, table, scope).await);
-        findings.push(writes::check(ctx, &prober, table, scope).await);
-        findings.push(unset_context::check(ctx, &prober, table, scope).await);
-        findings.push(existence_oracle::check(ctx, &prober, table, scope).await);
+        per_table
+    };
+    let (read, written) = futures::join!(reading, writing);
+    let mut findings = Vec::new();
+    for (read, written) in read.into_iter().zip(written) {
+        findings.extend(read);
+        findings.extend(written);
     }
     findings.push(context_bleed::check(ctx, &prober).await);
     findings.extend(exposure::check(ctx, &prober).await);
