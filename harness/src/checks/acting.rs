@@ -2,13 +2,12 @@
 //! and sets the tenant context the way the application does (`[tenancy]
 //! context`: `set_config(..., true)`, a session `SET`, or the schema's own
 //! function). The isolation probes, the writing integrity probes (sandbox)
-//! and the pooled-connection probe all enter the tenant with the statements
-//! of [`Actor::statements`], so every probe sees the tenant exactly as the
-//! application sets it.
+//! and the pooled-connection probe all act through [`Actor::enter`], so
+//! every probe sees the tenant exactly as the application sets it.
 
 use serde::{Deserialize, Serialize};
 use sqlx::postgres::PgDatabaseError;
-use sqlx::{Connection, PgConnection, Postgres, Transaction};
+use sqlx::{Connection, PgConnection, PgPool, Postgres, Transaction};
 
 use crate::catalog::{Catalog, QualName};
 use crate::checks::TierContext;
@@ -143,8 +142,20 @@ impl Actor {
         }
     }
 
-    /// Opens a transaction on a connection the caller holds and enters
-    /// `context` in it: BEGIN, the role and the context in one round trip.
+    /// Opens a transaction on a pooled connection and enters `context` in
+    /// it: BEGIN, the role and the context in one round trip.
+    pub async fn begin(
+        &self,
+        pool: &PgPool,
+        context: &Context,
+    ) -> Result<Result<Transaction<'static, Postgres>, Refusal>, sqlx::Error> {
+        match pool.begin_with(self.opening(context)).await {
+            Ok(tx) => Ok(Ok(tx)),
+            Err(error) => Refusal::from_error(error).map(Err),
+        }
+    }
+
+    /// [`Actor::begin`] on a connection the caller holds (to use it again).
     pub async fn begin_on<'c>(
         &self,
         conn: &'c mut PgConnection,

@@ -6,8 +6,7 @@
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
-use futures::TryStreamExt;
-use sqlx::{Either, PgPool, Row};
+use sqlx::{PgPool, Row};
 
 use crate::catalog::{Table, TenantScope};
 pub use crate::checks::acting::{Actor, Context, Refusal};
@@ -49,47 +48,27 @@ pub enum Outcome {
 /// Probe transactions run by this process (the report and the bench read it).
 pub static PROBES_RUN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-/// Runs a case on a pooled connection, acting as the application for the
-/// transaction, and rolls it back. BEGIN, the role, the context, the
-/// statement and ROLLBACK go in one message (simple query protocol), so a
-/// probe costs the server one round trip and no prepared statement; the
-/// statement's rows are those between the context's and ROLLBACK's
-/// completions. A refusal ends the message early: ROLLBACK follows it.
+/// Runs a case on a pooled superuser connection, acting as the application
+/// for the transaction, and rolls it back.
 pub async fn run(pool: &PgPool, case: &Case) -> Result<Outcome, sqlx::Error> {
     PROBES_RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let entering = case.actor.statements(&case.context);
-    let script = format!("BEGIN; {}; {}; ROLLBACK", entering.join("; "), case.statement);
-    // Completions before the statement's own: BEGIN's and those entering.
-    let statement_index = 1 + entering.len();
-    let mut conn = pool.acquire().await?;
-    let (mut completed, mut rows, mut affected) = (0, Vec::new(), 0);
-    let mut results = sqlx::raw_sql(&script).fetch_many(&mut *conn);
-    let failure = loop {
-        match results.try_next().await {
-            Ok(Some(Either::Left(done))) => {
-                if completed == statement_index {
-                    affected = done.rows_affected();
-                }
-                completed += 1;
-            }
-            Ok(Some(Either::Right(row))) if completed == statement_index => {
-                rows.push(row.try_get::<String, _>(0).unwrap_or_default());
-            }
-            Ok(Some(Either::Right(_))) => {}
-            Ok(None) => break None,
-            Err(error) => break Some(error),
+    let mut tx = match case.actor.begin(pool, &case.context).await? {
+        Ok(tx) => tx,
+        Err(refusal) => return Ok(Outcome::Refused(refusal)),
+    };
+    let outcome = if case.write {
+        match sqlx::raw_sql(&case.statement).execute(&mut *tx).await {
+            Ok(done) => Outcome::Affected(done.rows_affected()),
+            Err(e) => Outcome::Refused(Refusal::from_error(e)?),
+        }
+    } else {
+        match sqlx::query(&case.statement).fetch_all(&mut *tx).await {
+            Ok(rows) => Outcome::Rows(rows.iter().map(|r| r.try_get::<String, _>(0).unwrap_or_default()).collect()),
+            Err(e) => Outcome::Refused(Refusal::from_error(e)?),
         }
     };
-    drop(results);
-    match failure {
-        None if case.write => Ok(Outcome::Affected(affected)),
-        None => Ok(Outcome::Rows(rows)),
-        Some(error) => {
-            let refusal = Refusal::from_error(error)?;
-            sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await?;
-            Ok(Outcome::Refused(refusal))
-        }
-    }
+    tx.rollback().await?;
+    Ok(outcome)
 }
 
 /// `tableoid/ctid`: identifies a row for both the superuser and the app,
