@@ -139,7 +139,18 @@ pub async fn run(scenario: &Scenario) -> Result<Outcome> {
 
     let dir = scenario.report_dir.clone().unwrap_or_else(report::default_dir);
     report::repro::assign(&mut findings, &dir);
-    report::repro::write(&findings, scenario, &dir).map_err(|e| HarnessError::Report {
+    let mut repro_data = std::collections::BTreeMap::new();
+    for ((tier, catalog), stats) in tiers.iter().zip(&catalogs).zip(&tier_reports) {
+        if tier.server.backend == BackendKind::External {
+            continue; // the user's rows stay in the user's database
+        }
+        let rows = stats.tables.iter().map(|t| t.rows as u64).sum();
+        let written = report::repro::write_data(&findings, catalog, &tier.pool, rows, &dir).await;
+        if let Some(file) = written.map_err(|e| HarnessError::Report { path: dir.clone(), message: e.to_string() })? {
+            repro_data.insert(tier.server.tier.clone(), file);
+        }
+    }
+    report::repro::write(&findings, scenario, &repro_data, &dir).map_err(|e| HarnessError::Report {
         path: dir.clone(),
         message: e.to_string(),
     })?;
