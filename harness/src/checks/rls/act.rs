@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
-use sqlx::{PgPool, Row};
+use sqlx::{PgConnection, PgPool, Row};
 
 use crate::catalog::{Table, TenantScope};
 pub use crate::checks::acting::{Actor, Context, Refusal};
@@ -48,11 +48,17 @@ pub enum Outcome {
 /// Probe transactions run by this process (the report and the bench read it).
 pub static PROBES_RUN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-/// Runs a case on a pooled superuser connection, acting as the application
-/// for the transaction, and rolls it back.
+/// Runs a case on a pooled connection, acting as the application for the
+/// transaction, and rolls it back.
 pub async fn run(pool: &PgPool, case: &Case) -> Result<Outcome, sqlx::Error> {
+    run_on(&mut *pool.acquire().await?, case).await
+}
+
+/// [`run`] on a connection the caller holds: a probe that runs many cases
+/// keeps one, so their statements are prepared (and planned) once.
+pub async fn run_on(conn: &mut PgConnection, case: &Case) -> Result<Outcome, sqlx::Error> {
     PROBES_RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let mut tx = match case.actor.begin(pool, &case.context).await? {
+    let mut tx = match case.actor.begin_on(conn, &case.context).await? {
         Ok(tx) => tx,
         Err(refusal) => return Ok(Outcome::Refused(refusal)),
     };

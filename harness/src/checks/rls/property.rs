@@ -5,7 +5,6 @@
 //! synchronous runner: no thread ever blocks on the database.
 
 use std::fmt::Debug;
-use std::future::Future;
 
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
@@ -18,12 +17,11 @@ const SHRINK_STEPS: u32 = 256;
 
 /// Looks for a value of `strategy` that makes `holds` fail; returns the
 /// minimal one with its failure message.
-pub async fn falsify<S, F, Fut>(seed: u64, stream: &str, strategy: S, holds: F) -> Option<(S::Value, String)>
+pub async fn falsify<S, F>(seed: u64, stream: &str, strategy: S, mut holds: F) -> Option<(S::Value, String)>
 where
     S: Strategy,
     S::Value: Clone + Debug,
-    F: Fn(S::Value) -> Fut,
-    Fut: Future<Output = Result<(), String>>,
+    F: AsyncFnMut(S::Value) -> Result<(), String>,
 {
     let mut bytes = [0u8; 32];
     bytes[..8].copy_from_slice(&seed.to_le_bytes());

@@ -41,10 +41,16 @@ pub async fn check(ctx: &TierContext<'_>, prober: &Prober, table: &Table, scope:
     let strategy = (0..n, 0..n, 0..shapes.len());
     let (truth, shapes) = (&truth, &shapes);
     let case_of = |&(a, b, s): &(usize, usize, usize)| build(prober, table, scope, truth, a, b, &shapes[s]);
+    // One connection for every case: a statement that comes again (most
+    // shapes do not depend on the tenant) is prepared and planned once.
+    let mut conn = match ctx.acting_pool().acquire().await {
+        Ok(conn) => conn,
+        Err(e) => return vec![READ_LEAK.error(tier, &table.name, format!("no connection to probe with: {e}"))],
+    };
 
-    let leak = falsify(ctx.scenario.seed, &format!("read_leak/{tier}/{}", table.name), strategy.clone(), |v| async move {
+    let leak = falsify(ctx.scenario.seed, &format!("read_leak/{tier}/{}", table.name), strategy.clone(), async |v| {
         let Some((case, tenant)) = case_of(&v) else { return Ok(()) };
-        match act::run(ctx.acting_pool(), &case).await {
+        match act::run_on(&mut conn, &case).await {
             Ok(Outcome::Rows(seen)) => {
                 let foreign = foreign_rows(&case, truth, &seen, &tenant);
                 if foreign.is_empty() { Ok(()) } else { Err(format!("{} row(s) of other tenants", foreign.len())) }
@@ -55,10 +61,10 @@ pub async fn check(ctx: &TierContext<'_>, prober: &Prober, table: &Table, scope:
     })
     .await;
     let hidden_strategy = (0..n, 0..n, prop_oneof![Just(0usize), Just(4usize)]);
-    let hidden = falsify(ctx.scenario.seed, &format!("own_rows_hidden/{tier}/{}", table.name), hidden_strategy, |v| async move {
+    let hidden = falsify(ctx.scenario.seed, &format!("own_rows_hidden/{tier}/{}", table.name), hidden_strategy, async |v| {
         let Some((case, tenant)) = case_of(&v) else { return Ok(()) };
         let own: Vec<&String> = truth.rows_of(&tenant).collect();
-        match act::run(ctx.acting_pool(), &case).await {
+        match act::run_on(&mut conn, &case).await {
             Ok(Outcome::Rows(seen)) if case.statement.starts_with("SELECT count") => {
                 let counted: usize = seen.first().and_then(|c| c.parse().ok()).unwrap_or(0);
                 if counted >= own.len() { Ok(()) } else { Err(format!("counts {counted} of its {} rows", own.len())) }
@@ -79,7 +85,7 @@ pub async fn check(ctx: &TierContext<'_>, prober: &Prober, table: &Table, scope:
         None => READ_LEAK.pass(tier, &table.name, format!("{} cases: no tenant saw another's rows", super::property::CASES)),
         Some((value, reason)) => {
             let (case, tenant) = case_of(&value).expect("failing case exists");
-            let seen = match wait_outcome(ctx, &case).await {
+            let seen = match act::run_on(&mut conn, &case).await.ok() {
                 Some(Outcome::Rows(seen)) => seen,
                 _ => Vec::new(),
             };
@@ -112,10 +118,6 @@ pub async fn check(ctx: &TierContext<'_>, prober: &Prober, table: &Table, scope:
         }
     });
     findings
-}
-
-async fn wait_outcome(ctx: &TierContext<'_>, case: &Case) -> Option<Outcome> {
-    act::run(ctx.acting_pool(), case).await.ok()
 }
 
 /// Rows other tenants own among those a read returned; a count compares sizes.
