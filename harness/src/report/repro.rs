@@ -4,7 +4,7 @@
 //! `repro/<tier>.data.sql`, that tier's rows as seeded, so that psql alone
 //! shows the failure on any database that holds the tier's schema.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -54,11 +54,12 @@ fn absolute(paths: &[PathBuf]) -> Vec<PathBuf> {
     paths.iter().map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone())).collect()
 }
 
-/// Writes `repro/<tier>.data.sql` for `tier` when one of its findings has a
-/// repro: every table's rows (COPY text, as psql reads it inline) and every
-/// sequence's position, replacing what the database holds. Triggers and FK
-/// checks are off while it loads (`session_replication_role`), as the rows
-/// are already what the seeded tier held. Returns the file's name, or None
+/// Writes `repro/<tier>.data.sql` for the catalog's tier when one of its
+/// findings has a repro: every table's rows (COPY text, which psql reads
+/// inline) and every sequence's position, replacing what the database
+/// holds. Triggers and FK checks are off while it loads
+/// (`session_replication_role`): the rows are already what the seeded tier
+/// held. Returns the file's name, or None
 /// when no script is wanted. The caller skips external tiers: their rows
 /// belong to the user and stay in their database.
 pub async fn write_data(
@@ -100,14 +101,8 @@ pub async fn write_data(
         drop(copy);
         writeln!(out, "\\.")?;
     }
-    let sequences: BTreeMap<&String, ()> = catalog
-        .tables
-        .iter()
-        .flat_map(|t| &t.columns)
-        .filter_map(|c| c.sequence.as_ref())
-        .map(|s| (s, ()))
-        .collect();
-    for sequence in sequences.keys() {
+    let sequences: BTreeSet<&String> = catalog.tables.iter().flat_map(|t| &t.columns).filter_map(|c| c.sequence.as_ref()).collect();
+    for sequence in sequences {
         let (last, called): (i64, bool) = sqlx::query_as(&format!("SELECT last_value, is_called FROM {sequence}"))
             .fetch_one(&mut *conn)
             .await?;
