@@ -464,33 +464,16 @@ fn a_leak_leaves_a_repro_that_replay_reproduces() {
 
     // psql alone: a fresh database holding the tier's schema and the
     // defect, then the repro script, which loads the seeded rows itself.
-    let schema = [repo().join("fixtures/penguinmails/oltp.sql"), repo().join("fixtures/defects/rls/permissive_true.sql")];
-    let output = psql_on_fresh_database(&schema, &file.with_extension("sql"));
+    let lab = common::lab::Lab::get("scenarios/penguinmails.toml");
+    let url = common::rt().block_on(common::psql_database(&lab.servers[0], "repro_psql"));
+    let scripts = [
+        repo().join("fixtures/penguinmails/oltp.sql"),
+        repo().join("fixtures/defects/rls/permissive_true.sql"),
+        file.with_extension("sql"),
+    ];
+    let output = common::psql_files(&url, &scripts);
     let listed = output.lines().filter(|l| l.starts_with("leads/(")).count();
     let leads = report["tiers"][0]["tables"].as_array().expect("tables").iter().find(|t| t["name"] == "public.leads").expect("leads");
     let (rows, foreign) = (leads["rows"].as_u64().unwrap() as usize, leak["details"]["count"].as_u64().unwrap() as usize);
     assert!(listed == rows && foreign > 0, "the tenant owns {} of {rows} leads, psql lists {listed}:\n{output}", rows - foreign);
-}
-
-/// Runs the `schema` files and then `repro` with psql on a new database of
-/// a server the test binary started; returns what psql printed.
-fn psql_on_fresh_database(schema: &[PathBuf], repro: &Path) -> String {
-    use sqlx::{Connection, Executor};
-    let server = &common::lab::Lab::get("scenarios/penguinmails.toml").servers[0].options;
-    common::rt().block_on(async {
-        let mut admin = sqlx::PgConnection::connect_with(server).await.expect("connect");
-        // Two messages: CREATE DATABASE cannot run in a multi-statement one.
-        admin.execute("CREATE ROLE repro_runner LOGIN SUPERUSER PASSWORD 'repro_runner'").await.expect("role");
-        admin.execute("CREATE DATABASE repro_psql").await.expect("database");
-    });
-    let url = format!("postgresql://repro_runner:repro_runner@{}:{}/repro_psql", server.get_host(), server.get_port());
-    let output = Command::new("psql")
-        .arg(url)
-        .args(["-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1"])
-        .args(schema.iter().chain([&repro.to_path_buf()]).flat_map(|f| [Path::new("-f"), f.as_path()]))
-        .output()
-        .expect("psql runs (postgresql-client)");
-    let printed = format!("{}{}", String::from_utf8_lossy(&output.stdout), stderr(&output));
-    assert!(output.status.success(), "psql failed:\n{printed}");
-    printed
 }

@@ -390,27 +390,14 @@ fn a_repro_data_script_rebuilds_every_row_and_sequence_of_its_tier() {
             .expect("written for a tier with a repro");
 
         // psql loads it into a database that holds only the schema.
-        for statement in ["CREATE ROLE repro_runner LOGIN SUPERUSER PASSWORD 'repro_runner'", "CREATE DATABASE repro_target"] {
-            sqlx::raw_sql(statement).execute(&seeded).await.expect(statement);
-        }
         let server = &lab.servers[0];
+        let url = common::psql_database(server, "repro_target").await;
         let target = PgPool::connect_with(server.options_for("repro_target")).await.expect("connect");
         let mut conn = target.acquire().await.expect("connection");
         let schema = tierguard::load::expand(&spec.name, &spec.schema).expect("schema files");
         tierguard::load::apply(&mut conn, &spec.name, &schema).await.expect("schema loads");
         drop(conn);
-        let url = format!(
-            "postgresql://repro_runner:repro_runner@{}:{}/repro_target",
-            server.options.get_host(),
-            server.options.get_port()
-        );
-        let output = Command::new("psql")
-            .arg(url)
-            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-f"])
-            .arg(dir.path().join("repro").join(&file))
-            .output()
-            .expect("psql runs");
-        assert!(output.status.success(), "psql: {}", String::from_utf8_lossy(&output.stderr));
+        common::psql_files(&url, &[dir.path().join("repro").join(&file)]);
 
         let (expected, loaded) = (
             stats::tables(&catalog, &seeded).await.expect("stats"),

@@ -1,6 +1,6 @@
 //! Shared by the integration tests: one async runtime per test binary (sqlx
-//! pools belong to the runtime that made them), paths, and the defect
-//! fixtures' header format.
+//! pools belong to the runtime that made them), paths, psql on a new
+//! database, and the defect fixtures' header format.
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 
@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use serde_json::{Map, Value};
+use sqlx::{Connection, Executor, PgConnection};
 use tierguard::checks::{Finding, Status};
+use tierguard::provision::{quote_ident, Server};
 
 pub fn rt() -> &'static tokio::runtime::Runtime {
     static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
@@ -26,6 +28,38 @@ pub fn rt() -> &'static tokio::runtime::Runtime {
 
 pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+}
+
+/// A new, empty database on `server` and a psql URL to it, as a superuser
+/// login whose password the test knows (a server's own is never shown).
+pub async fn psql_database(server: &Server, database: &str) -> String {
+    let mut admin = PgConnection::connect_with(&server.options_for("postgres")).await.expect("connect");
+    admin
+        .execute(
+            "DO $$ BEGIN CREATE ROLE psql_runner LOGIN SUPERUSER PASSWORD 'psql_runner'; \
+             EXCEPTION WHEN duplicate_object THEN NULL; END $$",
+        )
+        .await
+        .expect("role");
+    // A message of its own: CREATE DATABASE cannot run in a multi-statement one.
+    admin.execute(format!("CREATE DATABASE {}", quote_ident(database)).as_str()).await.expect("database");
+    let options = &server.options;
+    format!("postgresql://psql_runner:psql_runner@{}:{}/{database}", options.get_host(), options.get_port())
+}
+
+/// Runs `files` with psql on `url`, one after the other, stopping at the
+/// first error, as a person would; returns what it printed (rows unaligned,
+/// without headers). Fails the test when psql fails.
+pub fn psql_files(url: &str, files: &[PathBuf]) -> String {
+    let output = std::process::Command::new("psql")
+        .arg(url)
+        .args(["-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1"])
+        .args(files.iter().flat_map(|f| [Path::new("-f"), f.as_path()]))
+        .output()
+        .expect("psql runs (postgresql-client)");
+    let printed = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "psql failed:\n{printed}");
+    printed
 }
 
 /// design.md's machine-checkable shape, shipped beside the repo in shared/.
