@@ -18,10 +18,10 @@ use tokio::sync::Mutex;
 use crate::provision::{disposable_password, quote_ident, quote_literal};
 
 /// Connections of one tier's application pool: as many as the isolation
-/// probes use at once (three tables read, and the writing probes; see
-/// `rls::probe`). Every further connection is one more backend that loads
-/// the catalog and policies of every table again.
-const CONNECTIONS: u32 = 4;
+/// probes use at once (the tables read at once, and the writing probes).
+/// Every further connection is one more backend that loads the catalog and
+/// policies of every table again.
+const CONNECTIONS: u32 = super::rls::CONCURRENT_READERS as u32 + 1;
 
 /// A pool logged in as `role` on the server and database of `admin` (a
 /// superuser pool), or None when the server refuses (the caller then

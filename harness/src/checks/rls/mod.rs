@@ -46,8 +46,9 @@ pub async fn run(ctx: &TierContext<'_>) -> Vec<Finding> {
 }
 
 /// Tables whose read probes run at once on a tier (each holds one pooled
-/// connection; the writing probes hold one more).
-const CONCURRENT_READERS: usize = 3;
+/// connection; the writing probes use one more): the application pool's
+/// size follows from it (`login`).
+pub(crate) const CONCURRENT_READERS: usize = 3;
 
 /// What the probes of one tier share: who to act as, and how.
 pub struct Prober {
