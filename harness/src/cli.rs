@@ -106,6 +106,10 @@ pub struct RunArgs {
     /// Lowest severity that fails the run.
     #[arg(long, value_name = "error|warning|info")]
     pub fail_on: Option<Severity>,
+
+    /// Skipped checks fail the run too (a gate that must prove every check).
+    #[arg(long)]
+    pub strict: bool,
 }
 
 impl RunArgs {
@@ -124,6 +128,7 @@ impl RunArgs {
             only: self.only,
             report_dir: self.report_dir,
             fail_on: self.fail_on,
+            strict: self.strict,
             tenants: self.tenants,
             rows: self.rows,
             profile: self.profile,

@@ -89,7 +89,7 @@ async fn dispatch(cli: Cli) -> ExitCode {
             };
             match outcome {
                 Ok(outcome) => {
-                    print!("{}", terminal::summary(&outcome.report, &outcome.dir, scenario.fail_on));
+                    print!("{}", terminal::summary(&outcome.report, &outcome.dir, scenario.gate()));
                     if outcome.failed {
                         ExitCode::from(EXIT_GATE_FAILED)
                     } else {

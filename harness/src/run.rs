@@ -88,6 +88,12 @@ pub async fn run(scenario: &Scenario) -> Result<Outcome> {
         tenancy.guc.as_deref().unwrap_or("(none found)"),
         tenancy.app_role.as_deref().unwrap_or("(none found)")
     ));
+    let only_isolation = scenario.only.as_ref().is_some_and(|only| only.iter().all(|f| *f == Family::Rls));
+    let has_tenant_tables = catalogs.iter().any(|c| tenancy.scoped_tables(c).next().is_some());
+    if only_isolation && has_tenant_tables && (tenancy.app_role.is_none() || tenancy.guc.is_none()) {
+        // Nothing at all could be probed: that is not a verdict.
+        return Err(HarnessError::input(checks::rls::NO_ACTOR.to_string()));
+    }
     for (tier, table, path) in tenancy.paths() {
         let how = if path.declared { "declared" } else { "inferred" };
         progress(&format!("tenant path ({how}) {tier}.{table}: {path}"));
@@ -154,7 +160,7 @@ pub async fn run(scenario: &Scenario) -> Result<Outcome> {
         path: dir.clone(),
         message: e.to_string(),
     })?;
-    let failed = findings.iter().any(|f| f.fails_gate(scenario.fail_on));
+    let failed = findings.iter().any(|f| scenario.gate().fails(f));
     let report = Report {
         tool: "tierguard",
         version: env!("CARGO_PKG_VERSION"),

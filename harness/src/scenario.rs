@@ -43,6 +43,8 @@ pub struct Scenario {
     pub only: Option<Vec<Family>>,
     pub report_dir: Option<PathBuf>,
     pub fail_on: Severity,
+    /// Skipped checks fail the gate too (`--strict`).
+    pub strict: bool,
     /// Named queries with latency targets (`[[latency]]`).
     pub latency: Vec<LatencyQuery>,
     /// The profile in force (`--profile`, else the file's `profile`).
@@ -449,6 +451,7 @@ struct ScenarioFile {
     backend: Option<String>,
     image: Option<String>,
     fail_on: Option<String>,
+    strict: Option<bool>,
     only: Option<Vec<String>>,
     #[serde(default)]
     tenancy: TenancyFile,
@@ -583,12 +586,21 @@ pub struct Overrides {
     pub only: Option<Vec<Family>>,
     pub report_dir: Option<PathBuf>,
     pub fail_on: Option<Severity>,
+    pub strict: bool,
     pub tenants: Option<u32>,
     pub rows: Option<u64>,
     pub profile: Option<String>,
 }
 
 impl Scenario {
+    /// What fails this run (`--fail-on`, `--strict`).
+    pub fn gate(&self) -> crate::checks::Gate {
+        crate::checks::Gate {
+            fail_on: self.fail_on,
+            strict: self.strict,
+        }
+    }
+
     /// Reads a scenario file (if any) and applies the flags on top.
     pub fn resolve(path: Option<&Path>, overrides: Overrides) -> Result<Scenario> {
         let mut scenario = match path {
@@ -626,6 +638,7 @@ impl Scenario {
             only: None,
             report_dir: None,
             fail_on: Severity::Error,
+            strict: false,
             latency: Vec::new(),
             profile: None,
             measure: MeasureOverride::default(),
@@ -675,6 +688,7 @@ impl Scenario {
             scenario.backend = backend.parse().map_err(|m| err(format!("backend: {m}")))?;
         }
         scenario.image = file.image;
+        scenario.strict = file.strict.unwrap_or(false);
         if let Some(fail_on) = file.fail_on {
             scenario.fail_on = fail_on.parse().map_err(|m| err(format!("fail_on: {m}")))?;
         }
@@ -849,6 +863,7 @@ impl Scenario {
             self.only = o.only;
         }
         set(&mut self.report_dir, o.report_dir);
+        self.strict |= o.strict;
         if let Some(fail_on) = o.fail_on {
             self.fail_on = fail_on;
         }

@@ -160,10 +160,17 @@ fn defect_is_reported_exactly(
     path: PathBuf,
 ) {
     let (defect, findings, reported) = apply(&path);
+    // What the checks said of every object a line names or a failure is about.
+    let objects: BTreeSet<&String> = defect.expect.iter().chain(&reported).map(|(_, _, object)| object).collect();
+    let verdicts: Vec<String> = findings
+        .iter()
+        .filter(|f| objects.contains(&f.object) && f.family() == "rls")
+        .map(|f| format!("{} {} {:?}: {}", f.check, f.object, f.status, f.message))
+        .collect();
     assert_eq!(
         reported,
         defect.expect,
-        "{}: reported findings differ from the header's expect lines",
+        "{}: reported findings differ from the header's expect lines; verdicts on those objects: {verdicts:#?}",
         path.display()
     );
     let differences = defect.detail_differences(&findings);

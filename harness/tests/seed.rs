@@ -382,6 +382,8 @@ fn a_repro_data_script_rebuilds_every_row_and_sequence_of_its_tier() {
             context: Context::Unset,
             statement: "SELECT 1".into(),
             write: false,
+            setup: Vec::new(),
+            observe: None,
         }));
         let dir = tempfile::tempdir().expect("report folder");
         let file = repro::write_data(&[finding], &catalog, &seeded, 1000, dir.path())

@@ -217,6 +217,12 @@ pub struct Function {
     pub arguments: String,
     pub result: String,
     pub security_definer: bool,
+    /// A procedure (`CALL`), not a function.
+    #[serde(default)]
+    pub procedure: bool,
+    /// Settings the function runs with (`proconfig`: `search_path=...`).
+    #[serde(default)]
+    pub config: Vec<String>,
     pub owner: String,
     /// Roles with EXECUTE (`public` when PUBLIC has it).
     pub executable_by: Vec<String>,
@@ -230,6 +236,13 @@ pub struct Role {
     pub can_login: bool,
     /// Every role this one is a member of, directly or through others.
     pub member_of: Vec<String>,
+}
+
+impl Function {
+    /// Whether it runs with a `search_path` of its own (`SET search_path`).
+    pub fn fixes_search_path(&self) -> bool {
+        self.config.iter().any(|c| c.starts_with("search_path="))
+    }
 }
 
 impl Catalog {

@@ -132,8 +132,10 @@ fn functions_sql() -> String {
          SELECT n.nspname || '.' || p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')' AS sort,
            json_build_object('schema', n.nspname, 'name', p.proname) AS name,
            pg_get_function_identity_arguments(p.oid) AS arguments,
-           pg_get_function_result(p.oid) AS result,
+           COALESCE(pg_get_function_result(p.oid), '') AS result,
            p.prosecdef AS security_definer,
+           p.prokind = 'p' AS procedure,
+           COALESCE(to_json(p.proconfig), '[]'::json) AS config,
            pg_get_userbyid(p.proowner) AS owner,
            (SELECT COALESCE(json_agg(DISTINCT CASE WHEN a.grantee = 0 THEN 'public'
                                              ELSE pg_get_userbyid(a.grantee) END), '[]'::json)

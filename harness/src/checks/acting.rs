@@ -76,6 +76,12 @@ impl Refusal {
         })
     }
 
+    /// A deadlock or a lock wait given up: the probe met another
+    /// transaction (a concurrent probe or audit), not a verdict; run it again.
+    pub fn is_transient(&self) -> bool {
+        ["40P01", "40001", "55P03"].contains(&self.code.as_str())
+    }
+
     /// Whether `target` (table, constraint) is what refused.
     pub fn is_by(&self, catalog: &Catalog, target: (&QualName, &str)) -> bool {
         let table = self

@@ -163,13 +163,24 @@ impl Finding {
         self.check.split('.').next().unwrap_or(self.check)
     }
 
-    /// Whether this finding fails a gate set at `threshold`. A check that
-    /// could not run (`error`) always fails: nothing was proven.
-    pub fn fails_gate(&self, threshold: Severity) -> bool {
-        match self.status {
-            Status::Fail => self.severity >= threshold,
+}
+
+/// What fails a run: failures at or above `fail_on`; a check that could
+/// not run (`error`), always, since nothing was proven; and under
+/// `strict`, a check that was skipped, since it proved nothing either.
+#[derive(Debug, Clone, Copy)]
+pub struct Gate {
+    pub fail_on: Severity,
+    pub strict: bool,
+}
+
+impl Gate {
+    pub fn fails(&self, finding: &Finding) -> bool {
+        match finding.status {
+            Status::Fail => finding.severity >= self.fail_on,
             Status::Error => true,
-            Status::Pass | Status::Skip => false,
+            Status::Skip => self.strict,
+            Status::Pass => false,
         }
     }
 }

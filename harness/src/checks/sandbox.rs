@@ -16,7 +16,7 @@ use crate::catalog::{Catalog, QualName};
 use crate::provision::quote_ident;
 
 /// Key of the advisory lock writing probes hold ("tierguard").
-const PROBE_LOCK: i64 = 0x7469_6572_6775_6172;
+pub(crate) const PROBE_LOCK: i64 = 0x7469_6572_6775_6172;
 /// Constraints one probe may set aside before giving up.
 const MAX_SET_ASIDE: usize = 16;
 

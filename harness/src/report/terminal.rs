@@ -4,18 +4,22 @@
 use std::path::Path;
 
 use super::Report;
-use crate::checks::{Severity, Status};
+use crate::checks::{Gate, Status};
 
-pub fn summary(report: &Report, dir: &Path, gate: Severity) -> String {
+pub fn summary(report: &Report, dir: &Path, gate: Gate) -> String {
     let mut out = String::new();
     let failing: Vec<_> = report
         .findings
         .iter()
-        .filter(|f| matches!(f.status, Status::Fail | Status::Error))
+        .filter(|f| matches!(f.status, Status::Fail | Status::Error) || gate.fails(f))
         .collect();
     for f in &failing {
-        let mark = if f.fails_gate(gate) { "FAIL" } else { "warn" };
-        let status = if f.status == Status::Error { "could not run".to_string() } else { f.severity.to_string() };
+        let mark = if gate.fails(f) { "FAIL" } else { "warn" };
+        let status = match f.status {
+            Status::Error => "could not run".to_string(),
+            Status::Skip => "skipped".to_string(),
+            _ => f.severity.to_string(),
+        };
         out.push_str(&format!("{mark} {:<22} {:<8} {:<40} [{status}] {}\n", f.check, f.tier, f.object, f.message));
     }
     let s = &report.summary;

@@ -23,12 +23,33 @@ pub struct Case {
     pub statement: String,
     /// Reads return row ids (`tableoid/ctid`); writes return rows affected.
     pub write: bool,
+    /// Run as the superuser before acting (constraints set aside).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub setup: Vec<String>,
+    /// A superuser query that shows the other tenant's rows, before and
+    /// after the statement: a write is judged by its effect on them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observe: Option<String>,
 }
 
 impl Case {
     /// The case as a psql script: run it on a database holding the rows.
     pub fn sql(&self) -> String {
-        format!("BEGIN;\n{};\n{};\nROLLBACK;\n", self.actor.statements(&self.context).join(";\n"), self.statement)
+        let acting = self.actor.statements(&self.context).join(";\n");
+        let Some(observe) = &self.observe else {
+            return format!("BEGIN;\n{acting};\n{};\nROLLBACK;\n", self.statement);
+        };
+        let mut sql = String::from("BEGIN;\nSET CONSTRAINTS ALL IMMEDIATE;\n");
+        for statement in &self.setup {
+            sql.push_str(&format!("{statement};\n"));
+        }
+        sql.push_str(&format!(
+            "-- the other tenant's rows before:\n{observe};\nSET LOCAL SESSION AUTHORIZATION {};\n{acting};\n{};\n\
+             RESET SESSION AUTHORIZATION;\n-- and after (compare):\n{observe};\nROLLBACK;\n",
+            quote_ident(&self.actor.role),
+            self.statement
+        ));
+        sql
     }
 
     pub fn describe(&self) -> String {
@@ -57,6 +78,19 @@ pub async fn run(pool: &PgPool, case: &Case) -> Result<Outcome, sqlx::Error> {
 /// [`run`] on a connection the caller holds: a probe that runs many cases
 /// keeps one, so their statements are prepared (and planned) once.
 pub async fn run_on(conn: &mut PgConnection, case: &Case) -> Result<Outcome, sqlx::Error> {
+    for _ in 1..ATTEMPTS {
+        match run_once(conn, case).await? {
+            Outcome::Refused(refusal) if refusal.is_transient() => continue,
+            outcome => return Ok(outcome),
+        }
+    }
+    run_once(conn, case).await
+}
+
+/// Times a probe is run when it meets another transaction (a deadlock).
+pub const ATTEMPTS: usize = 3;
+
+async fn run_once(conn: &mut PgConnection, case: &Case) -> Result<Outcome, sqlx::Error> {
     PROBES_RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut tx = match case.actor.begin_on(conn, &case.context).await? {
         Ok(tx) => tx,
@@ -86,34 +120,45 @@ pub struct Truth {
     pub owner: HashMap<String, String>,
     /// Row id → `ROW(primary key)::text`, to address a row as the app would.
     pub key: HashMap<String, String>,
+    /// Row id → the primary key's values as text, column by column.
+    pub key_values: HashMap<String, Vec<String>>,
     pub key_expr: Option<String>,
 }
 
 impl Truth {
     pub async fn read(pool: &PgPool, table: &Table, scope: &TenantScope) -> Result<Truth, sqlx::Error> {
-        let key_expr = table.primary_key().map(|pk| {
-            let columns: Vec<String> = pk.columns.iter().map(|c| quote_ident(c)).collect();
-            format!("ROW({})::text", columns.join(", "))
-        });
+        let pk: Vec<String> = table.primary_key().map(|pk| pk.columns.iter().map(|c| quote_ident(c)).collect()).unwrap_or_default();
+        let key_expr = (!pk.is_empty()).then(|| format!("ROW({})::text", pk.join(", ")));
+        let key_values: Vec<String> = pk.iter().map(|c| format!("{c}::text")).collect();
         let sql = format!(
-            "SELECT {ROW_ID}, ({})::text, {} FROM {} t",
+            "SELECT {ROW_ID}, ({})::text, {}, ARRAY[{}]::text[] FROM {} t",
             scope.tenant_sql("t"),
             key_expr.as_deref().unwrap_or("NULL::text"),
+            key_values.join(", "),
             table.name.sql()
         );
-        let rows: Vec<(String, Option<String>, Option<String>)> = sqlx::query_as(&sql).fetch_all(pool).await?;
+        let rows: Vec<(String, Option<String>, Option<String>, Vec<String>)> = sqlx::query_as(&sql).fetch_all(pool).await?;
         let mut truth = Truth {
             owner: HashMap::new(),
             key: HashMap::new(),
+            key_values: HashMap::new(),
             key_expr,
         };
-        for (id, owner, key) in rows {
+        for (id, owner, key, values) in rows {
             truth.owner.insert(id.clone(), owner.unwrap_or_default());
             if let Some(key) = key {
-                truth.key.insert(id, key);
+                truth.key.insert(id.clone(), key);
+                truth.key_values.insert(id, values);
             }
         }
         Ok(truth)
+    }
+
+    /// `ROW(key) = '...'` for the first of `owner`'s rows.
+    pub fn by_key(&self, owner: &str) -> Option<String> {
+        let key_expr = self.key_expr.as_ref()?;
+        let row = self.rows_of(owner).next()?;
+        Some(format!("{key_expr} = {}", crate::provision::quote_literal(self.key.get(row)?)))
     }
 
     pub fn rows_of<'t>(&'t self, tenant: &'t str) -> impl Iterator<Item = &'t String> + 't {

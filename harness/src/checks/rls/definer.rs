@@ -10,11 +10,16 @@
 //!   arguments) and that answer differs from the one for ids no row has:
 //!   the function read B's rows for A. Ids the arguments pass are read as
 //!   placeholders, so a function that only echoes its input passes.
+//! - Every one (procedures too, by `CALL`) fails when the call, made inside
+//!   a rolled-back transaction, changed, added or removed any of B's rows
+//!   in any tenant table (see `effect`): a write by id that trusts its
+//!   argument returns nothing, and only B's rows show it.
 //!
 //! The scenario's context function is left out: entering another tenant
 //! is what it is for.
 
 use super::act::{self, Context, Outcome};
+use super::effect::{self, Ledger, Observed};
 use super::exposure::expose;
 use super::Prober;
 use crate::catalog::{Function, TenantScope};
@@ -25,7 +30,7 @@ use crate::scenario::ContextMechanism;
 
 pub const DEFINER_BYPASS: CheckId = CheckId::new("rls.definer_bypass", Severity::Error);
 
-pub async fn check(ctx: &TierContext<'_>, prober: &Prober) -> Vec<Finding> {
+pub async fn check(ctx: &TierContext<'_>, prober: &Prober, observed: &[Observed], ledger: &Ledger) -> Vec<Finding> {
     let Some(column) = ctx.tenancy.column.clone() else { return Vec::new() };
     let context_function = match &ctx.scenario.tenancy.context {
         ContextMechanism::Function(name) => Some(name),
@@ -41,13 +46,18 @@ pub async fn check(ctx: &TierContext<'_>, prober: &Prober) -> Vec<Finding> {
         let arguments = arguments(&function.arguments);
         let named = naming(ctx, &arguments, victim).await;
         let returns_tenant_rows = function.result.contains(&column) || function.result.starts_with("SETOF") || function.result.starts_with("TABLE");
-        let mut finding = if returns_tenant_rows {
+        let mut finding = if function.procedure {
+            DEFINER_BYPASS.pass(ctx.tier(), &function.name, "a procedure: it returns nothing to read")
+        } else if returns_tenant_rows {
             let statement = format!("SELECT {}::text FROM {} f", quote_ident(&column), call(function, &named));
             expose(ctx, prober, DEFINER_BYPASS, &function.name, statement, true).await
         } else {
             let nobody: Vec<String> = arguments.iter().map(|a| a.nobody()).collect();
             answers(ctx, prober, function, (actor, victim), &named, &nobody).await
         };
+        if finding.status == crate::checks::Status::Pass && !ctx.read_only {
+            finding = side_effects(ctx, prober, function, (actor, victim), &named, observed, ledger).await.unwrap_or(finding);
+        }
         finding.object = format!("{}({})", function.name, function.arguments);
         findings.push(finding);
     }
@@ -90,6 +100,56 @@ async fn answers(
         case,
         leaked.len(),
         leaked.into_iter().take(10).collect(),
+    )
+}
+
+/// The call as tenant A with B's ids, judged by B's rows afterwards: a
+/// failure when any of them changed, None when they all held.
+async fn side_effects(
+    ctx: &TierContext<'_>,
+    prober: &Prober,
+    function: &Function,
+    (actor, victim): (&String, &String),
+    named: &[String],
+    observed: &[Observed],
+    ledger: &Ledger,
+) -> Option<Finding> {
+    let statement = if function.procedure {
+        format!("CALL {}", call(function, named))
+    } else {
+        format!("SELECT NULL FROM {} f", call(function, named))
+    };
+    let mut case = prober.case(Context::Tenant(actor.clone()), statement, true);
+    let tables: Vec<&Observed> = observed.iter().collect();
+    let effect = match effect::observe(ctx.pool, &case, &tables).await {
+        Ok(effect) => effect,
+        Err(e) => return Some(DEFINER_BYPASS.error(ctx.tier(), &function.name, format!("probe failed: {e}"))),
+    };
+    let changes: Vec<effect::Change> = effect.others_changed(ledger, actor).into_iter().filter(|c| prober.tenants.contains(&c.tenant)).collect();
+    let first = changes.first()?;
+    let table = observed.iter().find(|o| o.table == first.table)?;
+    case.observe = Some(table.sql_for(&first.tenant));
+    let rows = effect::observe_rows(ctx.pool, &case, &[table], Some(&first.tenant)).await.map(|(_, rows)| rows).unwrap_or_default();
+    let what: Vec<String> = changes.iter().map(effect::Change::describe).collect();
+    let count = rows.len().max(1);
+    Some(
+        prober
+            .failure(
+                DEFINER_BYPASS,
+                ctx,
+                &function.name,
+                format!(
+                    "{}: called by tenant {actor} with tenant {victim}'s ids, it changed another tenant's rows: {} ({})",
+                    function.name,
+                    what.join(", "),
+                    case.describe()
+                ),
+                case,
+                count,
+                rows.into_iter().take(10).collect(),
+            )
+            .detail("actor", actor.clone())
+            .detail("victim", first.tenant.clone()),
     )
 }
 

@@ -5,7 +5,9 @@
 pub mod act;
 mod context_bleed;
 mod definer;
+mod definer_search_path;
 mod disabled;
+pub mod effect;
 mod existence_oracle;
 mod exposure;
 mod no_policy;
@@ -41,9 +43,13 @@ pub async fn run(ctx: &TierContext<'_>) -> Vec<Finding> {
     findings.extend(not_forced::check(ctx));
     findings.extend(no_policy::check(ctx));
     findings.extend(privileged_role::check(ctx));
+    findings.extend(definer_search_path::check(ctx));
     findings.extend(probe(ctx).await);
     findings
 }
+
+/// Why nothing can be probed without an application role or setting.
+pub const NO_ACTOR: &str = "no application role or tenant setting was given or could be inferred: pass --app-role NAME (the role the application logs in as) and --tenant-guc NAME (the setting its policies read)";
 
 /// Tables whose read probes run at once on a tier (each holds one pooled
 /// connection; the writing probes use one more): the application pool's
@@ -63,6 +69,8 @@ impl Prober {
             context,
             statement,
             write,
+            setup: Vec::new(),
+            observe: None,
         }
     }
 
@@ -97,17 +105,30 @@ impl Prober {
 async fn probe(ctx: &TierContext<'_>) -> Vec<Finding> {
     let tier = ctx.tier();
     let skip_all = |why: &str| PROBES.iter().map(|id| id.skip(tier, "*", why)).collect::<Vec<_>>();
-    let Some(actor) = Actor::of(ctx) else {
-        return skip_all("no application role or tenant setting given or inferred (--app-role, --tenant-guc)");
-    };
     if ctx.tenancy.scoped_tables(ctx.catalog).next().is_none() {
         return Vec::new();
     }
+    let Some(actor) = Actor::of(ctx) else {
+        // One finding for the tier, not one per probe and table: the cause is one.
+        return vec![reads::READ_LEAK.error(tier, "*", format!("{}; no isolation probe ran on this tier", NO_ACTOR))];
+    };
     let tenants = act::tenants(ctx).await;
     if tenants.len() < 2 {
         return skip_all("fewer than two tenants have rows: nothing can leak between them (seed with --tenants 2 or more)");
     }
     let prober = Prober { actor, tenants };
+    // Writes are judged against the committed rows of every tenant table,
+    // read once: every probe is rolled back.
+    let observed: Vec<effect::Observed> = ctx.tenancy.scoped_tables(ctx.catalog).map(|(t, s)| effect::Observed::new(t, s)).collect();
+    let ledger = if ctx.read_only {
+        effect::Ledger::default()
+    } else {
+        match effect::Ledger::read(ctx.pool, &observed).await {
+            Ok(ledger) => ledger,
+            Err(e) => return vec![writes::WRITE_LEAK.error(tier, "*", format!("could not read the ground truth: {e}"))],
+        }
+    };
+    let ledger = &ledger;
     // Tables with nothing granted are left to rls.no_policy and the catalog checks.
     let tables: Vec<_> = ctx
         .tenancy
@@ -127,7 +148,7 @@ async fn probe(ctx: &TierContext<'_>) -> Vec<Finding> {
         let mut per_table = Vec::new();
         for &(table, scope) in &tables {
             per_table.push([
-                writes::check(ctx, &prober, table, scope).await,
+                writes::check(ctx, &prober, table, scope, ledger).await,
                 unset_context::check(ctx, &prober, table, scope).await,
                 existence_oracle::check(ctx, &prober, table, scope).await,
             ]);
@@ -142,6 +163,6 @@ async fn probe(ctx: &TierContext<'_>) -> Vec<Finding> {
     }
     findings.push(context_bleed::check(ctx, &prober).await);
     findings.extend(exposure::check(ctx, &prober).await);
-    findings.extend(definer::check(ctx, &prober).await);
+    findings.extend(definer::check(ctx, &prober, &observed, ledger).await);
     findings
 }

@@ -1,0 +1,311 @@
+//! Judging a write by what it did to other tenants' rows, not by whether
+//! the statement was accepted (an unqualified `UPDATE` under a tight SELECT
+//! policy reports its rows like any other).
+//!
+//! A [`Tally`] is each tenant's rows of a table as a count, a content hash
+//! and how many of them the open transaction wrote (a no-op `SET c = c`
+//! still writes a row). The ground truth ([`Ledger`]) is the tally of the
+//! committed rows, read once: every probe is rolled back, so it holds for
+//! the whole run. A writing probe runs on a superuser connection: it takes
+//! the application's identity for its statement (`SET LOCAL SESSION
+//! AUTHORIZATION`, so `session_user` and `current_user` are the app role, as
+//! when it logs in), gives it back, tallies the rows inside the same
+//! transaction, and rolls everything back.
+
+use std::collections::{BTreeMap, HashMap};
+
+use sqlx::{Connection, PgConnection, PgPool};
+
+use super::act::{Case, Outcome, Refusal, PROBES_RUN};
+use crate::catalog::{QualName, Table, TenantScope};
+use crate::provision::quote_ident;
+
+/// Each tenant's rows of one table: tenant → count.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tally(BTreeMap<String, Count>);
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Count {
+    pub rows: i64,
+    /// Sum of the rows' text hashes: changes when any value does.
+    pub hash: String,
+    /// Rows the open transaction wrote (inserted or updated).
+    pub written: i64,
+}
+
+impl Count {
+    pub fn differs(&self, truth: &Count) -> bool {
+        self.rows != truth.rows || self.hash != truth.hash || self.written > 0
+    }
+}
+
+impl Tally {
+    pub fn of(&self, tenant: &str) -> Count {
+        self.0.get(tenant).cloned().unwrap_or_default()
+    }
+
+    /// Tenants with at least one row, in order.
+    pub fn tenants(&self) -> impl Iterator<Item = &String> {
+        self.0.iter().filter(|(t, c)| !t.is_empty() && c.rows > 0).map(|(t, _)| t)
+    }
+}
+
+/// What one table needs to be tallied and its rows compared.
+#[derive(Debug, Clone)]
+pub struct Observed {
+    pub table: QualName,
+    from: String,
+    tenant: String,
+    /// `SELECT tenant, rows, hash, written ...` grouped by tenant.
+    tally_sql: String,
+    /// One tenant's rows (`$1`) as (key, content hash).
+    rows_sql: String,
+}
+
+impl Observed {
+    pub fn new(table: &Table, scope: &TenantScope) -> Observed {
+        let tenant = scope.tenant_sql("t");
+        // The xid of the open transaction, as xmin shows it (32 bits);
+        // NULL before it wrote anything.
+        let written = "t.xmin::text::bigint = pg_current_xact_id_if_assigned()::text::bigint % 4294967296";
+        let key = match table.primary_key() {
+            Some(pk) => {
+                let columns: Vec<String> = pk.columns.iter().map(|c| quote_ident(c)).collect();
+                format!("ROW({})::text", columns.join(", "))
+            }
+            None => "t.ctid::text".into(),
+        };
+        Observed {
+            table: table.name.clone(),
+            from: table.name.sql(),
+            tenant: tenant.clone(),
+            tally_sql: format!(
+                "SELECT ({tenant})::text AS tenant, count(*) AS rows, COALESCE(sum(hashtextextended(t::text, 0)), 0)::text AS hash, \
+                 count(*) FILTER (WHERE {written}) AS written FROM {} t GROUP BY 1",
+                table.name.sql()
+            ),
+            rows_sql: format!(
+                "SELECT {key}, md5(t::text) FROM {} t WHERE ({tenant})::text = $1 ORDER BY 1",
+                table.name.sql()
+            ),
+        }
+    }
+
+    /// A query a person can run before and after the statement to see
+    /// `tenant`'s rows change (the repro scripts show it).
+    pub fn sql_for(&self, tenant: &str) -> String {
+        format!(
+            "SELECT count(*) AS rows_of_tenant, COALESCE(sum(hashtextextended(t::text, 0)), 0) AS content_hash FROM {} t WHERE ({})::text = {}",
+            self.from,
+            self.tenant,
+            crate::provision::quote_literal(tenant)
+        )
+    }
+
+    async fn tally(&self, conn: &mut PgConnection) -> Result<Tally, sqlx::Error> {
+        let rows: Vec<(Option<String>, i64, String, i64)> = sqlx::query_as(&self.tally_sql).fetch_all(conn).await?;
+        Ok(Tally(
+            rows.into_iter()
+                .map(|(tenant, rows, hash, written)| (tenant.unwrap_or_default(), Count { rows, hash, written }))
+                .collect(),
+        ))
+    }
+
+    async fn rows_of(&self, conn: &mut PgConnection, tenant: &str) -> Result<Vec<(String, String)>, sqlx::Error> {
+        sqlx::query_as(&self.rows_sql).bind(tenant).fetch_all(conn).await
+    }
+}
+
+/// The committed rows of every table a probe may observe.
+#[derive(Debug, Default)]
+pub struct Ledger(HashMap<QualName, Tally>);
+
+impl Ledger {
+    pub async fn read(pool: &PgPool, tables: &[Observed]) -> Result<Ledger, sqlx::Error> {
+        let mut conn = pool.acquire().await?;
+        let mut ledger = HashMap::new();
+        for observed in tables {
+            ledger.insert(observed.table.clone(), observed.tally(&mut conn).await?);
+        }
+        Ok(Ledger(ledger))
+    }
+
+    pub fn tally(&self, table: &QualName) -> Tally {
+        self.0.get(table).cloned().unwrap_or_default()
+    }
+}
+
+/// What a writing probe did.
+#[derive(Debug)]
+pub struct Effect {
+    pub outcome: Outcome,
+    /// Each observed table's rows after the statement (empty when refused).
+    pub after: Vec<(QualName, Tally)>,
+}
+
+/// A tenant whose rows a statement changed.
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub table: QualName,
+    pub tenant: String,
+    pub before: Count,
+    pub after: Count,
+}
+
+impl Change {
+    pub fn describe(&self) -> String {
+        let (before, after) = (self.before.rows, self.after.rows);
+        let what = if after > before {
+            format!("{} row(s) appeared", after - before)
+        } else if after < before {
+            format!("{} row(s) vanished", before - after)
+        } else {
+            format!("{} row(s) rewritten", self.after.written.max(1))
+        };
+        format!("{what} of tenant {} in {}", self.tenant, self.table)
+    }
+}
+
+impl Effect {
+    /// Tenants other than `actor` whose rows differ from the ground truth.
+    pub fn others_changed(&self, ledger: &Ledger, actor: &str) -> Vec<Change> {
+        self.changes(ledger).into_iter().filter(|c| c.tenant != actor && !c.tenant.is_empty()).collect()
+    }
+
+    /// Whether `actor`'s own rows of `table` changed.
+    pub fn own_changed(&self, ledger: &Ledger, actor: &str, table: &QualName) -> bool {
+        self.changes(ledger).iter().any(|c| c.tenant == actor && &c.table == table)
+    }
+
+    fn changes(&self, ledger: &Ledger) -> Vec<Change> {
+        let mut changes = Vec::new();
+        for (table, after) in &self.after {
+            let before = ledger.tally(table);
+            let tenants: std::collections::BTreeSet<&String> = before.0.keys().chain(after.0.keys()).collect();
+            for tenant in tenants {
+                let (was, is) = (before.of(tenant), after.of(tenant));
+                if is.differs(&was) {
+                    changes.push(Change { table: table.clone(), tenant: tenant.clone(), before: was, after: is });
+                }
+            }
+        }
+        changes
+    }
+}
+
+/// Runs a writing case on a superuser connection of `pool` (see the module
+/// comment) and tallies `observed` inside its transaction; then rolls back.
+pub async fn observe(pool: &PgPool, case: &Case, observed: &[&Observed]) -> Result<Effect, sqlx::Error> {
+    Ok(observe_rows(pool, case, observed, None).await?.0)
+}
+
+/// [`observe`], also listing `victim`'s rows of the first observed table
+/// whose content differs from the committed ones (key and what happened),
+/// for the evidence of a failure.
+pub async fn observe_rows(
+    pool: &PgPool,
+    case: &Case,
+    observed: &[&Observed],
+    victim: Option<&str>,
+) -> Result<(Effect, Vec<String>), sqlx::Error> {
+    for _ in 1..super::act::ATTEMPTS {
+        match observe_once(pool, case, observed, victim).await? {
+            (Effect { outcome: Outcome::Refused(refusal), .. }, _) if refusal.is_transient() => continue,
+            done => return Ok(done),
+        }
+    }
+    observe_once(pool, case, observed, victim).await
+}
+
+async fn observe_once(
+    pool: &PgPool,
+    case: &Case,
+    observed: &[&Observed],
+    victim: Option<&str>,
+) -> Result<(Effect, Vec<String>), sqlx::Error> {
+    PROBES_RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut conn = pool.acquire().await?;
+    let committed = match (victim, observed.first()) {
+        (Some(victim), Some(first)) => first.rows_of(&mut conn, victim).await?,
+        _ => Vec::new(),
+    };
+    let mut tx = conn.begin().await?;
+    // One writing probe at a time per database (concurrent audits of one
+    // database would wait on, or deadlock with, each other's set-asides).
+    sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(crate::checks::sandbox::PROBE_LOCK).execute(&mut *tx).await?;
+    // A deferred constraint would only be checked at a commit that never comes.
+    let mut opening = vec!["SET CONSTRAINTS ALL IMMEDIATE".to_string()];
+    opening.extend(case.setup.iter().cloned());
+    opening.push(format!("SET LOCAL SESSION AUTHORIZATION {}", quote_ident(&case.actor.role)));
+    if let Err(error) = sqlx::raw_sql(&opening.join("; ")).execute(&mut *tx).await {
+        return Ok((refused(Refusal::from_error(error)?), Vec::new()));
+    }
+    let outcome = match case.actor.enter(&mut tx, &case.context).await? {
+        Err(refusal) => Outcome::Refused(refusal),
+        Ok(()) => match sqlx::raw_sql(&case.statement).execute(&mut *tx).await {
+            Ok(done) => Outcome::Affected(done.rows_affected()),
+            Err(error) => Outcome::Refused(Refusal::from_error(error)?),
+        },
+    };
+    if matches!(outcome, Outcome::Refused(_)) {
+        // The transaction is aborted: nothing the statement did survives.
+        return Ok((refused_with(outcome), Vec::new()));
+    }
+    sqlx::raw_sql("RESET SESSION AUTHORIZATION").execute(&mut *tx).await?;
+    let mut after = Vec::new();
+    for table in observed {
+        after.push((table.table.clone(), table.tally(&mut tx).await?));
+    }
+    let rows = match (victim, observed.first()) {
+        (Some(victim), Some(first)) => differing(&committed, &first.rows_of(&mut tx, victim).await?),
+        _ => Vec::new(),
+    };
+    tx.rollback().await?;
+    Ok((Effect { outcome, after }, rows))
+}
+
+fn refused(refusal: Refusal) -> Effect {
+    refused_with(Outcome::Refused(refusal))
+}
+
+fn refused_with(outcome: Outcome) -> Effect {
+    Effect { outcome, after: Vec::new() }
+}
+
+/// Keys of rows that changed, vanished or appeared between two listings
+/// of one tenant's rows (both sorted by key).
+fn differing(before: &[(String, String)], after: &[(String, String)]) -> Vec<String> {
+    let before: BTreeMap<&String, &String> = before.iter().map(|(k, h)| (k, h)).collect();
+    let after: BTreeMap<&String, &String> = after.iter().map(|(k, h)| (k, h)).collect();
+    let mut keys = Vec::new();
+    for (key, hash) in &before {
+        match after.get(key) {
+            None => keys.push(format!("{key} deleted")),
+            Some(now) if now != hash => keys.push(format!("{key} changed")),
+            Some(_) => {}
+        }
+    }
+    keys.extend(after.keys().filter(|k| !before.contains_key(*k)).map(|k| format!("{k} added")));
+    keys
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn differing_rows_are_named_by_key_and_what_happened() {
+        let row = |k: &str, h: &str| (k.to_string(), h.to_string());
+        let before = [row("(1)", "a"), row("(2)", "b"), row("(3)", "c")];
+        let after = [row("(1)", "a"), row("(2)", "B"), row("(4)", "d")];
+        assert_eq!(differing(&before, &after), ["(2) changed", "(3) deleted", "(4) added"]);
+    }
+
+    #[test]
+    fn a_written_row_differs_even_with_the_same_content() {
+        let truth = Count { rows: 3, hash: "42".into(), written: 0 };
+        assert!(!truth.differs(&truth));
+        assert!(Count { written: 1, ..truth.clone() }.differs(&truth));
+        assert!(Count { rows: 2, ..truth.clone() }.differs(&truth));
+    }
+}
