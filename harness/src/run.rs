@@ -83,10 +83,11 @@ pub async fn run(scenario: &Scenario) -> Result<Outcome> {
     let tenancy = Tenancy::infer(scenario, &catalogs)?;
     lap("catalog", &mut timings);
     progress(&format!(
-        "tenancy: column {} · setting {} · app role {}",
+        "tenancy: column {} · setting {} · app role {}{}",
         tenancy.column.as_deref().unwrap_or("(none found)"),
         tenancy.guc.as_deref().unwrap_or("(none found)"),
-        tenancy.app_role.as_deref().unwrap_or("(none found)")
+        tenancy.app_role.as_deref().unwrap_or("(none found)"),
+        tenancy.login_for.as_ref().map(|r| format!(" (logs in for {r}, which cannot log in)")).unwrap_or_default()
     ));
     let only_isolation = scenario.only.as_ref().is_some_and(|only| only.iter().all(|f| *f == Family::Rls));
     let has_tenant_tables = catalogs.iter().any(|c| tenancy.scoped_tables(c).next().is_some());

@@ -209,6 +209,39 @@ fn gate_exit_codes_follow_fail_on() {
     );
 }
 
+#[test]
+fn strict_fails_the_gate_on_skipped_checks() {
+    // One tenant: no cross-tenant probe can run, so they are skipped.
+    let run = Run::new();
+    let args = ["scenarios/penguinmails.toml", "--backend", "local", "--only", "rls", "--tenants", "1"];
+    let output = run.run(&args);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let report = run.report();
+    assert!(!findings_with_status(&report, "skip").is_empty(), "one tenant: the probes are skipped");
+    let strict: Vec<&str> = args.iter().copied().chain(["--strict"]).collect();
+    let output = run.run(&strict);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("FAIL rls.read_leak") && stdout.contains("[skipped]"), "{stdout}");
+}
+
+#[test]
+fn no_application_role_is_one_error_not_a_pass() {
+    let run = Run::new();
+    let tier = "core=fixtures/bad/no_app_role.sql";
+    // Only isolation asked for, and nothing can be probed: exit 2.
+    let output = run.run(&["--backend", "local", "--only", "rls", "--tier", tier]);
+    assert_one_clear_error(&output, &["--app-role"]);
+    // With other families the run goes on, and the tier carries one error.
+    let output = run.run(&["--backend", "local", "--only", "rls,fk", "--tier", tier]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let report = run.report();
+    let errors = findings_with_status(&report, "error");
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert!(errors[0]["message"].as_str().unwrap().contains("--app-role"), "{}", errors[0]);
+    assert!(findings_with_status(&report, "pass").iter().all(|f| !f["check"].as_str().unwrap().ends_with("_leak")));
+}
+
 /// Exit 2, exactly one error line naming the cause, no panic text.
 fn assert_one_clear_error(output: &Output, must_mention: &[&str]) {
     let err = stderr(output);
@@ -476,4 +509,35 @@ fn a_leak_leaves_a_repro_that_replay_reproduces() {
     let leads = report["tiers"][0]["tables"].as_array().expect("tables").iter().find(|t| t["name"] == "public.leads").expect("leads");
     let (rows, foreign) = (leads["rows"].as_u64().unwrap() as usize, leak["details"]["count"].as_u64().unwrap() as usize);
     assert!(listed == rows && foreign > 0, "the tenant owns {} of {rows} leads, psql lists {listed}:\n{output}", rows - foreign);
+}
+
+#[test]
+fn a_write_leak_repro_shows_the_other_tenants_rows_change() {
+    let run = Run::new();
+    let defect = "oltp=fixtures/penguinmails/oltp.sql,fixtures/defects/rls/update_using_true.sql";
+    let output = run.run(&["scenarios/penguinmails.toml", "--backend", "local", "--only", "rls", "--tier", defect]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let report = run.report();
+    let leak = findings_with_status(&report, "fail").into_iter().find(|f| f["check"] == "rls.write_leak").expect("write leak");
+    assert_eq!(leak["object"], "public.campaigns");
+    let details = &leak["details"];
+    assert_eq!(details["kind"], "unqualified update", "{leak}");
+    assert!(details["actor"] != details["victim"] && details["victim"].as_str().is_some_and(|v| !v.is_empty()), "{leak}");
+    let samples = details["samples"].as_array().expect("samples");
+    assert!(details["count"].as_u64().unwrap() > 0 && !samples.is_empty() && samples.len() <= 10, "{leak}");
+    assert!(samples.iter().all(|s| s.as_str().unwrap().ends_with(" changed")), "{leak}");
+
+    // psql alone shows the other tenant's rows before and after the statement.
+    let file = run.reports.join(leak["repro"]["file"].as_str().expect("repro file"));
+    let lab = common::lab::Lab::get("scenarios/penguinmails.toml");
+    let url = common::rt().block_on(common::psql_database(&lab.servers[0], "write_repro_psql"));
+    let scripts = [
+        repo().join("fixtures/penguinmails/oltp.sql"),
+        repo().join("fixtures/defects/rls/update_using_true.sql"),
+        file.with_extension("sql"),
+    ];
+    let printed = common::psql_files(&url, &scripts);
+    let observed: Vec<&str> = printed.lines().filter(|l| l.split('|').count() == 2 && l.split('|').all(|v| v.parse::<i128>().is_ok())).collect();
+    assert_eq!(observed.len(), 2, "the other tenant's rows before and after:\n{printed}");
+    assert_ne!(observed[0], observed[1], "the statement changed the other tenant's rows:\n{printed}");
 }

@@ -166,6 +166,9 @@ pub struct Tenancy {
     pub column: Option<String>,
     pub guc: Option<String>,
     pub app_role: Option<String>,
+    /// The role named or inferred when it cannot log in: `app_role` is then
+    /// the login role that is a member of it, as the application logs in.
+    pub login_for: Option<String>,
     /// Tenant-scoped tables per tier (partitions excluded: they are reached
     /// through their parent).
     scoped: BTreeMap<String, BTreeMap<QualName, TenantScope>>,
@@ -232,9 +235,15 @@ impl Tenancy {
             column,
             guc,
             app_role: None,
+            login_for: None,
             scoped,
         };
-        tenancy.app_role = hints.app_role.clone().or_else(|| tenancy.infer_app_role(catalogs));
+        let app_role = hints.app_role.clone().or_else(|| tenancy.infer_app_role(catalogs));
+        if let Some(role) = app_role {
+            let login = login_role(catalogs, &role);
+            tenancy.app_role = Some(login.clone());
+            tenancy.login_for = (login != role).then_some(role);
+        }
         if let ContextMechanism::Function(function) = &hints.context {
             for catalog in catalogs.iter().filter(|c| tenancy.scoped_tables(c).next().is_some()) {
                 check_context_function(catalog, function, tenancy.app_role.as_deref())?;
@@ -285,6 +294,21 @@ impl Tenancy {
             .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(&a.0)))
             .map(|(role, _)| role)
     }
+}
+
+/// The role the application logs in as, for `role`: itself when it can log
+/// in (or is unknown); else the login role that is a member of it, and of
+/// the most other roles when there are several (policies and grants of
+/// every role it belongs to apply to it, so that one sees the most).
+fn login_role(catalogs: &[Catalog], role: &str) -> String {
+    let roles = || catalogs.iter().flat_map(|c| &c.roles);
+    if roles().find(|r| r.name == role).is_none_or(|r| r.can_login) {
+        return role.to_string();
+    }
+    roles()
+        .filter(|r| r.can_login && !r.superuser && r.member_of.iter().any(|m| m == role))
+        .max_by(|a, b| a.member_of.len().cmp(&b.member_of.len()).then_with(|| b.name.cmp(&a.name)))
+        .map_or_else(|| role.to_string(), |r| r.name.clone())
 }
 
 /// The context function (`[tenancy] context_function`) must exist on every
@@ -564,6 +588,31 @@ mod tests {
             functions: Vec::new(),
             roles: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_role_that_cannot_log_in_is_acted_as_through_its_widest_login_member() {
+        let role = |name: &str, can_login: bool, member_of: &[&str]| crate::catalog::Role {
+            name: name.into(),
+            superuser: false,
+            bypass_rls: false,
+            can_login,
+            member_of: member_of.iter().map(|m| m.to_string()).collect(),
+        };
+        let mut tier = catalog(Vec::new());
+        tier.roles = vec![
+            role("app", false, &[]),
+            role("web", true, &["app"]),
+            role("web_reporting", true, &["app", "reporting"]),
+            role("batch", true, &[]),
+        ];
+        let catalogs = [tier];
+        assert_eq!(login_role(&catalogs, "app"), "web_reporting");
+        assert_eq!(login_role(&catalogs, "web"), "web", "a login role is itself");
+        assert_eq!(login_role(&catalogs, "unknown"), "unknown");
+        let mut alone = catalogs[0].clone();
+        alone.roles.retain(|r| r.name == "app");
+        assert_eq!(login_role(&[alone], "app"), "app", "no login member: the role itself");
     }
 
     /// The seed's hierarchy, cut down: organizations > projects > workspaces

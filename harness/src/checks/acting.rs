@@ -53,6 +53,11 @@ pub struct Refusal {
     pub constraint: Option<String>,
     /// The table the server names (a partition, for partitioned tables).
     pub table: Option<QualName>,
+    /// Where it happened, when in a function or trigger (`PL/pgSQL
+    /// function f() line 3 at RAISE`).
+    pub context: Option<String>,
+    /// The column the server names (a NOT NULL violation).
+    pub column: Option<String>,
 }
 
 impl Refusal {
@@ -67,6 +72,8 @@ impl Refusal {
             code: db.code().map(|c| c.into_owned()).unwrap_or_default(),
             message: db.message().to_string(),
             constraint: db.constraint().map(str::to_string),
+            context: pg.and_then(|pg| pg.r#where()).map(str::to_string),
+            column: pg.and_then(|pg| pg.column()).map(str::to_string),
             table: pg.and_then(|pg| {
                 Some(QualName {
                     schema: pg.schema()?.to_string(),

@@ -74,13 +74,14 @@ pub fn validate_against_contract(report: &Value) {
     assert!(errors.is_empty(), "report.json breaks the contract: {errors:#?}");
 }
 
-/// (check, tier, object) of every failing finding, with objects named by
+/// (check, tier, object) of every failing finding (`fail`, or `error`: a
+/// check that could not prove anything fails the gate too), with objects named by
 /// `expected` patterns (`prefix*`, for names that depend on the date)
 /// replaced by the pattern.
 pub fn failing(findings: &[Finding], expected: &BTreeSet<FindingKey>) -> BTreeSet<FindingKey> {
     findings
         .iter()
-        .filter(|f| f.status == Status::Fail)
+        .filter(|f| matches!(f.status, Status::Fail | Status::Error))
         .map(|f| {
             let object = expected
                 .iter()
@@ -106,7 +107,7 @@ pub const DEFAULT_SCENARIO: &str = "penguinmails";
 /// -- defect: what is wrong, and why it matters
 /// -- scenario: NAME                  scenarios/NAME.toml (default penguinmails)
 /// -- tier: TIER                      the SQL below applies to TIER; may repeat
-/// -- expect: CHECK OBJECT [tier=TIER] [count=N] [samples=JSON to the line's end]
+/// -- expect: CHECK OBJECT [tier=TIER] [status=error] [count=N] [samples=JSON to the line's end]
 /// -- expect: nothing                 no failing finding at all
 /// -- toml: LINE                      added to the scenario file (a defect in
 ///                                    its declarations, e.g. a latency target)
@@ -166,7 +167,8 @@ impl Defect {
             };
             // Attributes trail the object, which may hold spaces (a function's signature).
             let mut words: Vec<&str> = words.split_whitespace().collect();
-            let split = words.iter().rposition(|w| !w.starts_with("tier=") && !w.starts_with("count=")).map_or(0, |i| i + 1);
+            let attribute = |w: &&str| ["tier=", "count=", "status="].iter().any(|a| w.starts_with(a));
+            let split = words.iter().rposition(|w| !attribute(w)).map_or(0, |i| i + 1);
             let attributes = words.split_off(split);
             let (Some((check, object)), false) = (words.split_first(), words.len() < 2) else { bad("not CHECK OBJECT") };
             let object = object.join(" ");
@@ -175,6 +177,9 @@ impl Defect {
             for attribute in attributes {
                 match attribute.split_once('=') {
                     Some(("tier", name)) => finding_tier = name.to_string(),
+                    Some(("status", status)) => {
+                        pinned.insert("status".into(), status.into());
+                    }
                     Some(("count", count)) => {
                         let count: u64 = count.parse().unwrap_or_else(|_| bad("count is not a number"));
                         pinned.insert("count".into(), count.into());
@@ -215,7 +220,8 @@ impl Defect {
                 continue;
             };
             for (key, expected) in pinned {
-                let actual = finding.details.get(key).unwrap_or(&Value::Null);
+                let status = serde_json::to_value(finding.status).expect("status serialises");
+                let actual = if key == "status" { &status } else { finding.details.get(key).unwrap_or(&Value::Null) };
                 if actual != expected {
                     differences.push(format!("{check} {tier} {object}: {key} is {actual}, expected {expected}"));
                 }

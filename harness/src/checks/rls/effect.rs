@@ -44,6 +44,11 @@ impl Tally {
         self.0.get(tenant).cloned().unwrap_or_default()
     }
 
+    /// Rows of every tenant, and of none.
+    pub fn rows(&self) -> usize {
+        self.0.values().map(|c| c.rows as usize).sum()
+    }
+
     /// Tenants with at least one row, in order.
     pub fn tenants(&self) -> impl Iterator<Item = &String> {
         self.0.iter().filter(|(t, c)| !t.is_empty() && c.rows > 0).map(|(t, _)| t)

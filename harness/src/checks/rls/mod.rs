@@ -21,6 +21,7 @@ mod writes;
 use futures::stream::{self, StreamExt};
 
 use super::{CheckId, Finding, Repro, TierContext};
+use crate::catalog::TenantScope;
 use act::{Actor, Case, Context};
 
 /// Ids of the probes, for the `skip` findings when probing is impossible.
@@ -46,6 +47,23 @@ pub async fn run(ctx: &TierContext<'_>) -> Vec<Finding> {
     findings.extend(definer_search_path::check(ctx));
     findings.extend(probe(ctx).await);
     findings
+}
+
+/// Why a table's rows cannot be probed across tenants: fewer than two
+/// tenants own rows there, as tierguard reads the tenant. When the table
+/// has rows, that reading may be wrong, and the message says how to fix it.
+pub fn too_few_tenants(scope: &TenantScope, rows: usize, tenants: usize) -> String {
+    if rows == 0 {
+        return "the table is empty: a cross-tenant probe needs rows of two tenants (seed with --rows, or add fixed rows)".into();
+    }
+    let read_from = match scope {
+        TenantScope::Column(c) | TenantScope::Root(c) => format!("column {c}"),
+        TenantScope::Path(path) => format!("the path {path}"),
+    };
+    format!(
+        "{rows} row(s), owned by {tenants} tenant(s) as tierguard reads the tenant ({read_from}): \
+         a cross-tenant probe needs two. If the tenant lives elsewhere, declare it ([tenancy] column, [tenancy.paths]); else seed with --tenants 2 or more"
+    )
 }
 
 /// Why nothing can be probed without an application role or setting.

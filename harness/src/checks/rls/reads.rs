@@ -33,7 +33,7 @@ pub async fn check(ctx: &TierContext<'_>, prober: &Prober, table: &Table, scope:
     };
     let owners: std::collections::BTreeSet<&String> = truth.owner.values().filter(|o| prober.tenants.contains(o)).collect();
     if owners.len() < 2 {
-        let why = format!("rows of {} tenant(s): a cross-tenant read needs rows of two (seed with --tenants 2 or more, or add fixed rows)", owners.len());
+        let why = super::too_few_tenants(scope, truth.owner.len(), owners.len());
         return vec![READ_LEAK.skip(tier, &table.name, why.clone()), OWN_ROWS_HIDDEN.skip(tier, &table.name, why)];
     }
     let mut shapes = vec![Shape::FullScan, Shape::OthersRowByKey, Shape::FilterOnOtherTenant, Shape::OrderByLimit, Shape::Count];

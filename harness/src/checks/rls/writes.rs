@@ -34,6 +34,7 @@ const INSUFFICIENT_PRIVILEGE: &str = "42501";
 const FOREIGN_KEY_VIOLATION: &str = "23503";
 const CHECK_VIOLATION: &str = "23514";
 const UNIQUE_VIOLATION: &str = "23505";
+const NOT_NULL_VIOLATION: &str = "23502";
 const EXCLUSION_VIOLATION: &str = "23P01";
 const FEATURE_NOT_SUPPORTED: &str = "0A000";
 /// Constraints one write may set aside before it is called inconclusive.
@@ -140,17 +141,11 @@ pub async fn check(ctx: &TierContext<'_>, prober: &Prober, table: &Table, scope:
         Err(e) => return WRITE_LEAK.error(tier, &table.name, format!("could not read the ground truth: {e}")),
     };
     let observed = Observed::new(table, scope);
-    let with_rows: Vec<usize> = {
-        let tally = ledger.tally(&table.name);
-        let present: Vec<&String> = tally.tenants().collect();
-        (0..prober.tenants.len()).filter(|&i| present.contains(&&prober.tenants[i])).collect()
-    };
+    let tally = ledger.tally(&table.name);
+    let present: Vec<&String> = tally.tenants().collect();
+    let with_rows: Vec<usize> = (0..prober.tenants.len()).filter(|&i| present.contains(&&prober.tenants[i])).collect();
     if with_rows.len() < 2 {
-        return WRITE_LEAK.skip(
-            tier,
-            &table.name,
-            format!("rows of {} tenant(s): a cross-tenant write needs rows of two (seed with --tenants 2 or more, or add fixed rows)", with_rows.len()),
-        );
+        return WRITE_LEAK.skip(tier, &table.name, super::too_few_tenants(scope, tally.rows(), with_rows.len()));
     }
     let writer = Writer {
         ctx,
@@ -222,7 +217,7 @@ impl Writer<'_> {
         if !kind.privileges().iter().all(|p| granted(p)) {
             return Verdict::NotGranted;
         }
-        let mut controlled = Vec::new();
+        let mut closed = None;
         for &(a, b) in &self.pairs {
             let actor = &self.prober.tenants[a];
             let Some(statement) = self.statement(kind, a, b) else {
@@ -232,55 +227,57 @@ impl Writer<'_> {
                 Ok(run) => run,
                 Err(e) => return Verdict::Broken(format!("probe failed: {e}")),
             };
-            if kind == Kind::Truncate && matches!(&run.effect.outcome, Outcome::Refused(r) if r.code == FEATURE_NOT_SUPPORTED) {
-                // Other tables reference this one: TRUNCATE takes them along.
-                match self.run(a, format!("TRUNCATE {} CASCADE", self.table.name.sql())).await {
-                    Ok(cascade) => run = cascade,
-                    Err(e) => return Verdict::Broken(format!("probe failed: {e}")),
+            if kind == Kind::Truncate {
+                if matches!(&run.effect.outcome, Outcome::Refused(r) if r.code == FEATURE_NOT_SUPPORTED) {
+                    // Other tables reference this one: TRUNCATE takes them along.
+                    match self.run(a, format!("TRUNCATE {} CASCADE", self.table.name.sql())).await {
+                        Ok(cascade) => run = cascade,
+                        Err(e) => return Verdict::Broken(format!("probe failed: {e}")),
+                    }
                 }
+                // Granted is the defect; what it did (or what refused it today) is evidence.
+                let note = match &run.effect.outcome {
+                    Outcome::Refused(refusal) => Some(format!("granted, though refused today: {}", refusal.message)),
+                    _ => None,
+                };
+                let changes = self.others_changed(&run, actor);
+                return Verdict::Leak(self.leak(run.case, actor, changes, note));
             }
-            let own_changed = run.effect.own_changed(self.ledger, actor, &self.table.name);
-            match &run.effect.outcome {
-                Outcome::Refused(refusal) if kind == Kind::Truncate => {
-                    // Granted, yet refused: the privilege is still the defect.
-                    let note = format!("granted, though refused today ({})", refusal.message);
-                    return Verdict::Leak(self.leak(run.case.clone(), actor, Vec::new(), Some(note)));
-                }
-                Outcome::Refused(refusal) if refusal.code != INSUFFICIENT_PRIVILEGE => {
-                    return Verdict::Inconclusive(format!("{}: {}", refused_by(refusal), refusal.message));
-                }
-                _ => {}
-            }
-            let changes = run.effect.others_changed(self.ledger, actor);
-            let changes: Vec<Change> = changes.into_iter().filter(|c| self.prober.tenants.contains(&c.tenant)).collect();
-            if !changes.is_empty() || kind == Kind::Truncate && matches!(run.effect.outcome, Outcome::Affected(_)) {
+            let changes = self.others_changed(&run, actor);
+            if !changes.is_empty() {
                 return Verdict::Leak(self.leak(run.case, actor, changes, None));
             }
-            if kind.unqualified() {
-                controlled.push(control_of(&run, own_changed));
-                continue;
-            }
-            if controlled.len() < self.pairs.len() {
+            // The positive control: the same write to A's own rows.
+            let control = if kind.unqualified() {
+                control_of(&run, run.effect.own_changed(self.ledger, actor, &self.table.name))
+            } else {
                 let Some(statement) = self.statement(kind, a, a) else {
                     return Verdict::NotApplicable(self.why_not(kind));
                 };
                 match self.run(a, statement).await {
-                    Ok(control) => {
-                        let own = control.effect.own_changed(self.ledger, actor, &self.table.name);
-                        controlled.push(control_of(&control, own));
-                    }
+                    Ok(own) => control_of(&own, own.effect.own_changed(self.ledger, actor, &self.table.name)),
                     Err(e) => return Verdict::Broken(format!("probe failed: {e}")),
                 }
+            };
+            match (control, &run.effect.outcome) {
+                (Err((false, why)), _) => return Verdict::Broken(why),
+                (_, Outcome::Refused(refusal)) if !by_policy(refusal) => {
+                    return Verdict::Inconclusive(format!("{}: {}", refused_by(refusal), refusal.message));
+                }
+                (Err((true, why)), _) => closed = Some(why),
+                (Ok(()), _) => {}
             }
         }
-        // Every pair held; the controls say whether that proves anything.
-        if let Some(broken) = controlled.iter().find_map(|c| c.as_ref().err().filter(|(policy, _)| !policy)) {
-            return Verdict::Broken(broken.1.clone());
-        }
-        match controlled.into_iter().find_map(|c| c.err()) {
-            Some((_, why)) => Verdict::Closed(why),
+        match closed {
+            Some(why) => Verdict::Closed(why),
             None => Verdict::Proven,
         }
+    }
+
+    /// Known tenants other than `actor` whose rows of any observed table changed.
+    fn others_changed(&self, run: &Run, actor: &str) -> Vec<Change> {
+        let changes = run.effect.others_changed(self.ledger, actor);
+        changes.into_iter().filter(|c| self.prober.tenants.contains(&c.tenant)).collect()
     }
 
     /// Runs `statement` as tenant number `a`, setting aside the foreign
@@ -496,9 +493,7 @@ impl Writer<'_> {
 /// policy?, why).
 fn control_of(run: &Run, own_changed: bool) -> Result<(), (bool, String)> {
     match &run.effect.outcome {
-        Outcome::Refused(refusal) if refusal.code == INSUFFICIENT_PRIVILEGE => {
-            Err((true, format!("tenant's own write refused too ({})", refusal.message)))
-        }
+        Outcome::Refused(refusal) if by_policy(refusal) => Err((true, format!("tenant's own write refused too ({})", refusal.message))),
         Outcome::Refused(refusal) => Err((false, format!("{}: {} ({})", refused_by(refusal), refusal.message, run.case.statement))),
         _ if own_changed => Ok(()),
         _ => Err((true, "the tenant's own rows are not reached either".to_string())),
@@ -509,7 +504,13 @@ fn control_of(run: &Run, own_changed: bool) -> Result<(), (bool, String)> {
 /// the probe's transaction (rows stay as they are, so the ground truth
 /// still holds), or None when a policy, a privilege or a trigger refused.
 fn set_aside(ctx: &TierContext<'_>, refusal: &Refusal) -> Option<String> {
-    let (constraint, table) = (refusal.constraint.as_ref()?, refusal.table.as_ref()?);
+    let table = refusal.table.as_ref()?;
+    if refusal.code == NOT_NULL_VIOLATION {
+        // A column the fresh row leaves empty (one added after seeding).
+        let column = refusal.column.as_ref()?;
+        return Some(format!("ALTER TABLE {} ALTER COLUMN {} DROP NOT NULL", root_of(ctx.catalog, table).sql(), quote_ident(column)));
+    }
+    let constraint = refusal.constraint.as_ref()?;
     match refusal.code.as_str() {
         // A partition's CHECK or FK is inherited: it can only go on the root.
         FOREIGN_KEY_VIOLATION | CHECK_VIOLATION => Some(format!(
@@ -534,11 +535,19 @@ fn set_aside(ctx: &TierContext<'_>, refusal: &Refusal) -> Option<String> {
     }
 }
 
+/// Refused by a row level security policy: what the probes are about. A
+/// missing privilege shares the SQLSTATE (a sequence, a table a trigger
+/// reads), but is no verdict on the policies.
+fn by_policy(refusal: &Refusal) -> bool {
+    refusal.code == INSUFFICIENT_PRIVILEGE && refusal.message.contains("row-level security")
+}
+
 fn refused_by(refusal: &Refusal) -> String {
     match (&refusal.constraint, &refusal.table) {
         (Some(constraint), Some(table)) => format!("refused by {table}.{constraint}"),
         (Some(constraint), None) => format!("refused by {constraint}"),
         _ if refusal.code == FEATURE_NOT_SUPPORTED => "refused by the server".to_string(),
+        _ if refusal.context.is_some() => format!("refused in {}", refusal.context.as_deref().unwrap_or_default().replace('\n', "; ")),
         _ => format!("refused (SQLSTATE {})", refusal.code),
     }
 }
