@@ -137,7 +137,9 @@ impl Truth {
             key_values.join(", "),
             table.name.sql()
         );
-        let rows: Vec<(String, Option<String>, Option<String>, Vec<String>)> = sqlx::query_as(&sql).fetch_all(pool).await?;
+        // (row id, owner, key, key values)
+        type Row = (String, Option<String>, Option<String>, Vec<String>);
+        let rows: Vec<Row> = sqlx::query_as(&sql).fetch_all(pool).await?;
         let mut truth = Truth {
             owner: HashMap::new(),
             key: HashMap::new(),

@@ -14,7 +14,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use sqlx::{Connection, PgConnection, PgPool};
+use sqlx::{PgConnection, PgPool, Row};
 
 use super::act::{Case, Outcome, Refusal, PROBES_RUN};
 use crate::catalog::{QualName, Table, TenantScope};
@@ -107,18 +107,31 @@ impl Observed {
         )
     }
 
-    async fn tally(&self, conn: &mut PgConnection) -> Result<Tally, sqlx::Error> {
-        let rows: Vec<(Option<String>, i64, String, i64)> = sqlx::query_as(&self.tally_sql).fetch_all(conn).await?;
-        Ok(Tally(
-            rows.into_iter()
-                .map(|(tenant, rows, hash, written)| (tenant.unwrap_or_default(), Count { rows, hash, written }))
-                .collect(),
-        ))
-    }
-
     async fn rows_of(&self, conn: &mut PgConnection, tenant: &str) -> Result<Vec<(String, String)>, sqlx::Error> {
         sqlx::query_as(&self.rows_sql).bind(tenant).fetch_all(conn).await
     }
+}
+
+/// Tallies `observed` in one round trip, after the statements `before`
+/// (text without results, run first in the same message).
+async fn tally_all(conn: &mut PgConnection, before: &str, observed: &[&Observed]) -> Result<Vec<(QualName, Tally)>, sqlx::Error> {
+    let union: Vec<String> = observed
+        .iter()
+        .enumerate()
+        .map(|(i, o)| format!("SELECT {i} AS n, tenant, rows, hash, written FROM ({}) t{i}", o.tally_sql))
+        .collect();
+    let mut tallies: Vec<(QualName, Tally)> = observed.iter().map(|o| (o.table.clone(), Tally::default())).collect();
+    if union.is_empty() {
+        return Ok(tallies);
+    }
+    let rows = sqlx::raw_sql(&format!("{before}{}", union.join(" UNION ALL "))).fetch_all(conn).await?;
+    for row in rows {
+        let n: i32 = row.try_get("n")?;
+        let tenant: Option<String> = row.try_get("tenant")?;
+        let count = Count { rows: row.try_get("rows")?, hash: row.try_get("hash")?, written: row.try_get("written")? };
+        tallies[n as usize].1 .0.insert(tenant.unwrap_or_default(), count);
+    }
+    Ok(tallies)
 }
 
 /// The committed rows of every table a probe may observe.
@@ -128,11 +141,8 @@ pub struct Ledger(HashMap<QualName, Tally>);
 impl Ledger {
     pub async fn read(pool: &PgPool, tables: &[Observed]) -> Result<Ledger, sqlx::Error> {
         let mut conn = pool.acquire().await?;
-        let mut ledger = HashMap::new();
-        for observed in tables {
-            ledger.insert(observed.table.clone(), observed.tally(&mut conn).await?);
-        }
-        Ok(Ledger(ledger))
+        let tables: Vec<&Observed> = tables.iter().collect();
+        Ok(Ledger(tally_all(&mut conn, "", &tables).await?.into_iter().collect()))
     }
 
     pub fn tally(&self, table: &QualName) -> Tally {
@@ -234,47 +244,50 @@ async fn observe_once(
         (Some(victim), Some(first)) => first.rows_of(&mut conn, victim).await?,
         _ => Vec::new(),
     };
-    let mut tx = conn.begin().await?;
-    // One writing probe at a time per database (concurrent audits of one
-    // database would wait on, or deadlock with, each other's set-asides).
-    sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(crate::checks::sandbox::PROBE_LOCK).execute(&mut *tx).await?;
-    // A deferred constraint would only be checked at a commit that never comes.
-    let mut opening = vec!["SET CONSTRAINTS ALL IMMEDIATE".to_string()];
+    // In one message: one writing probe at a time per database (concurrent
+    // audits of one database would wait on, or deadlock with, each other's
+    // set-asides); deferred constraints checked now, not at a commit that
+    // never comes; the set-asides; then the application's identity and context.
+    let mut opening = vec![
+        "BEGIN".to_string(),
+        format!("SELECT pg_advisory_xact_lock({})", crate::checks::sandbox::PROBE_LOCK),
+        "SET CONSTRAINTS ALL IMMEDIATE".to_string(),
+    ];
     opening.extend(case.setup.iter().cloned());
     opening.push(format!("SET LOCAL SESSION AUTHORIZATION {}", quote_ident(&case.actor.role)));
-    if let Err(error) = sqlx::raw_sql(&opening.join("; ")).execute(&mut *tx).await {
+    opening.extend(case.actor.statements(&case.context));
+    // The transaction is ours to end: whatever happens in it, it is rolled back.
+    let done = acted(&mut conn, &opening.join("; "), case, observed, victim, &committed).await;
+    sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await?;
+    done
+}
+
+async fn acted(
+    conn: &mut PgConnection,
+    opening: &str,
+    case: &Case,
+    observed: &[&Observed],
+    victim: Option<&str>,
+    committed: &[(String, String)],
+) -> Result<(Effect, Vec<String>), sqlx::Error> {
+    if let Err(error) = sqlx::raw_sql(opening).execute(&mut *conn).await {
         return Ok((refused(Refusal::from_error(error)?), Vec::new()));
     }
-    let outcome = match case.actor.enter(&mut tx, &case.context).await? {
-        Err(refusal) => Outcome::Refused(refusal),
-        Ok(()) => match sqlx::raw_sql(&case.statement).execute(&mut *tx).await {
-            Ok(done) => Outcome::Affected(done.rows_affected()),
-            Err(error) => Outcome::Refused(Refusal::from_error(error)?),
-        },
-    };
-    if matches!(outcome, Outcome::Refused(_)) {
+    let outcome = match sqlx::raw_sql(&case.statement).execute(&mut *conn).await {
+        Ok(done) => Outcome::Affected(done.rows_affected()),
         // The transaction is aborted: nothing the statement did survives.
-        return Ok((refused_with(outcome), Vec::new()));
-    }
-    sqlx::raw_sql("RESET SESSION AUTHORIZATION").execute(&mut *tx).await?;
-    let mut after = Vec::new();
-    for table in observed {
-        after.push((table.table.clone(), table.tally(&mut tx).await?));
-    }
+        Err(error) => return Ok((refused(Refusal::from_error(error)?), Vec::new())),
+    };
+    let after = tally_all(conn, "RESET SESSION AUTHORIZATION; ", observed).await?;
     let rows = match (victim, observed.first()) {
-        (Some(victim), Some(first)) => differing(&committed, &first.rows_of(&mut tx, victim).await?),
+        (Some(victim), Some(first)) => differing(committed, &first.rows_of(conn, victim).await?),
         _ => Vec::new(),
     };
-    tx.rollback().await?;
     Ok((Effect { outcome, after }, rows))
 }
 
 fn refused(refusal: Refusal) -> Effect {
-    refused_with(Outcome::Refused(refusal))
-}
-
-fn refused_with(outcome: Outcome) -> Effect {
-    Effect { outcome, after: Vec::new() }
+    Effect { outcome: Outcome::Refused(refusal), after: Vec::new() }
 }
 
 /// Keys of rows that changed, vanished or appeared between two listings

@@ -108,7 +108,7 @@ enum Verdict {
     /// No statement of this kind can be made for the table (and why).
     NotApplicable(&'static str),
     /// Another tenant's rows changed.
-    Leak(Leak),
+    Leak(Box<Leak>),
     /// A's own write went through and B's rows held.
     Proven,
     /// A's own rows cannot be written this way either (a policy refuses):
@@ -241,11 +241,11 @@ impl Writer<'_> {
                     _ => None,
                 };
                 let changes = self.others_changed(&run, actor);
-                return Verdict::Leak(self.leak(run.case, actor, changes, note));
+                return Verdict::Leak(Box::new(self.leak(run.case, actor, changes, note)));
             }
             let changes = self.others_changed(&run, actor);
             if !changes.is_empty() {
-                return Verdict::Leak(self.leak(run.case, actor, changes, None));
+                return Verdict::Leak(Box::new(self.leak(run.case, actor, changes, None)));
             }
             // The positive control: the same write to A's own rows.
             let control = if kind.unqualified() {
