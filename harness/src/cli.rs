@@ -33,7 +33,7 @@ pub struct ReplayArgs {
     #[arg(long, value_name = "auto|local|containers")]
     pub backend: Option<BackendChoice>,
 
-    /// Report folder of the replay run (default: reports/<timestamp>/).
+    /// Report folder of the replay run (default: reports/<timestamp>-<pid>/).
     #[arg(long, value_name = "DIR")]
     pub report_dir: Option<PathBuf>,
 }
@@ -99,7 +99,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "FAMILY[,FAMILY]", value_delimiter = ',')]
     pub only: Option<Vec<Family>>,
 
-    /// Report folder (default: reports/<timestamp>/).
+    /// Report folder (default: reports/<timestamp>-<pid>/).
     #[arg(long, value_name = "DIR")]
     pub report_dir: Option<PathBuf>,
 

@@ -102,17 +102,22 @@ async fn dispatch(cli: Cli) -> ExitCode {
     }
 }
 
-/// Installs the handlers now; the future resolves on Ctrl-C or SIGTERM. The
-/// select above then drops the run, which stops servers and removes
-/// containers and temp folders.
+/// Installs the handlers now; the future resolves on Ctrl-C, SIGTERM, a
+/// closed terminal or dropped SSH session (SIGHUP) or SIGQUIT. The select
+/// above then drops the run, which stops servers and removes containers
+/// and temp folders.
 fn interrupted() -> std::io::Result<impl std::future::Future<Output = &'static str>> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut quit = signal(SignalKind::quit())?;
     Ok(async move {
         tokio::select! {
             _ = term.recv() => "SIGTERM",
             _ = int.recv() => "SIGINT",
+            _ = hup.recv() => "SIGHUP",
+            _ = quit.recv() => "SIGQUIT",
         }
     })
 }

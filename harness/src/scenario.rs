@@ -820,6 +820,7 @@ impl Scenario {
     }
 
     fn apply(&mut self, o: Overrides) -> Result<()> {
+        let dsn_flag = o.dsns.first().map(|(name, _)| name.clone());
         for (name, paths) in o.tiers {
             match self.tiers.iter_mut().find(|t| t.name == name) {
                 Some(tier) => tier.schema = paths,
@@ -876,6 +877,13 @@ impl Scenario {
         }
         if let Some(rows) = o.rows {
             self.seeding.rows = rows;
+        }
+        if let (Some(tier), false) = (dsn_flag, self.backend == BackendChoice::External) {
+            // Silently starting a disposable server instead would audit the wrong database.
+            return Err(HarnessError::input(format!(
+                "--dsn {tier}=... audits an existing database, which only the external backend does: add --backend external \
+                 (without it tierguard starts its own servers and would ignore the DSN)"
+            )));
         }
         Ok(())
     }

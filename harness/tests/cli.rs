@@ -242,6 +242,22 @@ fn no_application_role_is_one_error_not_a_pass() {
     assert!(findings_with_status(&report, "pass").iter().all(|f| !f["check"].as_str().unwrap().ends_with("_leak")));
 }
 
+#[test]
+fn probes_act_as_the_login_role_with_its_memberships() {
+    let run = Run::new();
+    let output = run.run(&["--backend", "local", "--only", "rls", "--tier", "core=fixtures/membership/core.sql"]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(stderr(&output).contains("app role ledger_web (logs in for ledger_app"), "{}", stderr(&output));
+    let report = run.report();
+    let failing: Vec<(&str, &str)> = findings_with_status(&report, "fail")
+        .iter()
+        .map(|f| (f["check"].as_str().unwrap(), f["object"].as_str().unwrap()))
+        .collect();
+    assert!(failing.contains(&("rls.read_leak", "public.invoices")), "{failing:?}");
+    let case = findings_with_status(&report, "fail").into_iter().find(|f| f["check"] == "rls.read_leak").unwrap();
+    assert!(case["details"]["statement"].as_str().is_some(), "{case}");
+}
+
 /// Exit 2, exactly one error line naming the cause, no panic text.
 fn assert_one_clear_error(output: &Output, must_mention: &[&str]) {
     let err = stderr(output);
@@ -452,6 +468,24 @@ fn sigterm_mid_run_removes_every_server() {
     let run = Run::new();
     let output = interrupt_at(&run, "provisioned", libc::SIGTERM);
     assert_one_clear_error(&output, &["interrupted by SIGTERM"]);
+}
+
+#[test]
+fn a_closed_terminal_or_sigquit_mid_run_removes_every_server() {
+    for (signal, name) in [(libc::SIGHUP, "SIGHUP"), (libc::SIGQUIT, "SIGQUIT")] {
+        let run = Run::new();
+        let output = interrupt_at(&run, "provisioned", signal);
+        assert_one_clear_error(&output, &[&format!("interrupted by {name}")]);
+    }
+}
+
+#[test]
+fn a_dsn_without_the_external_backend_is_refused_before_any_server_starts() {
+    let run = Run::new();
+    let url = "postgresql://auditor:s3cret@127.0.0.1:1/oltp";
+    let output = run.run(&["scenarios/penguinmails.toml", "--backend", "local", "--dsn", &format!("oltp={url}")]);
+    assert_one_clear_error(&output, &["--dsn oltp", "--backend external"]);
+    assert!(!stderr(&output).contains("s3cret") && !stderr(&output).contains("provisioned"), "{}", stderr(&output));
 }
 
 #[test]

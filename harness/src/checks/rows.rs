@@ -18,19 +18,20 @@ pub struct ProbeRow {
     pub insert: String,
 }
 
-/// The first row of `table` (or of its rows holding the values of `only`),
-/// with `overrides` applied and each unique key that no override touches
-/// made fresh. `salt` keeps fresh values apart between probes and the same
-/// from run to run. None when no row matches.
+/// The first row of `table` (or of its rows holding the values of `only`,
+/// and a value in each of `set`), with `overrides` applied and each unique
+/// key that no override touches made fresh. `salt` keeps fresh values apart
+/// between probes and the same from run to run. None when no row matches.
 pub async fn copy_row(
     conn: &mut PgConnection,
     table: &Table,
     tenant_column: Option<&str>,
-    only: &Map<String, Value>,
+    (only, set): (&Map<String, Value>, &[String]),
     overrides: &Map<String, Value>,
     salt: &str,
 ) -> Result<Option<ProbeRow>, sqlx::Error> {
-    let filter: Vec<String> = only.keys().map(|column| format!("c.{column} = k.{column}", column = quote_ident(column))).collect();
+    let mut filter: Vec<String> = only.keys().map(|column| format!("c.{column} = k.{column}", column = quote_ident(column))).collect();
+    filter.extend(set.iter().filter(|c| !overrides.contains_key(*c)).map(|c| format!("c.{} IS NOT NULL", quote_ident(c))));
     let sql = format!(
         "SELECT to_jsonb(c) FROM {table} c, jsonb_populate_record(NULL::{table}, $1) k WHERE {} LIMIT 1",
         if filter.is_empty() { "true".to_string() } else { filter.join(" AND ") },

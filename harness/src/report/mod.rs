@@ -68,9 +68,11 @@ impl Summary {
     }
 }
 
-/// `reports/<timestamp>/` unless the user named a folder.
+/// `reports/<timestamp>-<pid>/` unless the user named a folder: two runs finishing in the same second (a
+/// CI matrix on one machine) never share a folder.
 pub fn default_dir() -> PathBuf {
-    Path::new("reports").join(chrono::Local::now().format("%Y%m%d-%H%M%S").to_string())
+    let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S");
+    Path::new("reports").join(format!("{stamp}-{}", std::process::id()))
 }
 
 /// Writes `report.json`, `junit.xml` and the findings' attachments (query

@@ -112,7 +112,7 @@ impl Probe<'_> {
             }
         }
         let salt = format!("{}:{}", ctx.scenario.seed, self.constraint.name);
-        let Some(row) = copy_row(sandbox.conn(), table, self.scope.column(), &anchor, &overrides, &salt).await? else {
+        let Some(row) = copy_row(sandbox.conn(), table, self.scope.column(), (&anchor, &self.constraint.columns), &overrides, &salt).await? else {
             return Ok(ID.skip(tier, object, format!("{} has no row of tenant {tenant_a}", table.name)));
         };
         let acting = (self.actor, &Context::Tenant(tenant_a.clone()));

@@ -104,8 +104,10 @@ async fn probe(ctx: &TierContext<'_>, table: &Table, constraint: &Constraint, fk
     let mut sandbox = Sandbox::open(ctx.pool).await?;
     let missing: Value = sqlx::query_scalar(&format!("SELECT to_jsonb({missing})")).fetch_one(sandbox.conn()).await?;
     let overrides = Map::from_iter([(column.to_string(), missing)]);
-    let Some(row) = copy_row(sandbox.conn(), table, tenant_column, &Map::new(), &overrides, &salt).await? else {
-        return Ok(Probe::NotTried(format!("{} has no row to copy", table.name)));
+    // Under MATCH SIMPLE a reference with a NULL in any column is not
+    // checked at all: the copy must have every column of the FK set.
+    let Some(row) = copy_row(sandbox.conn(), table, tenant_column, (&Map::new(), &constraint.columns), &overrides, &salt).await? else {
+        return Ok(Probe::NotTried(format!("{} has no row with every column of {} set to copy", table.name, constraint.name)));
     };
     let (outcome, _) = sandbox.isolate(ctx.catalog, None, &row.insert, &row.row, (&table.name, &constraint.name)).await?;
     Ok(match outcome {
