@@ -64,13 +64,13 @@ async fn dispatch(cli: Cli) -> ExitCode {
             match outcome {
                 Ok(replayed) => {
                     let r = &replayed.repro;
-                    println!("{} {} {} (seed {})
-{}", r.check, r.tier, r.object, r.seed, r.case.sql());
+                    say(&format!("{} {} {} (seed {})
+{}", r.check, r.tier, r.object, r.seed, r.case.sql()));
                     if replayed.reproduced {
-                        println!("reproduced: {}", replayed.message);
+                        say(&format!("reproduced: {}", replayed.message));
                         ExitCode::from(EXIT_GATE_FAILED)
                     } else {
-                        println!("not reproduced: {}", replayed.message);
+                        say(&format!("not reproduced: {}", replayed.message));
                         ExitCode::SUCCESS
                     }
                 }
@@ -89,7 +89,7 @@ async fn dispatch(cli: Cli) -> ExitCode {
             };
             match outcome {
                 Ok(outcome) => {
-                    print!("{}", terminal::summary(&outcome.report, &outcome.dir, scenario.gate()));
+                    say(terminal::summary(&outcome.report, &outcome.dir, scenario.gate()).trim_end());
                     if outcome.failed {
                         ExitCode::from(EXIT_GATE_FAILED)
                     } else {
@@ -122,7 +122,14 @@ fn interrupted() -> std::io::Result<impl std::future::Future<Output = &'static s
     })
 }
 
+/// A line on standard output. A reader that went away (`| head`) is no
+/// reason to fail: the run's verdict is its exit status and reports.
+fn say(text: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout().lock(), "{text}");
+}
+
 fn fail(error: &HarnessError) -> ExitCode {
-    eprintln!("tierguard: error: {error}");
+    tierguard::run::tell(&format!("error: {error}"));
     ExitCode::from(EXIT_HARNESS)
 }

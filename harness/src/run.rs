@@ -48,7 +48,10 @@ pub async fn run(scenario: &Scenario) -> Result<Outcome> {
         scenario.profile.as_ref().map(|p| format!(" · profile {p}")).unwrap_or_default()
     ));
 
-    // Read every file list before starting anything: a typo should not cost a server start.
+    // The report folder and every file list are checked before anything
+    // starts: a typo should not cost a server start, nor a whole run.
+    let dir = scenario.report_dir.clone().unwrap_or_else(report::default_dir);
+    report::check_writable(&dir)?;
     let files = scenario
         .tiers
         .iter()
@@ -144,7 +147,6 @@ pub async fn run(scenario: &Scenario) -> Result<Outcome> {
     .await?;
     lap("stats", &mut timings);
 
-    let dir = scenario.report_dir.clone().unwrap_or_else(report::default_dir);
     report::repro::assign(&mut findings, &dir);
     let mut repro_data = std::collections::BTreeMap::new();
     for ((tier, catalog), stats) in tiers.iter().zip(&catalogs).zip(&tier_reports) {
@@ -239,5 +241,12 @@ pub async fn audit(audit: &Audit<'_>, tiers: &[(&Catalog, &PgPool)]) -> Vec<Find
 }
 
 fn progress(line: &str) {
-    eprintln!("tierguard: {line}");
+    tell(line);
+}
+
+/// A line on standard error, as `tierguard: ...`; a closed terminal is
+/// no reason to fail mid-run (the servers are stopped all the same).
+pub fn tell(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "tierguard: {line}");
 }

@@ -470,6 +470,86 @@ fn sigterm_mid_run_removes_every_server() {
     assert_one_clear_error(&output, &["interrupted by SIGTERM"]);
 }
 
+/// Processes whose command line names `marker`.
+fn processes_naming(marker: &str) -> Vec<(i32, String)> {
+    std::fs::read_dir("/proc")
+        .expect("/proc")
+        .flatten()
+        .filter_map(|e| Some((e.file_name().to_str()?.parse::<i32>().ok()?, std::fs::read(e.path().join("cmdline")).ok()?)))
+        .map(|(pid, c)| (pid, String::from_utf8_lossy(&c).replace('\0', " ")))
+        .filter(|(_, c)| c.contains(marker))
+        .collect()
+}
+
+#[test]
+fn killed_runs_leave_nothing_once_the_next_run_is_done() {
+    let run = Run::new();
+    let scratch = run.scratch().to_string_lossy().to_string();
+    let args = ["scenarios/penguinmails.toml", "--backend", "local", "--only", "partition"];
+    for round in 0..10 {
+        let mut child = run.command(&args).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("spawn");
+        let lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+        for line in lines.map_while(Result::ok) {
+            if line.contains("provisioned") {
+                break;
+            }
+        }
+        if round % 2 == 1 {
+            // The whole cgroup dies: the watchdog too, so only the next run's sweep is left.
+            for (pid, _) in processes_naming("tierguard-watchdog").into_iter().filter(|(_, c)| c.contains(&scratch)) {
+                // SAFETY: a watchdog of a run this test started.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+        // SAFETY: signalling a child we spawned.
+        unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+        child.wait().expect("wait");
+    }
+    // The watchdogs that survived finish their cleanup within seconds.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while processes_naming("tierguard-watchdog").iter().any(|(_, c)| c.contains(&scratch)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // The next run sweeps the folders and servers of runs whose watchdog died too.
+    let output = run.run(&args);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+}
+
+#[test]
+fn an_unwritable_report_folder_is_refused_before_any_server_starts() {
+    let run = Run::new();
+    let file = run.tmp.path().join("a-file");
+    std::fs::write(&file, "not a folder").expect("file");
+    for dir in [file.clone(), file.join("under")] {
+        let output = Command::new(env!("CARGO_BIN_EXE_tierguard"))
+            .current_dir(repo())
+            .args(["run", "scenarios/penguinmails.toml", "--backend", "local", "--report-dir"])
+            .arg(&dir)
+            .env("TMPDIR", run.scratch())
+            .output()
+            .expect("tierguard runs");
+        run.assert_nothing_left();
+        assert_one_clear_error(&output, &["could not write reports", "is a file"]);
+        assert!(!stderr(&output).contains("provisioned"), "{}", stderr(&output));
+    }
+}
+
+#[test]
+fn a_closed_standard_output_ends_the_run_quietly() {
+    let run = Run::new();
+    let mut child = run
+        .command(&["scenarios/penguinmails.toml", "--backend", "local", "--only", "partition"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    drop(child.stdout.take()); // the reader is gone, as with `| head -0`
+    let output = child.wait_with_output().expect("wait");
+    run.assert_nothing_left();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(!stderr(&output).contains("panicked"), "{}", stderr(&output));
+}
+
 #[test]
 fn a_closed_terminal_or_sigquit_mid_run_removes_every_server() {
     for (signal, name) in [(libc::SIGHUP, "SIGHUP"), (libc::SIGQUIT, "SIGQUIT")] {

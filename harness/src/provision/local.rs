@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use sqlx::postgres::PgConnectOptions;
 use tempfile::TempDir;
 
+use super::watchdog;
 use super::{create_database, disposable_password, wait_until_accepting, BackendKind, Guard, Server};
 use crate::error::{HarnessError, Result};
 
@@ -111,10 +112,17 @@ fn run_as() -> Result<Option<RunAs>> {
     Ok(Some(RunAs { uid, gid }))
 }
 
+/// A run's temp folder, watched so it goes even if tierguard is killed.
+/// Fields drop in order: the watchdog stops before the folder goes.
+struct RunFolder {
+    _watchdog: watchdog::Watchdog,
+    dir: TempDir,
+}
+
 /// The run's temp folder and a freshly initialised data folder to copy.
 pub struct Template {
     bin: PathBuf,
-    root: Arc<TempDir>,
+    root: Arc<RunFolder>,
     data: PathBuf,
     password: String,
     run_as: Option<RunAs>,
@@ -123,19 +131,26 @@ pub struct Template {
 impl Template {
     pub async fn init(bin: &Path) -> Result<Template> {
         let run_as = run_as()?;
-        let root = tempfile::Builder::new()
-            .prefix("tierguard-")
-            .tempdir_in(scratch_base())
+        let base = scratch_base();
+        // Folders of runs that died without cleaning up (SIGKILL, OOM).
+        let swept = watchdog::sweep(&base);
+        if swept > 0 {
+            tracing::info!("removed {swept} folder(s) and their servers left by runs that were killed");
+        }
+        let dir = tempfile::Builder::new()
+            .prefix(watchdog::RUN_PREFIX)
+            .tempdir_in(&base)
             .map_err(|e| HarnessError::Backend(format!("cannot create a temporary folder: {e}")))?;
+        let watchdog = watchdog::watch(dir.path()).map_err(|e| HarnessError::Backend(format!("cannot start the cleanup watchdog: {e}")))?;
         let template = Template {
             bin: bin.to_path_buf(),
-            data: root.path().join("template"),
-            root: Arc::new(root),
+            data: dir.path().join("template"),
+            root: Arc::new(RunFolder { _watchdog: watchdog, dir }),
             password: disposable_password(),
             run_as,
         };
-        template.give_to_server_user(template.root.path())?;
-        let pwfile = template.root.path().join("pwfile");
+        template.give_to_server_user(template.root.dir.path())?;
+        let pwfile = template.root.dir.path().join("pwfile");
         fs::write(&pwfile, &template.password)
             .and_then(|_| template.give_to_server_user(&pwfile).map_err(std::io::Error::other))
             .map_err(|e| HarnessError::Backend(format!("cannot write the password file: {e}")))?;
@@ -171,7 +186,7 @@ impl Template {
 
     fn command(&self, program: &str) -> Command {
         let mut command = Command::new(self.bin.join(program));
-        command.current_dir(self.root.path()).stdin(Stdio::null());
+        command.current_dir(self.root.dir.path()).stdin(Stdio::null());
         if let Some(RunAs { uid, gid }) = self.run_as {
             command.uid(uid).gid(gid);
         }
@@ -193,7 +208,7 @@ impl Template {
             tier: tier.to_string(),
             message,
         };
-        let data = self.root.path().join(format!("tier-{tier}"));
+        let data = self.root.dir.path().join(format!("tier-{tier}"));
         let copy = Command::new("cp")
             .arg("-a")
             .arg(&self.data)
@@ -306,7 +321,7 @@ pub struct LocalServer {
     data: PathBuf,
     log: PathBuf,
     // Keeps the run's temp folder alive until the last server is gone.
-    _root: Arc<TempDir>,
+    _root: Arc<RunFolder>,
 }
 
 impl LocalServer {

@@ -6,6 +6,7 @@
 mod containers;
 mod external;
 mod local;
+mod watchdog;
 
 use std::fmt;
 use std::str::FromStr;

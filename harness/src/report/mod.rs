@@ -75,6 +75,40 @@ pub fn default_dir() -> PathBuf {
     Path::new("reports").join(format!("{stamp}-{}", std::process::id()))
 }
 
+/// Whether the report can be written to `dir`, found before any work: the
+/// folder is a writable folder, or the first of its ancestors that exists
+/// is. Nothing is created here (a run that fails later leaves no empty
+/// report folder).
+pub fn check_writable(dir: &Path) -> Result<()> {
+    let fail = |message: String| HarnessError::Report {
+        path: dir.to_path_buf(),
+        message,
+    };
+    let mut existing = dir;
+    loop {
+        match std::fs::metadata(existing) {
+            Ok(meta) if !meta.is_dir() => {
+                return Err(fail(format!("{} is a file, not a folder", existing.display())));
+            }
+            Ok(_) => break,
+            Err(_) => match existing.parent() {
+                Some(parent) if !parent.as_os_str().is_empty() => existing = parent,
+                _ => {
+                    existing = Path::new(".");
+                    break;
+                }
+            },
+        }
+    }
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(existing.as_os_str().as_bytes()).map_err(|e| fail(e.to_string()))?;
+    // SAFETY: path is NUL-terminated.
+    if unsafe { libc::access(path.as_ptr(), libc::W_OK | libc::X_OK) } != 0 {
+        return Err(fail(format!("{} is not writable: {}", existing.display(), std::io::Error::last_os_error())));
+    }
+    Ok(())
+}
+
 /// Writes `report.json`, `junit.xml` and the findings' attachments (query
 /// plans) into `dir` (created if needed).
 pub fn write(report: &Report, dir: &Path) -> Result<()> {
