@@ -495,8 +495,14 @@ fn killed_runs_leave_nothing_once_the_next_run_is_done() {
             }
         }
         if round % 2 == 1 {
-            // The whole cgroup dies: the watchdog too, so only the next run's sweep is left.
-            for (pid, _) in processes_naming("tierguard-watchdog").into_iter().filter(|(_, c)| c.contains(&scratch)) {
+            // The whole cgroup dies: this run's watchdog too, so only the
+            // next run's sweep is left (the others' watchdogs clean up).
+            let parent = |pid: i32| {
+                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+                stat.rsplit(')').next().and_then(|rest| rest.split_whitespace().nth(1)?.parse::<u32>().ok())
+            };
+            let own = processes_naming("tierguard-watchdog").into_iter().filter(|(pid, c)| c.contains(&scratch) && parent(*pid) == Some(child.id()));
+            for (pid, _) in own {
                 // SAFETY: a watchdog of a run this test started.
                 unsafe { libc::kill(pid, libc::SIGKILL) };
             }
