@@ -81,6 +81,9 @@ pub async fn run(scenario: &Scenario) -> Result<Outcome> {
     lap("load", &mut timings);
 
     let catalogs = try_join_all(tiers.iter().map(|t| Catalog::read(&t.server.tier, &t.pool))).await?;
+    for (tier, catalog) in tiers.iter().zip(&catalogs) {
+        audits_something(tier, catalog).await?;
+    }
     let declared_in = scenario.path.as_ref().map_or("the scenario".into(), |p| p.display().to_string());
     scenario.expectations.check_names(&catalogs, &declared_in)?;
     let tenancy = Tenancy::infer(scenario, &catalogs)?;
@@ -197,6 +200,44 @@ async fn load(server: Server, schema: &[PathBuf], data: &[PathBuf]) -> Result<Ti
     crate::load::apply(&mut conn, &tier, data).await?;
     drop(conn);
     Ok(Tier { server, pool })
+}
+
+/// A tier that holds no table, or whose tables' rows the login role cannot
+/// see (an external server's row level security hiding them from the
+/// auditor), would be audited vacuously: that is no pass, but exit 2.
+async fn audits_something(tier: &Tier, catalog: &Catalog) -> Result<()> {
+    let name = &tier.server.tier;
+    if catalog.tables.is_empty() {
+        let what = match tier.server.backend {
+            BackendKind::External => "the database has no table in a user schema that the login role can see",
+            _ => "its schema created no table (is --tier pointing at the right files or folder?)",
+        };
+        return Err(HarnessError::input(format!("tier `{name}`: nothing to audit: {what}")));
+    }
+    if tier.server.backend != BackendKind::External {
+        return Ok(()); // tierguard's own superuser sees every row
+    }
+    // Statistics count rows whoever reads them; a SELECT sees what policies let through.
+    let mut hidden = Vec::new();
+    for table in catalog.tables.iter().filter(|t| !t.is_partition()) {
+        let sql = format!(
+            "SELECT GREATEST(c.reltuples::bigint, COALESCE(s.n_live_tup, 0)), EXISTS (SELECT 1 FROM {} LIMIT 1) \
+             FROM pg_class c LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid WHERE c.oid = $1::regclass",
+            table.name.sql()
+        );
+        let row: Option<(i64, bool)> = sqlx::query_as(&sql).bind(table.name.sql()).fetch_optional(&tier.pool).await.unwrap_or(None);
+        if let Some((rows, false)) = row.filter(|(rows, _)| *rows > 0) {
+            hidden.push(format!("{} (~{rows} rows)", table.name));
+        }
+    }
+    if hidden.is_empty() {
+        return Ok(());
+    }
+    Err(HarnessError::input(format!(
+        "tier `{name}`: the login role sees none of the rows of {} (row level security hides them), so tierguard has no ground truth: \
+         audit with a role that has BYPASSRLS (or a superuser); every probe still runs read-only",
+        hidden.join(", ")
+    )))
 }
 
 /// What every tier's checks share.

@@ -557,6 +557,44 @@ fn a_closed_standard_output_ends_the_run_quietly() {
 }
 
 #[test]
+fn a_tier_without_tables_is_not_a_pass() {
+    let run = Run::new();
+    let output = run.run(&["--backend", "local", "--tier", "core=fixtures/bad/no_tables.sql"]);
+    assert_one_clear_error(&output, &["tier `core`", "nothing to audit"]);
+}
+
+#[test]
+fn an_external_login_that_row_level_security_blinds_is_refused() {
+    // A database holding the reference oltp schema and two tenants, audited
+    // through a login without BYPASSRLS: every tenant table looks empty to it.
+    let lab = common::lab::Lab::get("scenarios/penguinmails.toml");
+    let server = &lab.servers[0];
+    let url = common::rt().block_on(common::psql_database(server, "blinded_auditor"));
+    let setup = run_setup_sql(
+        "DO $$ BEGIN CREATE ROLE blinded_auditor LOGIN PASSWORD 'blinded' NOBYPASSRLS; \
+         EXCEPTION WHEN duplicate_object THEN NULL; END $$;\n\
+         INSERT INTO public.tenants (id, plan_id, name) \
+           SELECT ('00000000-0000-4000-8000-00000000000' || n)::uuid, (SELECT min(id::text)::uuid FROM public.plans), 'tenant ' || n \
+           FROM generate_series(1, 2) n;\n\
+         GRANT SELECT ON ALL TABLES IN SCHEMA public TO blinded_auditor;\nANALYZE;\n",
+    );
+    common::psql_files(&url, &[repo().join("fixtures/penguinmails/oltp.sql"), setup.path().to_path_buf()]);
+    let options = &server.options;
+    let dsn = format!("oltp=postgresql://blinded_auditor:blinded@{}:{}/blinded_auditor", options.get_host(), options.get_port());
+    let run = Run::new();
+    let output = run.run(&["--backend", "external", "--dsn", &dsn]);
+    assert_one_clear_error(&output, &["tier `oltp`", "public.tenants", "BYPASSRLS"]);
+    assert!(!stderr(&output).contains("blinded@"), "no password printed: {}", stderr(&output));
+}
+
+/// A SQL file holding `sql`, for psql.
+fn run_setup_sql(sql: &str) -> tempfile::NamedTempFile {
+    let file = tempfile::Builder::new().suffix(".sql").tempfile().expect("temp file");
+    std::fs::write(file.path(), sql).expect("write");
+    file
+}
+
+#[test]
 fn a_closed_terminal_or_sigquit_mid_run_removes_every_server() {
     for (signal, name) in [(libc::SIGHUP, "SIGHUP"), (libc::SIGQUIT, "SIGQUIT")] {
         let run = Run::new();

@@ -90,6 +90,22 @@ pub async fn run_on(conn: &mut PgConnection, case: &Case) -> Result<Outcome, sql
 /// Times a probe is run when it meets another transaction (a deadlock).
 pub const ATTEMPTS: usize = 3;
 
+/// Runs a read of the ground truth again when it met another audit's
+/// locks (a deadlock with a probe's set-aside constraint): not a result.
+pub async fn again_on_deadlock<T, F, Fut>(mut read: F) -> Result<T, sqlx::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, sqlx::Error>>,
+{
+    for _ in 1..ATTEMPTS {
+        match read().await {
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("40P01") => continue,
+            done => return done,
+        }
+    }
+    read().await
+}
+
 async fn run_once(conn: &mut PgConnection, case: &Case) -> Result<Outcome, sqlx::Error> {
     PROBES_RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut tx = match case.actor.begin_on(conn, &case.context).await? {
@@ -139,7 +155,7 @@ impl Truth {
         );
         // (row id, owner, key, key values)
         type Row = (String, Option<String>, Option<String>, Vec<String>);
-        let rows: Vec<Row> = sqlx::query_as(&sql).fetch_all(pool).await?;
+        let rows: Vec<Row> = again_on_deadlock(|| sqlx::query_as(&sql).fetch_all(pool)).await?;
         let mut truth = Truth {
             owner: HashMap::new(),
             key: HashMap::new(),

@@ -140,9 +140,13 @@ pub struct Ledger(HashMap<QualName, Tally>);
 
 impl Ledger {
     pub async fn read(pool: &PgPool, tables: &[Observed]) -> Result<Ledger, sqlx::Error> {
-        let mut conn = pool.acquire().await?;
         let tables: Vec<&Observed> = tables.iter().collect();
-        Ok(Ledger(tally_all(&mut conn, "", &tables).await?.into_iter().collect()))
+        let tallies = super::act::again_on_deadlock(|| async {
+            let mut conn = pool.acquire().await?;
+            tally_all(&mut conn, "", &tables).await
+        })
+        .await?;
+        Ok(Ledger(tallies.into_iter().collect()))
     }
 
     pub fn tally(&self, table: &QualName) -> Tally {
