@@ -37,7 +37,7 @@ pub async fn psql_database(server: &Server, database: &str) -> String {
     admin
         .execute(
             "DO $$ BEGIN CREATE ROLE psql_runner LOGIN SUPERUSER PASSWORD 'psql_runner'; \
-             EXCEPTION WHEN duplicate_object THEN NULL; END $$",
+             EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$",
         )
         .await
         .expect("role");
@@ -51,6 +51,10 @@ pub async fn psql_database(server: &Server, database: &str) -> String {
 /// first error, as a person would; returns what it printed (rows unaligned,
 /// without headers). Fails the test when psql fails.
 pub fn psql_files(url: &str, files: &[PathBuf]) -> String {
+    // One at a time: schema files alter cluster-wide roles, and two
+    // concurrent ALTER ROLEs of one role fail ("tuple concurrently updated").
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let output = std::process::Command::new("psql")
         .arg(url)
         .args(["-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1"])
