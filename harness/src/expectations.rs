@@ -11,7 +11,6 @@ use std::str::FromStr;
 use indexmap::IndexMap;
 use serde::Deserialize;
 
-use crate::catalog::Catalog;
 use crate::error::{HarnessError, Result};
 use crate::scenario::TierColumn;
 
@@ -214,24 +213,6 @@ impl Expectations {
         let cascades = self.cascades.iter().map(|c| (&c.from, format!("[[cascade]] from = \"{}\"", c.from)));
         let allowed = self.check_allow_missing.iter().map(|c| (c, format!("[check] allow_missing \"{c}\"")));
         domains.chain(cascades).chain(allowed)
-    }
-
-    /// Every named column exists in its tier's catalog.
-    pub fn check_names(&self, catalogs: &[Catalog], file: &str) -> Result<()> {
-        for (column, declared) in self.columns() {
-            let table = column.table.qual_name();
-            let catalog = catalogs.iter().find(|c| c.tier == column.table.tier);
-            let problem = match catalog.map(|c| c.table(&table)) {
-                None => format!("tier `{}` does not exist", column.table.tier),
-                Some(None) => format!("tier {} has no table {table}", column.table.tier),
-                Some(Some(t)) if t.column(&column.column).is_none() => {
-                    format!("table {table} of tier {} has no column `{}`", column.table.tier, column.column)
-                }
-                Some(Some(_)) => continue,
-            };
-            return Err(HarnessError::input(format!("{declared} in {file}: {problem}")));
-        }
-        Ok(())
     }
 }
 

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod error;
 pub mod expectations;
 pub mod load;
+pub mod names;
 pub mod provision;
 pub mod replay;
 pub mod report;

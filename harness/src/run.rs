@@ -84,8 +84,7 @@ pub async fn run(scenario: &Scenario) -> Result<Outcome> {
     for (tier, catalog) in tiers.iter().zip(&catalogs) {
         audits_something(tier, catalog).await?;
     }
-    let declared_in = scenario.path.as_ref().map_or("the scenario".into(), |p| p.display().to_string());
-    scenario.expectations.check_names(&catalogs, &declared_in)?;
+    crate::names::check(scenario, &catalogs)?;
     let tenancy = Tenancy::infer(scenario, &catalogs)?;
     lap("catalog", &mut timings);
     progress(&format!(

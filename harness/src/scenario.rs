@@ -592,6 +592,11 @@ pub struct Overrides {
     pub profile: Option<String>,
 }
 
+/// The most tenants a run may seed.
+pub const MAX_TENANTS: u32 = 100_000;
+/// The most rows a run may seed into one table.
+pub const MAX_ROWS: u64 = 1_000_000_000;
+
 impl Scenario {
     /// What fails this run (`--fail-on`, `--strict`).
     pub fn gate(&self) -> crate::checks::Gate {
@@ -949,6 +954,20 @@ impl Scenario {
         }
         if self.seeding.tenants == 0 {
             return Err(HarnessError::input("--tenants must be at least 1"));
+        }
+        // Stated limits, so a typo is an error and not an allocation abort
+        // or an overflow half way through seeding.
+        if self.seeding.tenants > MAX_TENANTS {
+            return Err(HarnessError::input(format!(
+                "--tenants {} is over tierguard's limit of {MAX_TENANTS} tenants (each is kept in memory while seeding)",
+                self.seeding.tenants
+            )));
+        }
+        let largest = self.seeding.table_rows.values().copied().chain([self.seeding.rows]).max().unwrap_or(0);
+        if largest > MAX_ROWS {
+            return Err(HarnessError::input(format!(
+                "{largest} rows for a table is over tierguard's limit of {MAX_ROWS} rows per table (--rows, seeding.tables)"
+            )));
         }
         for tier in &self.tiers {
             if !tier

@@ -361,6 +361,27 @@ fn unknown_tiers_in_data_and_reference_are_refused() {
 }
 
 #[test]
+fn huge_volumes_are_refused_against_a_stated_limit() {
+    let run = Run::new();
+    let output = run.run(&["scenarios/penguinmails.toml", "--backend", "local", "--tenants", "4000000000"]);
+    assert_one_clear_error(&output, &["--tenants 4000000000", "limit of 100000 tenants"]);
+    let output = run.run(&["scenarios/penguinmails.toml", "--backend", "local", "--rows", "18000000000000000000"]);
+    assert_one_clear_error(&output, &["limit of 1000000000 rows per table"]);
+    assert!(!stderr(&output).contains("provisioned"), "{}", stderr(&output));
+}
+
+#[test]
+fn unknown_tables_and_columns_are_refused_with_the_closest_name_before_seeding() {
+    let run = Run::new();
+    let args = |reference: &'static str| ["scenarios/penguinmails.toml", "--backend", "local", "--reference", reference];
+    let output = run.run(&args("content.public.email_messages.campaign_id=oltp.public.campains.id"));
+    assert_one_clear_error(&output, &["has no table public.campains", "did you mean `public.campaigns`"]);
+    assert!(!stderr(&output).contains("seeded"), "refused before seeding: {}", stderr(&output));
+    let output = run.run(&args("content.public.email_messages.campain_id=oltp.public.campaigns.id"));
+    assert_one_clear_error(&output, &["has no column `campain_id`", "did you mean `campaign_id`"]);
+}
+
+#[test]
 fn declared_domains_and_relationships_must_name_real_columns() {
     let run = Run::new();
     let output = run.run(&["fixtures/bad/unknown_domain_column.toml", "--backend", "local"]);
