@@ -361,6 +361,28 @@ fn unknown_tiers_in_data_and_reference_are_refused() {
 }
 
 #[test]
+fn copy_from_stdin_in_a_data_file_loads_its_rows() {
+    let run = Run::new();
+    let output = run.run(&[
+        "--backend",
+        "local",
+        "--tier",
+        "core=fixtures/zero-config/core.sql",
+        "--data",
+        "core=fixtures/copy-data/accounts.sql",
+        "--rows",
+        "0",
+        "--only",
+        "partition",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let report = run.report();
+    let tables = report["tiers"][0]["tables"].as_array().expect("tables");
+    let accounts = tables.iter().find(|t| t["name"] == "public.accounts").expect("accounts");
+    assert_eq!(accounts["rows"], 3, "two rows by COPY, one by the INSERT after them: {accounts}");
+}
+
+#[test]
 fn huge_volumes_are_refused_against_a_stated_limit() {
     let run = Run::new();
     let output = run.run(&["scenarios/penguinmails.toml", "--backend", "local", "--tenants", "4000000000"]);

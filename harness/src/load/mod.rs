@@ -59,7 +59,11 @@ pub async fn apply(conn: &mut PgConnection, tier: &str, files: &[PathBuf]) -> Re
 
 pub async fn apply_script(conn: &mut PgConnection, tier: &str, file: &Path, script: &str) -> Result<()> {
     for statement in statements(script) {
-        if let Err(error) = sqlx::raw_sql(statement.sql).execute(&mut *conn).await {
+        let done = match statement.rows {
+            Some(rows) => copy_in(conn, statement.sql, rows).await,
+            None => sqlx::raw_sql(statement.sql).execute(&mut *conn).await.map(drop),
+        };
+        if let Err(error) = done {
             let (line, message) = describe_error(&statement, &error);
             return Err(HarnessError::Sql {
                 tier: tier.to_string(),
@@ -70,6 +74,13 @@ pub async fn apply_script(conn: &mut PgConnection, tier: &str, file: &Path, scri
         }
     }
     Ok(())
+}
+
+/// `COPY ... FROM stdin` with the rows the script holds after it.
+async fn copy_in(conn: &mut PgConnection, sql: &str, rows: &str) -> std::result::Result<(), sqlx::Error> {
+    let mut copy = conn.copy_in_raw(sql).await?;
+    copy.send(rows.as_bytes()).await?;
+    copy.finish().await.map(drop)
 }
 
 /// The line of the error inside the file, and the server's message.

@@ -7,6 +7,9 @@
 pub struct Statement<'a> {
     pub sql: &'a str,
     pub line: usize,
+    /// For `COPY ... FROM stdin`: the rows that follow it in the file, up
+    /// to the line `\.` (as psql and pg_dump write them).
+    pub rows: Option<&'a str>,
 }
 
 /// Splits on `;` outside quotes, dollar-quoted bodies and comments. Empty
@@ -34,8 +37,13 @@ pub fn statements(script: &str) -> Vec<Statement<'_>> {
                 None => i += 1,
             },
             b';' if atomic_depth == 0 => {
-                push(&mut out, script, start, i);
+                let pushed = push(&mut out, script, start, i);
                 i += 1;
+                if let Some(copy) = out.last_mut().filter(|s| pushed && copies_from_stdin(s.sql)) {
+                    let (rows, next) = copy_rows(script, i);
+                    copy.rows = Some(rows);
+                    i = next;
+                }
                 start = i;
             }
             c if c.is_ascii_alphabetic() => {
@@ -61,10 +69,33 @@ pub fn statements(script: &str) -> Vec<Statement<'_>> {
     out
 }
 
-fn push<'a>(out: &mut Vec<Statement<'a>>, script: &'a str, start: usize, end: usize) {
+/// Whether a statement is `COPY ... FROM stdin`: its rows follow in the script.
+fn copies_from_stdin(sql: &str) -> bool {
+    let words: Vec<String> = sql.split_whitespace().map(|w| w.to_ascii_lowercase()).collect();
+    words.first().is_some_and(|w| w == "copy") && words.windows(2).any(|w| w[0] == "from" && w[1] == "stdin")
+}
+
+/// The rows after a `COPY ... FROM stdin;` ending at byte `after`: from the
+/// next line up to the line `\.`; and where the script goes on.
+fn copy_rows(script: &str, after: usize) -> (&str, usize) {
+    let first = script[after..].find('\n').map_or(script.len(), |p| after + p + 1);
+    let mut line_start = first;
+    while line_start < script.len() {
+        let line_end = script[line_start..].find('\n').map_or(script.len(), |p| line_start + p);
+        if script[line_start..line_end].trim_end_matches('\r') == "\\." {
+            return (&script[first..line_start], (line_end + 1).min(script.len()));
+        }
+        line_start = line_end + 1;
+    }
+    (&script[first.min(script.len())..], script.len())
+}
+
+/// Adds the statement between `start` and `end` unless it is blank; says
+/// whether it did.
+fn push<'a>(out: &mut Vec<Statement<'a>>, script: &'a str, start: usize, end: usize) -> bool {
     let text = &script[start..end];
     if is_blank(text) {
-        return;
+        return false;
     }
     // Start the statement at its first meaningful line so error lines are exact.
     let begin = start + leading_blank(text);
@@ -72,7 +103,9 @@ fn push<'a>(out: &mut Vec<Statement<'a>>, script: &'a str, start: usize, end: us
     out.push(Statement {
         sql: &script[begin..end],
         line,
+        rows: None,
     });
+    true
 }
 
 /// True when the text holds only whitespace and comments.
@@ -207,6 +240,17 @@ mod tests {
         let got = sqls(script);
         assert_eq!(got.len(), 2, "{got:?}");
         assert_eq!(got[1], ("select 3", 6));
+    }
+
+    #[test]
+    fn copy_from_stdin_takes_its_rows_up_to_the_end_marker() {
+        let script = "create table a (x int, y text);\nCOPY a (x, y) FROM stdin;\n1\tone; two\n2\t\\N\n\\.\ninsert into a values (3, 'three');\n";
+        let got = statements(script);
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert_eq!(got[1].sql, "COPY a (x, y) FROM stdin");
+        assert_eq!(got[1].rows, Some("1\tone; two\n2\t\\N\n"));
+        assert_eq!((got[2].sql, got[2].line), ("insert into a values (3, 'three')", 6));
+        assert_eq!(got[0].rows, None);
     }
 
     #[test]
