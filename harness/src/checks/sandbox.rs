@@ -58,6 +58,18 @@ impl Sandbox {
     /// undone at once; an accepted statement stays visible until
     /// [`Sandbox::undo`], so its effects can be observed.
     pub async fn attempt(&mut self, acting: Option<(&Actor, &Context)>, sql: &str, arg: &Value) -> Result<Outcome, sqlx::Error> {
+        // A deadlock with another audit of the database (a reader holding a
+        // table this probe must lock) is no outcome: the attempt runs again.
+        for _ in 1..super::rls::act::ATTEMPTS {
+            match self.attempt_once(acting, sql, arg).await? {
+                Outcome::Refused(refusal) if refusal.is_transient() => continue,
+                outcome => return Ok(outcome),
+            }
+        }
+        self.attempt_once(acting, sql, arg).await
+    }
+
+    async fn attempt_once(&mut self, acting: Option<(&Actor, &Context)>, sql: &str, arg: &Value) -> Result<Outcome, sqlx::Error> {
         sqlx::raw_sql("SAVEPOINT probe").execute(&mut *self.tx).await?;
         let entered = match acting {
             Some((actor, context)) => actor.enter(&mut self.tx, context).await?,
