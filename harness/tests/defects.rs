@@ -164,7 +164,7 @@ fn defect_is_reported_exactly(
     let objects: BTreeSet<&String> = defect.expect.iter().chain(&reported).map(|(_, _, object)| object).collect();
     let verdicts: Vec<String> = findings
         .iter()
-        .filter(|f| objects.contains(&f.object) && f.family() == "rls")
+        .filter(|f| objects.contains(&f.object))
         .map(|f| format!("{} {} {:?}: {}", f.check, f.object, f.status, f.message))
         .collect();
     assert_eq!(
