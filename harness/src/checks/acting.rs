@@ -45,6 +45,29 @@ pub struct Actor {
     pub mechanism: ContextMechanism,
 }
 
+/// SQLSTATEs of meeting another transaction: deadlock, serialization
+/// failure, lock wait given up.
+const TRANSIENT: [&str; 3] = ["40P01", "40001", "55P03"];
+/// Times a probe or read runs when it keeps meeting another transaction.
+pub const ATTEMPTS: usize = 3;
+
+/// Runs `run` again while it only met another transaction (a concurrent
+/// probe or audit of the same database): a result `met_another` says so,
+/// or such a server error. Up to [`ATTEMPTS`] times; the last answer stands.
+pub async fn settled<T>(
+    mut run: impl AsyncFnMut() -> Result<T, sqlx::Error>,
+    met_another: impl Fn(&T) -> bool,
+) -> Result<T, sqlx::Error> {
+    for _ in 1..ATTEMPTS {
+        match run().await {
+            Ok(done) if met_another(&done) => continue,
+            Err(sqlx::Error::Database(e)) if e.code().is_some_and(|c| TRANSIENT.contains(&c.as_ref())) => continue,
+            done => return done,
+        }
+    }
+    run().await
+}
+
 /// Why the server refused a statement.
 #[derive(Debug, Clone)]
 pub struct Refusal {
@@ -86,7 +109,7 @@ impl Refusal {
     /// A deadlock or a lock wait given up: the probe met another
     /// transaction (a concurrent probe or audit), not a verdict; run it again.
     pub fn is_transient(&self) -> bool {
-        ["40P01", "40001", "55P03"].contains(&self.code.as_str())
+        TRANSIENT.contains(&self.code.as_str())
     }
 
     /// Whether `target` (table, constraint) is what refused.

@@ -60,13 +60,8 @@ impl Sandbox {
     pub async fn attempt(&mut self, acting: Option<(&Actor, &Context)>, sql: &str, arg: &Value) -> Result<Outcome, sqlx::Error> {
         // A deadlock with another audit of the database (a reader holding a
         // table this probe must lock) is no outcome: the attempt runs again.
-        for _ in 1..super::rls::act::ATTEMPTS {
-            match self.attempt_once(acting, sql, arg).await? {
-                Outcome::Refused(refusal) if refusal.is_transient() => continue,
-                outcome => return Ok(outcome),
-            }
-        }
-        self.attempt_once(acting, sql, arg).await
+        let met_another = |o: &Outcome| matches!(o, Outcome::Refused(r) if r.is_transient());
+        super::acting::settled(async || self.attempt_once(acting, sql, arg).await, met_another).await
     }
 
     async fn attempt_once(&mut self, acting: Option<(&Actor, &Context)>, sql: &str, arg: &Value) -> Result<Outcome, sqlx::Error> {

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool, Row};
 
 use crate::catalog::{Table, TenantScope};
-pub use crate::checks::acting::{Actor, Context, Refusal};
+pub use crate::checks::acting::{settled, Actor, Context, Refusal};
 use crate::checks::TierContext;
 use crate::provision::quote_ident;
 
@@ -78,32 +78,7 @@ pub async fn run(pool: &PgPool, case: &Case) -> Result<Outcome, sqlx::Error> {
 /// [`run`] on a connection the caller holds: a probe that runs many cases
 /// keeps one, so their statements are prepared (and planned) once.
 pub async fn run_on(conn: &mut PgConnection, case: &Case) -> Result<Outcome, sqlx::Error> {
-    for _ in 1..ATTEMPTS {
-        match run_once(conn, case).await? {
-            Outcome::Refused(refusal) if refusal.is_transient() => continue,
-            outcome => return Ok(outcome),
-        }
-    }
-    run_once(conn, case).await
-}
-
-/// Times a probe is run when it meets another transaction (a deadlock).
-pub const ATTEMPTS: usize = 3;
-
-/// Runs a read of the ground truth again when it met another audit's
-/// locks (a deadlock with a probe's set-aside constraint): not a result.
-pub async fn again_on_deadlock<T, F, Fut>(mut read: F) -> Result<T, sqlx::Error>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, sqlx::Error>>,
-{
-    for _ in 1..ATTEMPTS {
-        match read().await {
-            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("40P01") => continue,
-            done => return done,
-        }
-    }
-    read().await
+    settled(async || run_once(conn, case).await, |o| matches!(o, Outcome::Refused(r) if r.is_transient())).await
 }
 
 async fn run_once(conn: &mut PgConnection, case: &Case) -> Result<Outcome, sqlx::Error> {
@@ -131,6 +106,14 @@ async fn run_once(conn: &mut PgConnection, case: &Case) -> Result<Outcome, sqlx:
 /// with or without a primary key, also across partitions.
 pub const ROW_ID: &str = "(tableoid::regclass::text || '/' || ctid::text)";
 
+/// `ROW(primary key)::text`: a row's key as the app would address it;
+/// None without a primary key.
+pub fn key_text(table: &Table) -> Option<String> {
+    let pk = table.primary_key()?;
+    let columns: Vec<String> = pk.columns.iter().map(|c| quote_ident(c)).collect();
+    Some(format!("ROW({})::text", columns.join(", ")))
+}
+
 /// The ground truth of one table: each row's id, owner and key.
 pub struct Truth {
     pub owner: HashMap<String, String>,
@@ -144,7 +127,7 @@ pub struct Truth {
 impl Truth {
     pub async fn read(pool: &PgPool, table: &Table, scope: &TenantScope) -> Result<Truth, sqlx::Error> {
         let pk: Vec<String> = table.primary_key().map(|pk| pk.columns.iter().map(|c| quote_ident(c)).collect()).unwrap_or_default();
-        let key_expr = (!pk.is_empty()).then(|| format!("ROW({})::text", pk.join(", ")));
+        let key_expr = key_text(table);
         let key_values: Vec<String> = pk.iter().map(|c| format!("{c}::text")).collect();
         let sql = format!(
             "SELECT {ROW_ID}, ({})::text, {}, ARRAY[{}]::text[] FROM {} t",
@@ -155,7 +138,7 @@ impl Truth {
         );
         // (row id, owner, key, key values)
         type Row = (String, Option<String>, Option<String>, Vec<String>);
-        let rows: Vec<Row> = again_on_deadlock(|| sqlx::query_as(&sql).fetch_all(pool)).await?;
+        let rows: Vec<Row> = settled(async || sqlx::query_as(&sql).fetch_all(pool).await, |_| false).await?;
         let mut truth = Truth {
             owner: HashMap::new(),
             key: HashMap::new(),

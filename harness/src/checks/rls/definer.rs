@@ -125,7 +125,7 @@ async fn side_effects(
         Ok(effect) => effect,
         Err(e) => return Some(DEFINER_BYPASS.error(ctx.tier(), &function.name, format!("probe failed: {e}"))),
     };
-    let changes: Vec<effect::Change> = effect.others_changed(ledger, actor).into_iter().filter(|c| prober.tenants.contains(&c.tenant)).collect();
+    let changes = effect.others_changed(ledger, actor, &prober.tenants);
     let first = changes.first()?;
     let table = observed.iter().find(|o| o.table == first.table)?;
     case.observe = Some(table.sql_for(&first.tenant));

@@ -20,6 +20,10 @@ use super::act::{Case, Outcome, Refusal, PROBES_RUN};
 use crate::catalog::{QualName, Table, TenantScope};
 use crate::provision::quote_ident;
 
+/// The rows' content as one number (rows aliased `t`): a sum of hashes, so
+/// it does not depend on the order rows are read in.
+const CONTENT_HASH: &str = "COALESCE(sum(hashtextextended(t::text, 0)), 0)";
+
 /// Each tenant's rows of one table: tenant → count.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Tally(BTreeMap<String, Count>);
@@ -73,19 +77,13 @@ impl Observed {
         // The xid of the open transaction, as xmin shows it (32 bits);
         // NULL before it wrote anything.
         let written = "t.xmin::text::bigint = pg_current_xact_id_if_assigned()::text::bigint % 4294967296";
-        let key = match table.primary_key() {
-            Some(pk) => {
-                let columns: Vec<String> = pk.columns.iter().map(|c| quote_ident(c)).collect();
-                format!("ROW({})::text", columns.join(", "))
-            }
-            None => "t.ctid::text".into(),
-        };
+        let key = super::act::key_text(table).unwrap_or_else(|| "t.ctid::text".into());
         Observed {
             table: table.name.clone(),
             from: table.name.sql(),
             tenant: tenant.clone(),
             tally_sql: format!(
-                "SELECT ({tenant})::text AS tenant, count(*) AS rows, COALESCE(sum(hashtextextended(t::text, 0)), 0)::text AS hash, \
+                "SELECT ({tenant})::text AS tenant, count(*) AS rows, {CONTENT_HASH}::text AS hash, \
                  count(*) FILTER (WHERE {written}) AS written FROM {} t GROUP BY 1",
                 table.name.sql()
             ),
@@ -100,7 +98,7 @@ impl Observed {
     /// `tenant`'s rows change (the repro scripts show it).
     pub fn sql_for(&self, tenant: &str) -> String {
         format!(
-            "SELECT count(*) AS rows_of_tenant, COALESCE(sum(hashtextextended(t::text, 0)), 0) AS content_hash FROM {} t WHERE ({})::text = {}",
+            "SELECT count(*) AS rows_of_tenant, {CONTENT_HASH} AS content_hash FROM {} t WHERE ({})::text = {}",
             self.from,
             self.tenant,
             crate::provision::quote_literal(tenant)
@@ -141,10 +139,10 @@ pub struct Ledger(HashMap<QualName, Tally>);
 impl Ledger {
     pub async fn read(pool: &PgPool, tables: &[Observed]) -> Result<Ledger, sqlx::Error> {
         let tables: Vec<&Observed> = tables.iter().collect();
-        let tallies = super::act::again_on_deadlock(|| async {
+        let tallies = super::act::settled(async || {
             let mut conn = pool.acquire().await?;
             tally_all(&mut conn, "", &tables).await
-        })
+        }, |_| false)
         .await?;
         Ok(Ledger(tallies.into_iter().collect()))
     }
@@ -186,9 +184,11 @@ impl Change {
 }
 
 impl Effect {
-    /// Tenants other than `actor` whose rows differ from the ground truth.
-    pub fn others_changed(&self, ledger: &Ledger, actor: &str) -> Vec<Change> {
-        self.changes(ledger).into_iter().filter(|c| c.tenant != actor && !c.tenant.is_empty()).collect()
+    /// Tenants of `tenants` other than `actor` whose rows differ from the
+    /// ground truth (rows of no tenant, or of one the run does not act as,
+    /// are no other tenant's).
+    pub fn others_changed(&self, ledger: &Ledger, actor: &str, tenants: &[String]) -> Vec<Change> {
+        self.changes(ledger).into_iter().filter(|c| c.tenant != actor && tenants.contains(&c.tenant)).collect()
     }
 
     /// Whether `actor`'s own rows of `table` changed.
@@ -227,13 +227,8 @@ pub async fn observe_rows(
     observed: &[&Observed],
     victim: Option<&str>,
 ) -> Result<(Effect, Vec<String>), sqlx::Error> {
-    for _ in 1..super::act::ATTEMPTS {
-        match observe_once(pool, case, observed, victim).await? {
-            (Effect { outcome: Outcome::Refused(refusal), .. }, _) if refusal.is_transient() => continue,
-            done => return Ok(done),
-        }
-    }
-    observe_once(pool, case, observed, victim).await
+    let met_another = |(effect, _): &(Effect, Vec<String>)| matches!(&effect.outcome, Outcome::Refused(r) if r.is_transient());
+    super::act::settled(async || observe_once(pool, case, observed, victim).await, met_another).await
 }
 
 async fn observe_once(

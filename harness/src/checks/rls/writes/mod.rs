@@ -163,7 +163,7 @@ impl Writer<'_> {
                 Ok(run) => run,
                 Err(e) => return Verdict::Broken(format!("probe failed: {e}")),
             };
-            let changes = self.others_changed(&run, actor);
+            let changes = run.effect.others_changed(self.ledger, actor, &self.prober.tenants);
             if !changes.is_empty() {
                 return Verdict::Leak(Box::new(self.leak(run.case, actor, changes, None)));
             }
@@ -216,14 +216,8 @@ impl Writer<'_> {
             Outcome::Refused(refusal) => Some(format!("granted, though refused today: {}", refusal.message)),
             _ => None,
         };
-        let changes = self.others_changed(&run, actor);
+        let changes = run.effect.others_changed(self.ledger, actor, &self.prober.tenants);
         Verdict::Leak(Box::new(self.leak(run.case, actor, changes, note)))
-    }
-
-    /// Known tenants other than `actor` whose rows of any observed table changed.
-    fn others_changed(&self, run: &Run, actor: &str) -> Vec<Change> {
-        let changes = run.effect.others_changed(self.ledger, actor);
-        changes.into_iter().filter(|c| self.prober.tenants.contains(&c.tenant)).collect()
     }
 
     /// Runs `statement` as tenant number `a`, setting aside the foreign
