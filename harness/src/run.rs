@@ -104,6 +104,16 @@ pub async fn run(scenario: &Scenario) -> Result<Outcome> {
         let how = if path.declared { "declared" } else { "inferred" };
         progress(&format!("tenant path ({how}) {tier}.{table}: {path}"));
     }
+    let unscoped: Vec<_> = catalogs.iter().flat_map(|c| crate::catalog::shared::unscoped(scenario, &tenancy, c)).collect();
+    if tenancy.column.is_some() {
+        for table in &unscoped {
+            let class = match table.class {
+                crate::catalog::shared::Class::Shared => "shared",
+                crate::catalog::shared::Class::Unknown => "tenancy unknown, not probed",
+            };
+            progress(&format!("{class}: {}.{}: {}", table.tier, table.table, table.why));
+        }
+    }
 
     let audited: Vec<_> = catalogs.iter().zip(tiers.iter().map(|t| &t.pool)).collect();
     if scenario.runs(Family::Latency) {
@@ -176,6 +186,7 @@ pub async fn run(scenario: &Scenario) -> Result<Outcome> {
         findings,
         timings,
         probes: crate::checks::rls::act::PROBES_RUN.load(std::sync::atomic::Ordering::Relaxed),
+        unscoped,
     };
     report::write(&report, &dir)?;
     Ok(Outcome { report, dir, failed })
@@ -275,8 +286,9 @@ pub async fn audit(audit: &Audit<'_>, tiers: &[(&Catalog, &PgPool)]) -> Vec<Find
     let mut findings: Vec<Finding> = per_tier.into_iter().flatten().collect();
     // References may cross tiers: this family looks at all of them at once.
     if audit.scenario.runs(Family::Orphan) {
-        findings.extend(checks::orphan::run(audit.scenario, tiers, audit.tenancy).await);
+        findings.extend(checks::orphan::run(audit.scenario, tiers, audit.tenancy, audit.seeded).await);
     }
+    checks::causes::attribute(&mut findings);
     findings
 }
 

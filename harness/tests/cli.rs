@@ -190,11 +190,31 @@ fn gate_exit_codes_follow_fail_on() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("FAIL rls.disabled") && stdout.contains("public.leads"), "{stdout}");
     let report = run.report();
+    // One cause, one failure: the catalog sees RLS off; the probes show
+    // what it costs, as findings that follow from it (skipped, caused_by).
     let failures: Vec<&str> = findings_with_status(&report, "fail").iter().map(|f| f["check"].as_str().unwrap()).collect();
-    // The catalog sees RLS off; the probes then show what it costs.
-    assert_eq!(failures, ["rls.disabled", "rls.read_leak", "rls.write_leak", "rls.unset_context"]);
-    let leak = findings_with_status(&report, "fail").into_iter().find(|f| f["check"] == "rls.read_leak").unwrap();
+    assert_eq!(failures, ["rls.disabled"]);
+    let root = "rls.disabled oltp public.leads";
+    let follows: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["caused_by"] == root)
+        .inspect(|f| assert_eq!(f["status"], "skip", "{f}"))
+        .map(|f| f["check"].as_str().unwrap())
+        .collect();
+    assert_eq!(follows, ["rls.read_leak", "rls.write_leak", "rls.unset_context"]);
+    let leak = report["findings"].as_array().unwrap().iter().find(|f| f["check"] == "rls.read_leak" && f["object"] == "public.leads").unwrap();
     assert!(leak["details"]["count"].as_u64().unwrap() > 0 && leak["repro"]["seed"] == 20251101, "{leak}");
+    let disabled = findings_with_status(&report, "fail")[0];
+    assert_eq!(disabled["details"]["follows"].as_array().unwrap().len(), 3, "the root carries its evidence: {disabled}");
+    // The terminal lists the cause once, and counts what follows from it.
+    assert!(stdout.contains("FAIL rls.disabled [error]: 1 object") && !stdout.contains("FAIL rls.read_leak"), "{stdout}");
+    assert!(stdout.contains("3 more finding(s) follow from the causes above"), "{stdout}");
+    // JUnit: the root fails, what follows from it is skipped.
+    let suites = junit_suites(&run.reports.join("junit.xml"));
+    let rls = suites.iter().find(|s| s.0 == "oltp.rls").expect("oltp.rls suite");
+    assert_eq!((rls.2, rls.3, rls.4), (1, 0, 3), "oltp.rls: one failure, three skipped: {suites:?}");
 
     // A warning-level failure passes the default gate and fails --fail-on warning.
     let warning = "oltp=fixtures/penguinmails/oltp.sql,fixtures/defects/rls/not_forced.sql";
@@ -741,4 +761,75 @@ fn a_write_leak_repro_shows_the_other_tenants_rows_change() {
     let observed: Vec<&str> = printed.lines().filter(|l| l.split('|').count() == 2 && l.split('|').all(|v| v.parse::<i128>().is_ok())).collect();
     assert_eq!(observed.len(), 2, "the other tenant's rows before and after:\n{printed}");
     assert_ne!(observed[0], observed[1], "the statement changed the other tenant's rows:\n{printed}");
+}
+
+/// The checks with this id that do not pass, as (status, object).
+fn not_passing<'a>(report: &'a Value, check: &str) -> Vec<(&'a str, &'a str)> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["check"] == check && f["status"] != "pass")
+        .map(|f| (f["status"].as_str().unwrap(), f["object"].as_str().unwrap()))
+        .collect()
+}
+
+#[test]
+fn references_without_a_foreign_key_and_random_ids_raise_no_false_alarm() {
+    // Seeded: the FK-less references point at rows that exist, and random
+    // text ids cannot be guessed, so neither is an orphan nor an oracle.
+    let run = Run::new();
+    let schema = "app=fixtures/soft-references/schema.sql";
+    let output = run.run(&["--backend", "local", "--tier", schema]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let report = run.report();
+    assert_eq!(not_passing(&report, "orphan.intra"), []);
+    assert_eq!(not_passing(&report, "rls.existence_oracle"), []);
+    let oracle = report["findings"].as_array().unwrap().iter().find(|f| f["check"] == "rls.existence_oracle" && f["object"] == "public.projects").unwrap();
+    assert!(oracle["message"].as_str().unwrap().contains("random tokens"), "{oracle}");
+    // What is true is said once, as a warning: nothing enforces them.
+    let mut missing = not_passing(&report, "fk.missing");
+    missing.sort();
+    assert_eq!(
+        missing,
+        [
+            ("fail", "public.projects.created_by"),
+            ("fail", "public.projects.updated_by"),
+            ("fail", "public.tasks.assigned_to"),
+            ("fail", "public.tasks.created_by"),
+            ("fail", "public.tasks.project_id"),
+        ]
+    );
+
+    // Rows tierguard did not write are audited: exactly the two that point at nothing.
+    let run = Run::new();
+    let output = run.run(&["--backend", "local", "--tier", schema, "--data", "app=fixtures/soft-references/orphans.sql"]);
+    // The missing FKs that let orphans in fail as the orphans would (error).
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let report = run.report();
+    let orphans: Vec<&Value> = report["findings"].as_array().unwrap().iter().filter(|f| f["check"] == "orphan.intra" && f["status"] != "pass").collect();
+    let found: Vec<(&str, &str, u64, &Value)> = orphans
+        .iter()
+        .map(|f| (f["object"].as_str().unwrap(), f["status"].as_str().unwrap(), f["details"]["count"].as_u64().unwrap(), &f["details"]["samples"]))
+        .collect();
+    assert_eq!(found.len(), 2, "{orphans:#?}");
+    assert_eq!((found[0].0, found[0].2), ("public.projects.created_by", 1));
+    assert_eq!(found[0].3[0]["value"]["created_by"], "c0000000000000000000gone1");
+    assert_eq!((found[1].0, found[1].2), ("public.tasks.project_id", 1));
+    assert_eq!(found[1].3[0]["value"]["project_id"], "c0000000000000000000gone2");
+    // Each follows from its missing FK: the cause is stated once.
+    for orphan in &orphans {
+        assert_eq!(orphan["status"], "skip", "{orphan}");
+        assert_eq!(orphan["caused_by"], format!("fk.missing app {}", orphan["object"].as_str().unwrap()));
+    }
+    let severities: Vec<(&str, &str)> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["check"] == "fk.missing" && f["status"] == "fail")
+        .map(|f| (f["object"].as_str().unwrap(), f["severity"].as_str().unwrap()))
+        .filter(|(_, severity)| *severity == "error")
+        .collect();
+    assert_eq!(severities, [("public.projects.created_by", "error"), ("public.tasks.project_id", "error")]);
+    assert_eq!(not_passing(&report, "rls.existence_oracle"), []);
 }

@@ -173,6 +173,13 @@ fn defect_is_reported_exactly(
         "{}: reported findings differ from the header's expect lines; verdicts on those objects: {verdicts:#?}",
         path.display()
     );
+    let expected_roots: BTreeSet<String> = defect.expect.iter().map(|(check, tier, object)| format!("{check} {tier} {object}")).collect();
+    let follows: BTreeSet<FindingKey> = findings
+        .iter()
+        .filter(|f| f.caused_by.as_ref().is_some_and(|root| expected_roots.contains(root)))
+        .map(|f| (f.check.to_string(), f.tier.clone(), f.object.clone()))
+        .collect();
+    assert_eq!(follows, defect.follows, "{}: findings that follow from the expected ones differ from the header's follows lines", path.display());
     let differences = defect.detail_differences(&findings);
     assert!(differences.is_empty(), "{}: {differences:#?}", path.display());
 }

@@ -4,6 +4,8 @@
 //! this model instead of querying the catalog themselves.
 
 mod queries;
+pub mod references;
+pub mod shared;
 pub mod tenancy;
 
 use std::fmt;

@@ -3,6 +3,7 @@
 //! from design.md. Families run per tier; the runner collects them.
 
 pub mod acting;
+pub mod causes;
 pub mod check;
 pub mod fk;
 pub mod latency;
@@ -109,6 +110,10 @@ pub struct Finding {
     pub details: Map<String, Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub repro: Option<Repro>,
+    /// The root finding this one follows from (`check tier object`), set
+    /// by [`causes::attribute`]; such a finding is a `skip`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub caused_by: Option<String>,
     /// The probe that failed, for the repro files and `tierguard replay`.
     #[serde(skip)]
     pub case: Option<Box<rls::act::Case>>,
@@ -144,6 +149,7 @@ impl Finding {
             message: String::new(),
             details: Map::new(),
             repro: None,
+            caused_by: None,
             case: None,
             attachment: None,
         }
@@ -163,11 +169,16 @@ impl Finding {
         self.check.split('.').next().unwrap_or(self.check)
     }
 
+    /// How other findings name this one in `caused_by`.
+    pub fn key(&self) -> String {
+        format!("{} {} {}", self.check, self.tier, self.object)
+    }
 }
 
 /// What fails a run: failures at or above `fail_on`; a check that could
 /// not run (`error`), always, since nothing was proven; and under
 /// `strict`, a check that was skipped, since it proved nothing either.
+/// A finding that follows from another fails nothing: its root does.
 #[derive(Debug, Clone, Copy)]
 pub struct Gate {
     pub fail_on: Severity,
@@ -176,6 +187,9 @@ pub struct Gate {
 
 impl Gate {
     pub fn fails(&self, finding: &Finding) -> bool {
+        if finding.caused_by.is_some() {
+            return false;
+        }
         match finding.status {
             Status::Fail => finding.severity >= self.fail_on,
             Status::Error => true,

@@ -43,6 +43,10 @@ fn testcase(finding: &Finding) -> TestCase {
     case.set_classname(&format!("{}.{}", finding.tier, finding.check));
     if matches!(finding.status, Status::Fail | Status::Error) {
         case.set_system_out(&body(finding));
+    } else if finding.status == Status::Skip {
+        // A skipped testcase carries no message here: the reason goes to
+        // its output (for a finding that follows from another, the root).
+        case.set_system_out(&finding.message);
     }
     case
 }

@@ -28,6 +28,9 @@ pub struct Report {
     pub timings: IndexMap<String, u64>,
     /// Probe transactions run (each acting as a tenant, rolled back).
     pub probes: u64,
+    /// Tables not read as tenant tables: shared by design, or of a tenancy
+    /// tierguard could not find (not probed until declared).
+    pub unscoped: Vec<crate::catalog::shared::Unscoped>,
 }
 
 #[derive(Debug, Serialize)]

@@ -85,6 +85,12 @@ impl Seeded {
         &self.plan.tenants
     }
 
+    /// Whether every row of the table was written by tierguard (none was
+    /// there before seeding): its references hold by construction.
+    pub fn generated(&self, tier: &str, table: &QualName) -> bool {
+        self.plan.table(tier, table).is_some_and(|t| t.fixed.is_none() && t.preexisting == 0)
+    }
+
     /// Rows in the table after seeding (fixed rows included).
     pub fn rows(&self, tier: &str, table: &QualName) -> u64 {
         self.plan.table(tier, table).map_or(0, |t| t.rows)
@@ -155,6 +161,7 @@ pub async fn seed(scenario: &Scenario, tiers: &[(&Catalog, &PgPool)], tenancy: &
             catalog,
             existing_rows: copy::existing_rows(catalog, pool).await?,
             sequences: copy::sequences(catalog, pool).await?,
+            inferred: crate::catalog::references::inferred(catalog, scenario),
         });
     }
     let mut plan = plan::build(&settings, tenancy, &inputs, &scenario.references)?;

@@ -10,6 +10,7 @@ use super::domain::{Domains, Relation};
 use super::rng::{stream, RowRng};
 use super::value::{Kind, Value};
 use super::Settings;
+use crate::catalog::references::Inferred;
 use crate::catalog::{Catalog, ConstraintKind, QualName, Table, TableKind, Tenancy, TenantScope};
 use crate::error::{HarnessError, Result};
 use crate::scenario::TierTable;
@@ -34,6 +35,9 @@ pub struct TablePlan {
     pub rows: u64,
     /// Rows already there before seeding (fixed rows, lookups): not seeded.
     pub fixed: Option<FixedRows>,
+    /// Rows the table held before seeding (fixed rows, whether or not rows
+    /// were seeded on top of them).
+    pub preexisting: u64,
     pub columns: Vec<ColumnPlan>,
     pub links: Vec<Link>,
     pub relations: Vec<Relation>,
@@ -103,7 +107,8 @@ pub enum Ordinal {
     WithinTenant,
 }
 
-/// An FK, or a declared cross-tier reference.
+/// An FK, a declared reference, or a column that looks like a reference
+/// (see `catalog::references`): a row's columns take a parent row's key.
 pub struct Link {
     /// The FK constraint's name, or the declared reference.
     pub name: String,
@@ -327,6 +332,9 @@ pub struct TierInput<'a> {
     pub existing_rows: BTreeMap<QualName, u64>,
     /// Next value and increment of each identity/serial sequence.
     pub sequences: BTreeMap<String, (i64, i64)>,
+    /// Columns that look like references but have no FK: seeded with keys
+    /// that exist, so tierguard never writes an orphan of its own.
+    pub inferred: Vec<Inferred<'a>>,
 }
 
 pub fn build(settings: &Settings, tenancy: &Tenancy, tiers: &[TierInput<'_>], references: &[crate::scenario::Reference]) -> Result<Plan> {
@@ -363,6 +371,7 @@ pub fn build(settings: &Settings, tenancy: &Tenancy, tiers: &[TierInput<'_>], re
                 root,
                 rows,
                 fixed: None,
+                preexisting: existing,
                 columns: Vec::new(),
                 links: Vec::new(),
                 relations: Vec::new(),
@@ -378,10 +387,11 @@ pub fn build(settings: &Settings, tenancy: &Tenancy, tiers: &[TierInput<'_>], re
         }
     }
     for tier in tiers {
+        let inferred = followed(settings, tier, references);
         for table in seedable(tier.catalog) {
             let index = plan.index[&(tier.catalog.tier.clone(), table.name.clone())];
             let tenant_column = tenancy.scope(&tier.catalog.tier, &table.name).and_then(TenantScope::column);
-            let mut links = links_of(&plan, tier, table, tenant_column, references);
+            let mut links = links_of(&plan, tier, table, tenant_column, references, &inferred);
             for (i, link) in links.iter_mut().enumerate() {
                 link.stream = link_stream(plan.tables[index].stream, i);
             }
@@ -484,6 +494,7 @@ fn links_of(
     table: &Table,
     tenant_column: Option<&str>,
     references: &[crate::scenario::Reference],
+    inferred: &[&Inferred<'_>],
 ) -> Vec<Link> {
     // MATCH SIMPLE: a reference with any NULL column is not checked, so one
     // nullable column (say, beside a NOT NULL tenant column) makes it optional.
@@ -534,6 +545,7 @@ fn links_of(
             });
         }
     }
+    add_inferred(plan, tier, table, tenant_column, inferred, &mut links);
     // A unique key made only of links (and the tenant): enumerate parent
     // combinations instead of drawing them, so rows never collide.
     for key in unique_keys(table) {
@@ -553,6 +565,75 @@ fn links_of(
         }
     }
     links
+}
+
+/// The inferred references of a tier the seeder follows: not the tenant
+/// column, a column the server fills or a generator override names, and
+/// not one that would close a cycle of references (no FK lets such a cycle
+/// load in two steps). A column left out is drawn like any other value;
+/// `orphan.intra` never reports rows tierguard wrote through an inferred
+/// reference, so that costs no false alarm.
+fn followed<'t, 'a>(settings: &Settings, tier: &'t TierInput<'a>, references: &[crate::scenario::Reference]) -> Vec<&'t Inferred<'a>> {
+    let name = |table: &crate::scenario::TierTable| QualName {
+        schema: table.schema.clone(),
+        name: table.table.clone(),
+    };
+    let mut edges: BTreeMap<QualName, BTreeSet<QualName>> = BTreeMap::new();
+    for table in seedable(tier.catalog) {
+        for (_, fk) in table.foreign_keys().filter(|(_, fk)| fk.target != table.name) {
+            edges.entry(table.name.clone()).or_default().insert(fk.target.clone());
+        }
+    }
+    let here = |t: &crate::scenario::TierTable| t.tier == tier.catalog.tier;
+    for reference in references.iter().filter(|r| here(&r.from.table) && here(&r.to.table)) {
+        edges.entry(name(&reference.from.table)).or_default().insert(name(&reference.to.table));
+    }
+    let reaches = |edges: &BTreeMap<QualName, BTreeSet<QualName>>, from: &QualName, to: &QualName| {
+        let (mut seen, mut pending) = (BTreeSet::new(), vec![from.clone()]);
+        while let Some(next) = pending.pop() {
+            if &next == to {
+                return true;
+            }
+            if seen.insert(next.clone()) {
+                pending.extend(edges.get(&next).into_iter().flatten().cloned());
+            }
+        }
+        false
+    };
+    let mut followed = Vec::new();
+    for reference in tier.inferred.iter().filter(|r| !r.covered) {
+        let column = reference.column;
+        let server_fills = column.generated || column.identity || column.default.as_deref().is_some_and(|d| d.contains("nextval"));
+        let overridden = settings.column_override(&tier.catalog.tier, &reference.table.name, &column.name).is_some();
+        if server_fills || overridden || reaches(&edges, &reference.target.name, &reference.table.name) {
+            continue;
+        }
+        edges.entry(reference.table.name.clone()).or_default().insert(reference.target.name.clone());
+        followed.push(reference);
+    }
+    followed
+}
+
+/// The inferred references of `table` among those followed, as links
+/// (after its FKs and declared references, which win on a shared column).
+fn add_inferred(plan: &Plan, tier: &TierInput<'_>, table: &Table, tenant_column: Option<&str>, followed: &[&Inferred<'_>], links: &mut Vec<Link>) {
+    for reference in followed.iter().filter(|r| r.table.name == table.name && Some(r.column.name.as_str()) != tenant_column) {
+        let column = &reference.column.name;
+        let target = plan.index.get(&(tier.catalog.tier.clone(), reference.target.name.clone()));
+        let (Some(&target), false) = (target, links.iter().any(|l| l.columns.contains(column))) else { continue };
+        links.push(Link {
+            name: format!("inferred reference {}.{column} → {}.{}", table.name, reference.target.name, reference.key),
+            stream: 0,
+            target,
+            columns: vec![column.clone()],
+            target_columns: vec![reference.key.to_string()],
+            nullable: !reference.column.not_null,
+            draw_null: !reference.column.not_null,
+            enumerated: None,
+            deferred: false,
+            target_is_self: false,
+        });
+    }
 }
 
 /// Column sets that must be unique: PK, UNIQUE constraints, unique indexes.

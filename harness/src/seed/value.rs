@@ -206,6 +206,8 @@ pub enum Realism {
     Subject,
     Body,
     Slug,
+    /// A random id as applications draw them (cuid-like): ≥ 64 bits.
+    Token,
     Word,
 }
 
@@ -213,7 +215,9 @@ impl Realism {
     pub fn from_name(column: &str) -> Realism {
         let c = column.to_ascii_lowercase();
         let has = |words: &[&str]| words.iter().any(|w| c.contains(w));
-        if has(&["email"]) {
+        if c == "id" || c == "uid" || c.ends_with("_uid") {
+            Realism::Token
+        } else if has(&["email"]) {
             Realism::Email
         } else if has(&["first_name", "firstname", "given_name"]) {
             Realism::FirstName
@@ -277,6 +281,11 @@ impl Realism {
             Realism::Subject => Sentence(3..7).fake_with_rng(rng),
             Realism::Body => Paragraph(1..3).fake_with_rng(rng),
             Realism::Slug => Words(2..3).fake_with_rng::<Vec<String>, _>(rng).join("-"),
+            Realism::Token => {
+                const BASE36: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+                // 24 characters of base 36: about 124 bits.
+                std::iter::once('c').chain((0..24).map(|_| BASE36[rng.random_range(0..36)] as char)).collect()
+            }
             Realism::Word => Word().fake_with_rng(rng),
         }
     }

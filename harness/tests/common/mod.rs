@@ -113,11 +113,14 @@ pub const DEFAULT_SCENARIO: &str = "penguinmails";
 /// -- tier: TIER                      the SQL below applies to TIER; may repeat
 /// -- expect: CHECK OBJECT [tier=TIER] [status=error] [count=N] [samples=JSON to the line's end]
 /// -- expect: nothing                 no failing finding at all
+/// -- follows: CHECK OBJECT [tier=TIER] a finding that follows from an expected
+///                                    one: `skip`, its root in `caused_by`
 /// -- toml: LINE                      added to the scenario file (a defect in
 ///                                    its declarations, e.g. a latency target)
 /// ```
 ///
-/// Expect lines name every failing finding; their tier is the first
+/// Expect lines name every failing finding, follows lines every finding that
+/// follows from one of them (design.md: only roots fail); their tier is the first
 /// `-- tier:` unless they say otherwise, and the details they pin must be
 /// the finding's. An object ending in `*` stands for names with that prefix.
 pub struct Defect {
@@ -132,6 +135,8 @@ pub struct Defect {
     pub sections: Vec<(String, String)>,
     /// Details the expect lines pin (`count`, `samples`).
     pub details: BTreeMap<FindingKey, Map<String, Value>>,
+    /// Findings that follow from an expected one (`caused_by`): `skip`, not failures.
+    pub follows: BTreeSet<FindingKey>,
     /// `-- toml:` lines, added to the scenario file for this defect.
     pub toml: String,
 }
@@ -161,13 +166,11 @@ impl Defect {
             .map(|(tier, _)| tier.clone())
             .unwrap_or_else(|| panic!("{}: no `-- tier:` line", path.display()));
         assert!(!header("defect").is_empty(), "{}: no `-- defect:` line", path.display());
-        let mut expect = BTreeSet::new();
-        let mut details = BTreeMap::new();
-        for line in header("expect").into_iter().filter(|e| e != "nothing") {
-            let bad = |what: &str| -> ! { panic!("{}: `-- expect: {line}`: {what}", path.display()) };
+        let parse = |key: &str, line: &str| -> (FindingKey, Map<String, Value>) {
+            let bad = |what: &str| -> ! { panic!("{}: `-- {key}: {line}`: {what}", path.display()) };
             let (words, samples) = match line.split_once(" samples=") {
                 Some((words, samples)) => (words, Some(samples)),
-                None => (line.as_str(), None),
+                None => (line, None),
             };
             // Attributes trail the object, which may hold spaces (a function's signature).
             let mut words: Vec<&str> = words.split_whitespace().collect();
@@ -195,11 +198,24 @@ impl Defect {
                 let samples: Value = serde_json::from_str(samples).unwrap_or_else(|e| bad(&format!("samples: {e}")));
                 pinned.insert("samples".into(), samples);
             }
-            let key = (check.to_string(), finding_tier, object);
+            ((check.to_string(), finding_tier, object), pinned)
+        };
+        let mut expect = BTreeSet::new();
+        let mut details = BTreeMap::new();
+        for line in header("expect").into_iter().filter(|e| e != "nothing") {
+            let (key, pinned) = parse("expect", &line);
             if !pinned.is_empty() {
                 details.insert(key.clone(), pinned);
             }
             expect.insert(key);
+        }
+        let mut follows = BTreeSet::new();
+        for line in header("follows") {
+            let (key, pinned) = parse("follows", &line);
+            if !pinned.is_empty() {
+                details.insert(key.clone(), pinned);
+            }
+            follows.insert(key);
         }
         assert!(!header("expect").is_empty(), "{}: no `-- expect:` line (use `nothing` for none)", path.display());
         let toml = header("toml").join("\n");
@@ -211,6 +227,7 @@ impl Defect {
             expect,
             sections,
             details,
+            follows,
             toml,
         }
     }

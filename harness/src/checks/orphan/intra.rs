@@ -9,10 +9,10 @@ use anyhow::{Context, Result};
 use serde_json::Value;
 use sqlx::PgPool;
 
-use super::link::{End, Link, SAMPLES};
+use super::link::{End, Link, Origin, SAMPLES};
 use super::{Offenders, Probed};
 use crate::catalog::{Catalog, Table, Tenancy};
-use crate::checks::fk::missing;
+use crate::catalog::references::inferred;
 use crate::checks::{CheckId, Severity};
 use crate::scenario::Scenario;
 
@@ -39,15 +39,17 @@ pub fn unguarded<'a>(catalog: &'a Catalog, scenario: &Scenario, tenancy: &'a Ten
                 from: End::new(catalog, tenancy, table, columns),
                 to: End::new(catalog, tenancy, target, target_columns),
                 why,
+                origin: Origin::ForeignKey(format!("{}.{}", table.name, constraint.name)),
             });
         }
     }
-    for candidate in missing::candidates(catalog, scenario).into_iter().filter(|c| !c.covered) {
-        let Some(key) = candidate.target.column(candidate.key) else { continue };
+    for reference in inferred(catalog, scenario).into_iter().filter(|r| !r.covered) {
+        let Some(key) = reference.target.column(reference.key) else { continue };
         links.push(Link {
-            from: End::new(catalog, tenancy, candidate.table, vec![candidate.column]),
-            to: End::new(catalog, tenancy, candidate.target, vec![key]),
-            why: format!("no foreign key backs it (fk.missing): it only looks like a reference to {}", candidate.target.name),
+            from: End::new(catalog, tenancy, reference.table, vec![reference.column]),
+            to: End::new(catalog, tenancy, reference.target, vec![key]),
+            why: format!("no foreign key backs it (fk.missing): it only looks like a reference to {}", reference.target.name),
+            origin: Origin::Inferred,
         });
     }
     links

@@ -33,6 +33,19 @@ pub struct Link<'a> {
     pub to: End<'a>,
     /// Why no constraint guarantees this reference, said to the reader.
     pub why: String,
+    pub origin: Origin,
+}
+
+/// Where an audited reference comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// The scenario declares it (`[[references]]`).
+    Declared,
+    /// A foreign key that does not hold, named as `fk.not_enforced` names
+    /// it (`schema.table.constraint`): its orphans follow from that finding.
+    ForeignKey(String),
+    /// A column that only looks like a reference (`fk.missing`).
+    Inferred,
 }
 
 /// How the values of one column pair are sent, ordered and compared, so
@@ -187,6 +200,7 @@ impl<'a> Link<'a> {
             from: end(&reference.from)?,
             to: end(&reference.to)?,
             why: "a reference the scenario declares: no foreign key enforces it".into(),
+            origin: Origin::Declared,
         })
     }
 

@@ -23,7 +23,7 @@ use super::effect::{self, Ledger, Observed};
 use super::exposure::expose;
 use super::Prober;
 use crate::catalog::{Function, TenantScope};
-use crate::checks::fk::missing::{key_column, plural_forms};
+use crate::catalog::references::{key_column, plural_forms};
 use crate::checks::{CheckId, Finding, Severity, TierContext};
 use crate::provision::quote_ident;
 use crate::scenario::ContextMechanism;

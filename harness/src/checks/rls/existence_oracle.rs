@@ -8,11 +8,19 @@
 //!
 //! Keys probed: unique constraints and indexes of a tenant table that leave
 //! out the tenant column (for a table reached through a tenant path: the
-//! columns of its first hop, since a parent row belongs to one tenant).
-//! Keys with a uuid or a value the server draws (identity, serial) among
-//! their columns are left out: to collide on one, A must already know B's
-//! id (the primary key of a partitioned table, `(id, created_at)`, is such
-//! a key).
+//! columns of its first hop, since a parent row belongs to one tenant),
+//! where A can guess B's value: natural keys (email, slug, invoice number,
+//! domain), short codes, numbers a person picks. Keys with an unguessable
+//! column are left out, since to collide on one A must already know B's
+//! value (the primary key of a partitioned table, `(id, created_at)`, is
+//! such a key):
+//! - random ids: uuids (but not time-and-host `uuid_generate_v1`), and
+//!   text ids a random default draws (cuid, nanoid, ulid, gen_random_bytes)
+//!   or whose values all look like such tokens (16 or more letters and
+//!   digits, mixed: 64 bits and more), as ids the application draws do;
+//! - numbers the server draws from a sequence (identity, serial): every
+//!   number below the sequence's position is taken by some tenant anyway,
+//!   so a collision tells A nothing it did not know.
 //!
 //! FK errors are not probed as an oracle: an FK check runs without RLS, so
 //! B's parent id is either accepted, which `fk.cross_tenant` reports (as an
@@ -46,13 +54,25 @@ pub async fn check(
     scope: &TenantScope,
 ) -> Finding {
     let tier = ctx.tier();
-    let keys = unscoped_keys(table, scope);
+    let mut keys = unscoped_keys(table, scope);
+    let mut random = Vec::new();
+    for key in &keys {
+        for column in &key.columns {
+            if !random.contains(column) && random_tokens(ctx, table, column).await {
+                random.push(column.clone());
+            }
+        }
+    }
+    keys.retain(|key| !key.columns.iter().any(|c| random.contains(c)));
     if keys.is_empty() {
-        return EXISTENCE_ORACLE.pass(
-            tier,
-            &table.name,
-            "every unique key includes the tenant, or an id nobody can guess",
-        );
+        let why = match random.as_slice() {
+            [] => "every unique key includes the tenant, or an id nobody can guess (a random uuid, a sequence number)".to_string(),
+            columns => format!(
+                "every unique key includes the tenant, or an id nobody can guess ({} hold(s) random tokens of 64 bits or more)",
+                columns.join(", ")
+            ),
+        };
+        return EXISTENCE_ORACLE.pass(tier, &table.name, why);
     }
     let names: Vec<&str> = keys.iter().map(|k| k.name.as_str()).collect();
     if ctx.read_only {
@@ -283,15 +303,45 @@ fn unscoped_keys(table: &Table, scope: &TenantScope) -> Vec<Key> {
         .collect()
 }
 
-/// Values nobody picks: uuids, and numbers the server draws from a sequence.
+/// Functions whose result nobody can guess, in a column default.
+const RANDOM_DEFAULTS: [&str; 8] =
+    ["gen_random_uuid", "uuid_generate_v4", "gen_random_bytes", "random()", "cuid", "nanoid", "ulid", "uuid_generate_v7"];
+
+/// Values nobody picks, told by the column's type and default: random
+/// uuids, text drawn by a random function, numbers the server draws from
+/// a sequence (see the module's comment).
 fn unguessable(table: &Table, column: &str) -> bool {
     table.column(column).is_none_or(|c| {
-        c.base_type == "uuid"
+        let default = c.default.as_deref().unwrap_or_default();
+        (c.base_type == "uuid" && !default.contains("uuid_generate_v1"))
             || c.identity
-            || c.default
-                .as_deref()
-                .is_some_and(|d| d.starts_with("nextval("))
+            || default.starts_with("nextval(")
+            || RANDOM_DEFAULTS.iter().any(|f| default.contains(f))
     })
+}
+
+/// Whether every value of a text column looks like a random token (a cuid,
+/// nanoid or ulid the application draws, with no default to say so): 16 or
+/// more letters, digits, `_` or `-`, where letters and digits alternate as
+/// they do in random text (on average two changes or more between a letter
+/// and a digit per value; a slug made unique by a number has one). Judged
+/// on a sample of the rows, those seeded and those given; no rows, no
+/// judgement.
+async fn random_tokens(ctx: &TierContext<'_>, table: &Table, column: &str) -> bool {
+    const TOKEN: &str = "^[A-Za-z0-9_-]{16,}$";
+    let text = table
+        .column(column)
+        .is_some_and(|c| ["text", "character varying", "character", "citext", "varchar", "bpchar"].contains(&c.base_type.as_str()));
+    if !text {
+        return false;
+    }
+    let sql = format!(
+        "SELECT count(*) > 0 AND bool_and(v ~ '{TOKEN}') AND avg(regexp_count(v, '[0-9][A-Za-z]|[A-Za-z][0-9]')) >= 2 \
+         FROM (SELECT {c}::text AS v FROM {t} WHERE {c} IS NOT NULL LIMIT 200) sample",
+        c = quote_ident(column),
+        t = table.name.sql()
+    );
+    sqlx::query_scalar::<_, Option<bool>>(&sql).fetch_one(ctx.pool).await.ok().flatten().unwrap_or(false)
 }
 
 #[cfg(test)]

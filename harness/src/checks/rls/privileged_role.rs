@@ -1,8 +1,12 @@
 //! `rls.privileged_role`: the application role skips RLS altogether when it
 //! is a superuser, has BYPASSRLS, or owns a tenant table without FORCE —
 //! and owning one at all lets it ALTER the table and drop its policies.
+//! One finding per tier: the cause is the role, whatever number of tables
+//! it reaches (`details.tables`, absent when it bypasses RLS everywhere).
 
-use crate::checks::{CheckId, Severity, Finding, TierContext};
+use serde_json::json;
+
+use crate::checks::{CheckId, Finding, Severity, TierContext};
 
 pub const ID: CheckId = CheckId::new("rls.privileged_role", Severity::Error);
 
@@ -14,32 +18,47 @@ pub fn check(ctx: &TierContext<'_>) -> Vec<Finding> {
     let Some(role) = ctx.catalog.role(app) else {
         return vec![ID.error(tier, app, format!("application role `{app}` does not exist on this tier"))];
     };
-    let mut findings = Vec::new();
-    let effective = std::iter::once(&role.name).chain(&role.member_of);
-    for name in effective {
+    let mut bypasses = Vec::new();
+    for name in std::iter::once(&role.name).chain(&role.member_of) {
         let Some(r) = ctx.catalog.role(name) else { continue };
         let via = if r.name == app { String::new() } else { format!(" (through membership in `{}`)", r.name) };
         if r.superuser {
-            findings.push(ID.fail(tier, app, format!("application role `{app}` is a superuser{via}: RLS never applies to it")));
+            bypasses.push(format!("is a superuser{via}"));
         }
         if r.bypass_rls {
-            findings.push(ID.fail(tier, app, format!("application role `{app}` has BYPASSRLS{via}: RLS never applies to it")));
+            bypasses.push(format!("has BYPASSRLS{via}"));
         }
     }
-    for (table, _) in ctx.tenancy.scoped_tables(ctx.catalog) {
-        if ctx.catalog.acts_as(app, &table.owner) {
-            findings.push(
-                ID.fail(
-                    tier,
-                    &table.name,
-                    format!("application role `{app}` owns {} (as `{}`): it can alter the table and drop its policies", table.name, table.owner),
-                )
-                .detail("fix", format!("ALTER TABLE {} OWNER TO <a role the application does not use>;", table.name.sql())),
-            );
-        }
+    let owned: Vec<_> = ctx
+        .tenancy
+        .scoped_tables(ctx.catalog)
+        .map(|(table, _)| table)
+        .filter(|table| ctx.catalog.acts_as(app, &table.owner))
+        .collect();
+    if !bypasses.is_empty() {
+        return vec![ID
+            .fail(tier, app, format!("application role `{app}` {}: RLS never applies to it, on any table", bypasses.join(" and ")))
+            .detail("fix", format!("ALTER ROLE {app} NOSUPERUSER NOBYPASSRLS;"))];
     }
-    if findings.is_empty() {
-        findings.push(ID.pass(tier, app, format!("`{app}` is not superuser, has no BYPASSRLS and owns no tenant table")));
+    if owned.is_empty() {
+        return vec![ID.pass(tier, app, format!("`{app}` is not superuser, has no BYPASSRLS and owns no tenant table"))];
     }
-    findings
+    let names: Vec<String> = owned.iter().map(|t| t.name.to_string()).collect();
+    let shown = match names.as_slice() {
+        [one] => one.clone(),
+        [first, rest @ ..] => format!("{first} and {} other table(s)", rest.len()),
+        [] => unreachable!("owned is not empty"),
+    };
+    vec![ID
+        .fail(
+            tier,
+            app,
+            format!("application role `{app}` owns {shown}: it can alter them and drop their policies, and bypasses RLS where it is not forced"),
+        )
+        .detail("tables", json!(names))
+        .detail("owners", json!(owned.iter().map(|t| t.owner.clone()).collect::<std::collections::BTreeSet<_>>()))
+        .detail(
+            "fix",
+            owned.iter().map(|t| format!("ALTER TABLE {} OWNER TO <a role the application does not use>;", t.name.sql())).collect::<Vec<_>>().join("\n"),
+        )]
 }

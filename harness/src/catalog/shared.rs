@@ -1,0 +1,89 @@
+//! The tables tierguard does not read as tenant tables, and why: shared by
+//! design (plans, currencies, feature flags: no tenant column, no path to
+//! a tenant), or of an unknown tenancy, where the catalog hints at a tenant
+//! that tierguard could not find. A run prints both, once, so a wrong
+//! guess is seen and declared rather than silently passed.
+
+use serde::Serialize;
+
+use super::{Catalog, Table, Tenancy};
+use crate::scenario::{Scenario, TierTable};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Unscoped {
+    pub tier: String,
+    pub table: String,
+    pub class: Class,
+    pub why: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Class {
+    /// Global by design: no isolation probe applies.
+    Shared,
+    /// Probably per tenant, but tierguard cannot tell whose: not probed
+    /// until declared.
+    Unknown,
+}
+
+/// Every table of `catalog` outside the tenancy (partitions are judged with
+/// their parent), in catalog order.
+pub fn unscoped(scenario: &Scenario, tenancy: &Tenancy, catalog: &Catalog) -> Vec<Unscoped> {
+    let declared = |table: &Table| {
+        scenario.tenancy.shared.iter().any(|s| {
+            s == &TierTable {
+                tier: catalog.tier.clone(),
+                schema: table.name.schema.clone(),
+                table: table.name.name.clone(),
+            }
+        })
+    };
+    let declare = format!(
+        "declare it: [tenancy.paths] \"{tier}.<schema.table>\" = [...] if its rows belong to tenants, or tenancy.shared = [\"{tier}.<schema.table>\"] if not",
+        tier = catalog.tier
+    );
+    catalog
+        .tables
+        .iter()
+        .filter(|t| !t.is_partition() && tenancy.scope(&catalog.tier, &t.name).is_none())
+        .map(|table| {
+            let (class, why) = if declared(table) {
+                (Class::Shared, "declared in tenancy.shared".to_string())
+            } else if let Some(policy) = reads_tenant_setting(tenancy, table) {
+                let why = format!("its policy {policy} reads the tenant setting, but it has no tenant column and no NOT NULL FK path to a tenant table; {declare}");
+                (Class::Unknown, why)
+            } else if let Some((column, target)) = nullable_path(tenancy, catalog, table) {
+                let why = format!("rows may belong to a tenant through the nullable reference {column} → {target}; {declare}");
+                (Class::Unknown, why)
+            } else {
+                (Class::Shared, "inferred: no tenant column, no FK path to a tenant table, no policy reading the tenant setting".to_string())
+            };
+            Unscoped {
+                tier: catalog.tier.clone(),
+                table: table.name.to_string(),
+                class,
+                why,
+            }
+        })
+        .collect()
+}
+
+/// The first policy of `table` that reads the tenant setting.
+fn reads_tenant_setting<'t>(tenancy: &Tenancy, table: &'t Table) -> Option<&'t str> {
+    let guc = tenancy.guc.as_deref()?;
+    table
+        .policies
+        .iter()
+        .find(|p| p.using.iter().chain(&p.with_check).any(|e| e.contains(guc)))
+        .map(|p| p.name.as_str())
+}
+
+/// A nullable FK of `table` to a tenant table: (its columns, the target).
+fn nullable_path(tenancy: &Tenancy, catalog: &Catalog, table: &Table) -> Option<(String, String)> {
+    table.foreign_keys().find_map(|(constraint, fk)| {
+        let nullable = constraint.columns.iter().any(|c| table.column(c).is_some_and(|c| !c.not_null));
+        (nullable && tenancy.scope(&catalog.tier, &fk.target).is_some())
+            .then(|| (format!("{}.({})", table.name, constraint.columns.join(", ")), fk.target.to_string()))
+    })
+}
