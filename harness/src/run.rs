@@ -102,7 +102,8 @@ pub async fn run(scenario: &Scenario) -> Result<Outcome> {
     }
     for (tier, table, path) in tenancy.paths() {
         let how = if path.declared { "declared" } else { "inferred" };
-        progress(&format!("tenant path ({how}) {tier}.{table}: {path}"));
+        let nullable = if path.nullable { "; a hop may be NULL: such rows belong to no tenant" } else { "" };
+        progress(&format!("tenant path ({how}) {tier}.{table}: {path}{nullable}"));
     }
     let unscoped: Vec<_> = catalogs.iter().flat_map(|c| crate::catalog::shared::unscoped(scenario, &tenancy, c)).collect();
     if tenancy.column.is_some() {

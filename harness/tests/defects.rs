@@ -15,7 +15,7 @@ use std::sync::{Mutex, OnceLock};
 use rstest::rstest;
 use sqlx::PgPool;
 use tierguard::catalog::Catalog;
-use tierguard::checks::{Finding, Status};
+use tierguard::checks::{Family, Finding, Status};
 use tierguard::provision::BackendChoice;
 use tierguard::scenario::{Overrides, Scenario};
 use tierguard::{load, run};
@@ -58,11 +58,7 @@ async fn audit_on(lab: &Lab, clean: &[(Catalog, PgPool)], defect: Option<&Defect
     let mut tiers: Vec<(Catalog, PgPool)> = clean.to_vec();
     if let Some(defect) = defect {
         let index = lab.tier_index(&defect.tier);
-        let name = format!(
-            "defect_{}_{}",
-            defect.path.parent().and_then(|p| p.file_name()).unwrap().to_string_lossy(),
-            defect.path.file_stem().unwrap().to_string_lossy()
-        );
+        let name = format!("defect_{}_{}", defect.family(), defect.path.file_stem().unwrap().to_string_lossy());
         let pool = lab.clone_tier(&defect.tier, &name).await;
         let mut conn = pool.acquire().await.expect("connection");
         load::apply_script(&mut conn, &defect.tier, &defect.path, &defect.sql)
@@ -71,10 +67,15 @@ async fn audit_on(lab: &Lab, clean: &[(Catalog, PgPool)], defect: Option<&Defect
         drop(conn);
         tiers[index] = (Catalog::read(&defect.tier, &pool).await.expect("catalog"), pool);
     }
-    let scenario = match defect.filter(|d| !d.toml.is_empty()) {
+    let mut scenario = match defect.filter(|d| !d.toml.is_empty()) {
         Some(defect) => with_toml(&lab.scenario, &defect.toml),
         None => lab.scenario.clone(),
     };
+    // Timings belong to the latency defects: elsewhere a p95 measured while
+    // other defects probe the same machine would judge the load, not the defect.
+    if defect.is_some_and(|d| d.family() != "latency") {
+        scenario.only = Some([Family::Rls, Family::Fk, Family::Check, Family::Orphan, Family::Partition].into());
+    }
     let catalogs: Vec<Catalog> = tiers.iter().map(|(c, _)| c.clone()).collect();
     let tenancy = lab.tenancy(&catalogs);
     let audited: Vec<_> = tiers.iter().map(|(c, p)| (c, p)).collect();

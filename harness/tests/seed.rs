@@ -421,3 +421,71 @@ fn a_repro_data_script_rebuilds_every_row_and_sequence_of_its_tier() {
         target.close().await;
     });
 }
+
+#[test]
+fn regex_keys_emails_and_nullable_tenant_paths_seed() {
+    let lab = Lab::get("fixtures/seeding/real-schemas.toml");
+    rt().block_on(async {
+        let tiers = tiers(lab, "real").await;
+        let (catalog, pool) = &tiers[0];
+        // A regex-checked text key: as many distinct codes as rows asked for.
+        let (labels, codes): (i64, i64) = sqlx::query_as("SELECT count(*), count(DISTINCT code) FROM labels WHERE code ~ '^[a-z]+$'")
+            .fetch_one(pool)
+            .await
+            .expect("labels");
+        assert_eq!((labels, codes), (300, 300));
+        // Emails under a loose regex look like emails: ASCII, a name, a domain.
+        let odd: Vec<String> = sqlx::query_scalar("SELECT email FROM contacts WHERE email !~ '^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\\.[a-z]{2,}$' LIMIT 5")
+            .fetch_all(pool)
+            .await
+            .expect("emails");
+        assert!(odd.is_empty(), "emails that do not look real: {odd:?}");
+        // The nullable FK is the tenant path, and every seeded row has a tenant.
+        let catalogs = vec![catalog.clone()];
+        let tenancy = lab.tenancy(&catalogs);
+        let name = tierguard::catalog::QualName { schema: "public".into(), name: "attachments".into() };
+        match tenancy.scope("core", &name) {
+            Some(TenantScope::Path(path)) => assert!(path.nullable, "{path}"),
+            other => panic!("attachments is not scoped through its nullable FK: {other:?}"),
+        }
+        let (rows, tenantless): (i64, i64) = sqlx::query_as("SELECT count(*), count(*) FILTER (WHERE contact_id IS NULL) FROM attachments")
+            .fetch_one(pool)
+            .await
+            .expect("attachments");
+        assert_eq!((rows, tenantless), (300, 0));
+        // Partners are other tenants, as the CHECK asks.
+        let (rows, apart): (i64, i64) = sqlx::query_as("SELECT count(*), count(*) FILTER (WHERE tenant_id <> partner_tenant_id) FROM partnerships")
+            .fetch_one(pool)
+            .await
+            .expect("partnerships");
+        assert_eq!((rows, apart), (300, 300));
+        // Rows whose identity value the CHECK refuses are left out and named; the rest load.
+        let marks: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_marks").fetch_one(pool).await.expect("marks");
+        let refused = (1..=300).filter(|id| id % 7 == 3).count() as i64;
+        assert_eq!(marks, 300 - refused);
+        let skipped = lab.seeded.as_ref().expect("seeded").skipped();
+        let left_out: Vec<_> = skipped.iter().filter(|f| f.object == "public.audit_marks").collect();
+        assert_eq!(left_out.len(), 1, "{skipped:#?}");
+        assert_eq!(left_out[0].details["count"], refused);
+        assert!(left_out[0].message.contains("audit_marks_skip_three"), "{}", left_out[0].message);
+    });
+}
+
+#[test]
+fn tables_holding_one_tenants_example_rows_are_topped_up() {
+    let lab = Lab::get("fixtures/seeding/examples.toml");
+    rt().block_on(async {
+        let tiers = tiers(lab, "examples").await;
+        let pool = &tiers[0].1;
+        let (tenants, demo): (i64, i64) = sqlx::query_as("SELECT count(*), count(*) FILTER (WHERE slug = 'demo') FROM tenants")
+            .fetch_one(pool)
+            .await
+            .expect("tenants");
+        assert_eq!((tenants, demo), (4, 1), "the demo tenant and three seeded ones");
+        let (projects, owners): (i64, i64) = sqlx::query_as("SELECT count(*), count(DISTINCT tenant_id) FROM projects")
+            .fetch_one(pool)
+            .await
+            .expect("projects");
+        assert_eq!((projects, owners), (32, 4), "two example projects and thirty seeded ones");
+    });
+}

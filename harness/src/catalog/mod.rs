@@ -17,6 +17,11 @@ use crate::error::{HarnessError, Result};
 
 pub use tenancy::{Tenancy, TenantScope};
 
+/// Whether an SQL expression (a CHECK, a policy) names `column` as a word.
+pub fn mentions(expression: &str, column: &str) -> bool {
+    expression.split(|c: char| !(c.is_alphanumeric() || c == '_')).any(|word| word == column)
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Catalog {
     pub tier: String,
@@ -342,6 +347,28 @@ impl Constraint {
 }
 
 impl Table {
+    /// An ordinary table, RLS enabled and forced, with nothing in it yet
+    /// (tests build catalogs from these).
+    #[cfg(test)]
+    pub fn plain(schema: &str, name: &str) -> Table {
+        Table {
+            name: QualName { schema: schema.into(), name: name.into() },
+            kind: TableKind::Ordinary,
+            owner: "owner".into(),
+            rls_enabled: true,
+            rls_forced: true,
+            partition_of: None,
+            partition_bound: None,
+            partition_constraint: None,
+            partition_key: None,
+            columns: Vec::new(),
+            constraints: Vec::new(),
+            indexes: Vec::new(),
+            policies: Vec::new(),
+            grants: Vec::new(),
+        }
+    }
+
     pub fn column(&self, name: &str) -> Option<&Column> {
         self.columns.iter().find(|c| c.name == name)
     }
@@ -368,6 +395,28 @@ impl Table {
                 let cols: Option<Vec<String>> = i.columns.iter().cloned().collect();
                 cols.is_some_and(|c| same(&c))
             })
+    }
+
+    /// Column sets that must be unique: primary key, UNIQUE constraints and
+    /// unique indexes on plain columns.
+    pub fn unique_keys(&self) -> Vec<Vec<&str>> {
+        let constraints = self
+            .constraints
+            .iter()
+            .filter(|c| matches!(c.kind, ConstraintKind::PrimaryKey | ConstraintKind::Unique))
+            .map(|c| c.columns.iter().map(String::as_str).collect::<Vec<_>>());
+        let indexes = self
+            .indexes
+            .iter()
+            .filter(|i| i.unique)
+            .filter_map(|i| i.columns.iter().map(|c| c.as_deref()).collect::<Option<Vec<_>>>());
+        let mut keys: Vec<Vec<&str>> = Vec::new();
+        for key in constraints.chain(indexes) {
+            if !keys.iter().any(|k| k.len() == key.len() && k.iter().all(|c| key.contains(c))) {
+                keys.push(key);
+            }
+        }
+        keys
     }
 
     pub fn primary_key(&self) -> Option<&Constraint> {

@@ -22,8 +22,8 @@ pub struct Unscoped {
 pub enum Class {
     /// Global by design: no isolation probe applies.
     Shared,
-    /// Probably per tenant, but tierguard cannot tell whose: not probed
-    /// until declared.
+    /// Probably per tenant (a policy reads the tenant setting), but no
+    /// tenant column or FK path says whose: not probed until declared.
     Unknown,
 }
 
@@ -53,9 +53,6 @@ pub fn unscoped(scenario: &Scenario, tenancy: &Tenancy, catalog: &Catalog) -> Ve
             } else if let Some(policy) = reads_tenant_setting(tenancy, table) {
                 let why = format!("its policy {policy} reads the tenant setting, but it has no tenant column and no NOT NULL FK path to a tenant table; {declare}");
                 (Class::Unknown, why)
-            } else if let Some((column, target)) = nullable_path(tenancy, catalog, table) {
-                let why = format!("rows may belong to a tenant through the nullable reference {column} → {target}; {declare}");
-                (Class::Unknown, why)
             } else {
                 (Class::Shared, "inferred: no tenant column, no FK path to a tenant table, no policy reading the tenant setting".to_string())
             };
@@ -77,13 +74,4 @@ fn reads_tenant_setting<'t>(tenancy: &Tenancy, table: &'t Table) -> Option<&'t s
         .iter()
         .find(|p| p.using.iter().chain(&p.with_check).any(|e| e.contains(guc)))
         .map(|p| p.name.as_str())
-}
-
-/// A nullable FK of `table` to a tenant table: (its columns, the target).
-fn nullable_path(tenancy: &Tenancy, catalog: &Catalog, table: &Table) -> Option<(String, String)> {
-    table.foreign_keys().find_map(|(constraint, fk)| {
-        let nullable = constraint.columns.iter().any(|c| table.column(c).is_some_and(|c| !c.not_null));
-        (nullable && tenancy.scope(&catalog.tier, &fk.target).is_some())
-            .then(|| (format!("{}.({})", table.name, constraint.columns.join(", ")), fk.target.to_string()))
-    })
 }

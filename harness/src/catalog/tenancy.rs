@@ -13,8 +13,10 @@
 //!
 //! Paths are declared in the scenario (`[tenancy.paths]`) or inferred: for a
 //! table that is neither tenant-carrying nor `shared`, the shortest chain of
-//! FKs whose columns are all NOT NULL (a nullable hop would leave rows with
-//! no tenant) to a table whose tenant is known. Ties go to the chain whose
+//! FKs whose columns are all NOT NULL to a table whose tenant is known;
+//! failing that, the shortest chain through nullable FKs too (a row with
+//! NULL there belongs to no tenant: it is left out of the verdicts and
+//! counted, and seeded rows always fill the hop). Ties go to the chain whose
 //! hops sort first by (columns, target table), so the same catalog always
 //! gives the same path. Shared tables are never crossed. A declared path
 //! wins over inference and pins the path an RLS policy follows even if a
@@ -25,7 +27,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use regex::Regex;
 
-use super::{Catalog, QualName, Table};
+use super::{Catalog, Constraint, QualName, Table};
 use crate::error::{HarnessError, Result};
 use crate::provision::quote_ident;
 use crate::scenario::{ContextMechanism, DeclaredPath, Scenario, TierTable};
@@ -71,6 +73,14 @@ impl TenantScope {
             TenantScope::Path(path) => path.tenant_sql(row),
         }
     }
+
+    /// Where the tenant is read, for messages: `column tenant_id`, `the path ...`.
+    pub fn source(&self) -> String {
+        match self {
+            TenantScope::Column(c) | TenantScope::Root(c) => format!("column {c}"),
+            TenantScope::Path(path) => format!("the path {path}"),
+        }
+    }
 }
 
 /// A chain of FK hops from a table without the tenant column to a table
@@ -84,6 +94,8 @@ pub struct TenantPath {
     pub tenant_column: String,
     /// Declared in the scenario (`[tenancy.paths]`) rather than inferred.
     pub declared: bool,
+    /// A hop's columns may be NULL: such rows belong to no tenant.
+    pub nullable: bool,
 }
 
 /// One hop: `columns` of the current table reference `target_columns` of
@@ -364,6 +376,7 @@ fn declare_paths<'a>(
         }
         let mut current = table;
         let mut hops = Vec::new();
+        let mut nullable = false;
         for (i, spec) in declaration.hops.iter().enumerate() {
             let at = |message: String| err(format!("hop {} `{spec}`: {message}", i + 1));
             let target_name = QualName {
@@ -384,6 +397,7 @@ fn declare_paths<'a>(
                     c.columns == spec.columns && fk.target == target.name && fk.target_columns == spec.target_columns
                 })
                 .map(|(c, _)| c.name.clone());
+            nullable |= spec.columns.iter().any(|c| current.column(c).is_some_and(|c| !c.not_null));
             hops.push(PathHop {
                 columns: spec.columns.clone(),
                 target: target.name.clone(),
@@ -407,6 +421,7 @@ fn declare_paths<'a>(
                 hops,
                 tenant_column,
                 declared: true,
+                nullable,
             }),
         );
     }
@@ -414,41 +429,40 @@ fn declare_paths<'a>(
 }
 
 /// Scopes every table that is neither scoped nor shared through its
-/// shortest required-FK path, if it has one.
+/// shortest required-FK path, if it has one; then the tables left through
+/// their shortest path with nullable hops.
 fn infer_paths(catalog: &Catalog, scoped: &mut BTreeMap<QualName, TenantScope>, shared: impl Fn(&QualName) -> bool) {
-    // Inferred paths end at tables scoped before inference, never at one
-    // another: the result does not depend on the order tables are visited.
-    let known = scoped.clone();
-    for table in catalog.tables.iter().filter(|t| !t.is_partition()) {
-        if known.contains_key(&table.name) || shared(&table.name) {
-            continue;
-        }
-        if let Some(path) = shortest_path(catalog, table, &known, &shared) {
-            scoped.insert(table.name.clone(), TenantScope::Path(path));
+    for through_nullable in [false, true] {
+        // Paths of one pass end at tables scoped before it, never at one
+        // another: the result does not depend on the order tables are visited.
+        let known = scoped.clone();
+        for table in catalog.tables.iter().filter(|t| !t.is_partition()) {
+            if known.contains_key(&table.name) || shared(&table.name) {
+                continue;
+            }
+            if let Some(path) = shortest_path(catalog, table, &known, &shared, through_nullable) {
+                scoped.insert(table.name.clone(), TenantScope::Path(path));
+            }
         }
     }
 }
 
-/// Breadth-first over FKs whose columns are all NOT NULL, edges in a fixed
-/// order, so the first known table reached is at the fewest hops and, among
-/// those, along the hops that sort first.
+/// Breadth-first over FKs whose columns are all NOT NULL (or any FK, with
+/// `through_nullable`), edges in a fixed order, so the first known table
+/// reached is at the fewest hops and, among those, along the hops that sort
+/// first.
 fn shortest_path(
     catalog: &Catalog,
     start: &Table,
     known: &BTreeMap<QualName, TenantScope>,
     shared: &impl Fn(&QualName) -> bool,
+    through_nullable: bool,
 ) -> Option<TenantPath> {
     let mut seen = BTreeSet::from([start.name.clone()]);
-    let mut queue = VecDeque::from([(start, Vec::<PathHop>::new())]);
-    while let Some((table, hops)) = queue.pop_front() {
-        let mut edges: Vec<_> = table
-            .foreign_keys()
-            .filter(|(c, _)| {
-                c.columns
-                    .iter()
-                    .all(|col| table.column(col).is_some_and(|c| c.not_null))
-            })
-            .collect();
+    let mut queue = VecDeque::from([(start, Vec::<PathHop>::new(), false)]);
+    while let Some((table, hops, nullable_so_far)) = queue.pop_front() {
+        let nullable = |c: &Constraint| c.columns.iter().any(|col| table.column(col).is_none_or(|c| !c.not_null));
+        let mut edges: Vec<_> = table.foreign_keys().filter(|(c, _)| through_nullable || !nullable(c)).collect();
         edges.sort_by(|(a, fa), (b, fb)| {
             (&a.columns, &fa.target, &fa.target_columns, &a.name).cmp(&(
                 &b.columns,
@@ -464,6 +478,7 @@ fn shortest_path(
             let Some(target) = catalog.table(&fk.target) else {
                 continue;
             };
+            let nullable = nullable_so_far || nullable(constraint);
             let mut path = hops.clone();
             path.push(PathHop {
                 columns: constraint.columns.clone(),
@@ -471,15 +486,15 @@ fn shortest_path(
                 target_columns: fk.target_columns.clone(),
                 constraint: Some(constraint.name.clone()),
             });
-            let tenant_column = match known.get(&fk.target) {
-                Some(TenantScope::Column(c) | TenantScope::Root(c)) => c.clone(),
+            let (tenant_column, nullable) = match known.get(&fk.target) {
+                Some(TenantScope::Column(c) | TenantScope::Root(c)) => (c.clone(), nullable),
                 Some(TenantScope::Path(rest)) => {
                     path.extend(rest.hops.iter().cloned());
-                    rest.tenant_column.clone()
+                    (rest.tenant_column.clone(), nullable || rest.nullable)
                 }
                 None => {
                     seen.insert(fk.target.clone());
-                    queue.push_back((target, path));
+                    queue.push_back((target, path, nullable));
                     continue;
                 }
             };
@@ -487,6 +502,7 @@ fn shortest_path(
                 hops: path,
                 tenant_column,
                 declared: false,
+                nullable,
             });
         }
     }
@@ -529,7 +545,7 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
-    use crate::catalog::{Column, Constraint, ConstraintKind, ForeignKey, RefAction, TableKind};
+    use crate::catalog::{Column, Constraint, ConstraintKind, ForeignKey, RefAction};
     use crate::scenario::{Overrides, Scenario};
 
     /// `name`: `schema.table`; `columns`: (name, NOT NULL); `fks`:
@@ -543,16 +559,8 @@ mod tests {
             }
         };
         let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let (schema, table) = name.split_once('.').expect("schema.table");
         Table {
-            name: qual(name),
-            kind: TableKind::Ordinary,
-            owner: "owner".into(),
-            rls_enabled: true,
-            rls_forced: true,
-            partition_of: None,
-            partition_bound: None,
-            partition_constraint: None,
-            partition_key: None,
             columns: columns
                 .iter()
                 .map(|(c, not_null)| Column::plain(c, "uuid", *not_null))
@@ -574,9 +582,7 @@ mod tests {
                     }),
                 })
                 .collect(),
-            indexes: Vec::new(),
-            policies: Vec::new(),
-            grants: Vec::new(),
+            ..Table::plain(schema, table)
         }
     }
 
@@ -745,21 +751,30 @@ mod tests {
     }
 
     #[test]
-    fn nullable_fks_are_not_followed() {
+    fn nullable_fks_are_followed_only_where_no_required_path_exists() {
         let mut tables = hierarchy();
-        // a note whose workspace is optional has no tenant when it is NULL
+        // a note whose workspace is optional: when it is NULL, no tenant
         tables.push(table(
             "public.loose_notes",
             &[("id", true), ("workspace_id", false)],
-            &[(
-                "loose_notes_workspace_fk",
-                &["workspace_id"],
-                "public.workspaces",
-                &["id"],
-            )],
+            &[("loose_notes_workspace_fk", &["workspace_id"], "public.workspaces", &["id"])],
+        ));
+        // a comment with a required task and an optional shortcut to the project
+        tables.push(table(
+            "public.task_notes",
+            &[("id", true), ("task_id", true), ("project_id", false)],
+            &[
+                ("task_notes_task_fk", &["task_id"], "public.workspace_tasks", &["id"]),
+                ("task_notes_project_fk", &["project_id"], "public.projects", &["id"]),
+            ],
         ));
         let tenancy = Tenancy::infer(&scenario(&["events.auth.users"], &[]), &[catalog(tables)]).unwrap();
-        assert_eq!(scope(&tenancy, "public.loose_notes"), None);
+        let loose = path(&tenancy, "public.loose_notes");
+        assert!(loose.nullable && !loose.declared, "{loose}");
+        assert_eq!(loose.hops[0].columns, ["workspace_id"]);
+        let required = path(&tenancy, "public.task_notes");
+        assert!(!required.nullable, "the NOT NULL path wins over a shorter nullable one: {required}");
+        assert_eq!(required.hops[0].columns, ["task_id"]);
     }
 
     #[test]

@@ -8,7 +8,7 @@
 use serde_json::{Map, Value};
 use sqlx::PgConnection;
 
-use crate::catalog::{Column, ConstraintKind, QualName, Table};
+use crate::catalog::{Column, QualName, Table};
 use crate::provision::{quote_ident, quote_literal};
 
 /// A row to insert into `table`, as JSON, and the statement that inserts it
@@ -41,7 +41,7 @@ pub async fn copy_row(
     let Some(Value::Object(mut row)) = source.fetch_optional(&mut *conn).await? else {
         return Ok(None);
     };
-    let fresh: Vec<(&Column, String)> = unique_keys(table)
+    let fresh: Vec<(&Column, String)> = table.unique_keys()
         .into_iter()
         .filter(|key| !key.iter().any(|c| overrides.contains_key(*c)))
         .filter_map(|key| freshened_column(table, &key, tenant_column))
@@ -112,27 +112,6 @@ fn text_value(hash: &str, original: Option<&str>) -> String {
     }
 }
 
-/// Column sets that must be unique: primary key, UNIQUE constraints and
-/// unique indexes on plain columns.
-fn unique_keys(table: &Table) -> Vec<Vec<&str>> {
-    let constraints = table
-        .constraints
-        .iter()
-        .filter(|c| matches!(c.kind, ConstraintKind::PrimaryKey | ConstraintKind::Unique))
-        .map(|c| c.columns.iter().map(String::as_str).collect::<Vec<_>>());
-    let indexes = table
-        .indexes
-        .iter()
-        .filter(|i| i.unique)
-        .filter_map(|i| i.columns.iter().map(|c| c.as_deref()).collect::<Option<Vec<_>>>());
-    let mut keys: Vec<Vec<&str>> = Vec::new();
-    for key in constraints.chain(indexes) {
-        if !keys.iter().any(|k| k.len() == key.len() && k.iter().all(|c| key.contains(c))) {
-            keys.push(key);
-        }
-    }
-    keys
-}
 
 /// The key column to change: never the tenant; a surrogate (a column with a
 /// default) first, then one no FK uses, then any.

@@ -36,6 +36,11 @@ pub struct Watchdog(Child);
 
 impl Drop for Watchdog {
     fn drop(&mut self) {
+        // The whole group (the watchdog leads its own session): a `sleep`
+        // it has just forked would otherwise outlive it, still named as
+        // the watchdog until it execs.
+        // SAFETY: kill with the negated id of a process group we created.
+        unsafe { libc::kill(-(self.0.id() as i32), libc::SIGKILL) };
         let _ = self.0.kill();
         let _ = self.0.wait();
     }

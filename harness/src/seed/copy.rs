@@ -9,9 +9,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use sqlx::{Connection, PgConnection, PgPool};
 
 use super::{fk_checks, fresh, indexes};
-use super::plan::{mentions, order, ColumnPlan, FixedRows, Plan, Source, TablePlan, Unsatisfiable};
+use super::plan::{order, ColumnPlan, FixedRows, Plan, Source, TablePlan, Unsatisfiable};
 use super::value::Value;
-use crate::catalog::{Catalog, QualName};
+use crate::catalog::{mentions, Catalog, QualName, Tenancy};
 use crate::error::{HarnessError, Result};
 use crate::provision::quote_ident;
 
@@ -33,6 +33,29 @@ pub async fn existing_rows(catalog: &Catalog, pool: &PgPool) -> Result<BTreeMap<
         }
     }
     Ok(rows)
+}
+
+/// Tenant tables among `existing` whose rows belong to fewer than two
+/// tenants (example rows a migration inserts, one demo tenant): seeding
+/// tops them up, since no cross-tenant probe can run on one tenant's rows.
+/// Only for rows the schema inserted: its generated keys may then meet
+/// an example row's (a sequence moves past those; a literal key does not).
+pub async fn one_tenant_tables(
+    catalog: &Catalog,
+    pool: &PgPool,
+    tenancy: &Tenancy,
+    existing: &BTreeMap<QualName, u64>,
+) -> Result<BTreeSet<QualName>> {
+    let mut tables = BTreeSet::new();
+    for name in existing.keys() {
+        let Some(scope) = tenancy.scope(&catalog.tier, name) else { continue };
+        let sql = format!("SELECT count(DISTINCT ({})) FROM {} t", scope.tenant_sql("t"), name.sql());
+        let tenants: i64 = sqlx::query_scalar(&sql).fetch_one(pool).await.map_err(|e| HarnessError::database(&catalog.tier, e))?;
+        if tenants < 2 {
+            tables.insert(name.clone());
+        }
+    }
+    Ok(tables)
 }
 
 /// Next value and increment of every identity/serial sequence.
@@ -84,7 +107,7 @@ pub async fn read_fixed(
 /// aside, the empty tables truncated (so their rows skip the
 /// WAL and load frozen), tables parents-first, the links cycles deferred,
 /// then indexes rebuilt and every paused foreign key proven.
-pub async fn load_tier(plan: Arc<Plan>, tier: &str, pool: &PgPool) -> Result<()> {
+pub async fn load_tier(plan: Arc<Plan>, tier: &str, pool: &PgPool) -> Result<Vec<LeftOut>> {
     let order = order(&plan, tier).map_err(|_| HarnessError::input(format!("tier {tier}: FK cycle")))?;
     let loaded: Vec<usize> = order.iter().copied().filter(|&i| plan.tables[i].fixed.is_none() && plan.tables[i].rows > 0).collect();
     let total: u64 = loaded.iter().map(|&i| plan.tables[i].rows).sum();
@@ -99,6 +122,7 @@ pub async fn load_tier(plan: Arc<Plan>, tier: &str, pool: &PgPool) -> Result<()>
     let names: Vec<String> = loaded.iter().map(|&i| plan.tables[i].name.sql()).collect();
     let set_aside = indexes::drop_for_load(&mut tx, tier, &names).await?;
     let frozen = fresh::truncate(&mut tx, tier, &names).await?;
+    let mut left_out = Vec::new();
     for (&index, name) in loaded.iter().zip(&names) {
         let table = &plan.tables[index];
         if table.unknown_checks.is_empty() {
@@ -106,7 +130,7 @@ pub async fn load_tier(plan: Arc<Plan>, tier: &str, pool: &PgPool) -> Result<()>
             let into = CopyTarget::Table { name, freeze: frozen.contains(name) };
             copy_rows(&mut tx, plan.clone(), index, columns, into, 0..table.rows, 0).await?;
         } else {
-            load_through_oracle(&mut tx, plan.clone(), index).await?;
+            left_out.extend(load_through_oracle(&mut tx, plan.clone(), index).await?);
         }
         bar.inc(table.rows);
     }
@@ -117,7 +141,20 @@ pub async fn load_tier(plan: Arc<Plan>, tier: &str, pool: &PgPool) -> Result<()>
     paused.resume(&mut tx).await?;
     tx.commit().await.map_err(fail)?;
     bar.finish_and_clear();
-    Ok(())
+    Ok(left_out)
+}
+
+/// Rows no drawn value made pass a CHECK, left out of a table that no
+/// other table references (a referenced row must exist: there the run
+/// stops instead).
+#[derive(Debug, Clone)]
+pub struct LeftOut {
+    pub tier: String,
+    pub table: QualName,
+    /// Row numbers, ascending.
+    pub rows: Vec<u64>,
+    /// The CHECKs they fail, as `CHECK name (expression)`.
+    pub checks: Vec<String>,
 }
 
 /// The columns a COPY supplies: the server fills identity, serial and
@@ -235,16 +272,21 @@ fn encode_values(values: &[Value], out: &mut String) {
 
 /// For tables with CHECKs tierguard cannot read: rows go to a staging
 /// table first, PostgreSQL keeps those that pass every CHECK, and the rest
-/// are redrawn — never dropped. A row that fails every attempt stops the
+/// are redrawn. A row that fails every attempt is left out, and named, when
+/// no table references this one and other rows passed; else it stops the
 /// run, naming the constraint. Identity and serial values are supplied as
 /// predicted (rows pass in any order), and the sequences moved past them.
-async fn load_through_oracle(conn: &mut PgConnection, plan: Arc<Plan>, index: usize) -> Result<()> {
+async fn load_through_oracle(conn: &mut PgConnection, plan: Arc<Plan>, index: usize) -> Result<Option<LeftOut>> {
     let table = &plan.tables[index];
     let (pending, failed) = through_stage(conn, plan.clone(), index, 0..table.rows, Some(&table.name.sql())).await?;
-    if pending > 0 {
-        let failed: Vec<String> = failed.iter().map(|(name, expression)| format!("CHECK {name} {expression}")).collect();
+    let failed: Vec<String> = failed.iter().map(|(name, expression)| format!("CHECK {name} {expression}")).collect();
+    // No row at all: the table is unsatisfiable (on_unsatisfiable decides
+    // before loading); some rows of a table a reference needs: no gap allowed.
+    let referenced = plan.tables.iter().any(|t| t.links.iter().any(|l| l.target == index));
+    if !pending.is_empty() && (referenced || pending.len() as u64 == table.rows) {
         return Err(stage_error(table, format!(
-            "{pending} row(s) never satisfied {} after {ATTEMPTS} attempts; nothing was loaded for them",
+            "{} row(s) never satisfied {} after {ATTEMPTS} attempts; nothing was loaded for them",
+            pending.len(),
             failed.join(", ")
         )));
     }
@@ -259,7 +301,12 @@ async fn load_through_oracle(conn: &mut PgConnection, plan: Arc<Plan>, index: us
                 .map_err(|e| stage_error(table, e.to_string()))?;
         }
     }
-    Ok(())
+    Ok((!pending.is_empty()).then(|| LeftOut {
+        tier: table.tier.clone(),
+        table: table.name.clone(),
+        rows: pending,
+        checks: failed,
+    }))
 }
 
 /// Rows probed per table before loading, with `on_unsatisfiable = "skip"`.
@@ -282,7 +329,7 @@ pub async fn skip_unsatisfiable(plan: &mut Arc<Plan>, tier: &str, pool: &PgPool)
         }
         let rows = 0..table.rows.min(PROBED_ROWS);
         let (pending, failed) = through_stage(&mut conn, plan.clone(), index, rows, None).await?;
-        if pending > 0 {
+        if !pending.is_empty() {
             let (name, expression) = failed.into_iter().next().unwrap_or_default();
             let columns: Vec<&str> = plan.tables[index]
                 .columns
@@ -302,7 +349,7 @@ pub async fn skip_unsatisfiable(plan: &mut Arc<Plan>, tier: &str, pool: &PgPool)
 
 /// Runs `rows` of table `index` through a staging table, redrawing those
 /// that fail a CHECK up to ATTEMPTS times; with `target`, rows that pass
-/// are inserted there in row order. Returns how many rows never passed
+/// are inserted there in row order. Returns the rows that never passed
 /// and the CHECKs they fail.
 async fn through_stage(
     conn: &mut PgConnection,
@@ -310,7 +357,7 @@ async fn through_stage(
     index: usize,
     rows: std::ops::Range<u64>,
     target: Option<&str>,
-) -> Result<(usize, Vec<(String, String)>)> {
+) -> Result<(Vec<u64>, Vec<(String, String)>)> {
     let table = &plan.tables[index];
     let fail = |e: sqlx::Error| stage_error(table, e.to_string());
     let columns: Vec<&ColumnPlan> = table.columns.iter().filter(|c| !matches!(c.source, Source::Default)).collect();
@@ -357,7 +404,7 @@ async fn through_stage(
         execute(conn, &format!("TRUNCATE {STAGE}")).await.map_err(fail)?;
     }
     execute(conn, &format!("DROP TABLE {STAGE}")).await.map_err(fail)?;
-    Ok((pending.len(), failed))
+    Ok((pending, failed))
 }
 
 fn stage_error(table: &TablePlan, message: String) -> HarnessError {

@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 
 use regex::Regex;
 
+use crate::catalog::mentions;
+
 /// A literal as PostgreSQL printed it, without quotes and cast.
 pub type Literal = String;
 
@@ -270,12 +272,6 @@ fn split_and(s: &str) -> Vec<&str> {
     }
     parts.push(&s[start..]);
     parts
-}
-
-fn mentions(expression: &str, column: &str) -> bool {
-    expression
-        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
-        .any(|word| word == column)
 }
 
 #[cfg(test)]

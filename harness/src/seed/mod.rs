@@ -15,6 +15,7 @@ mod domain;
 pub mod fk_checks;
 mod fresh;
 mod indexes;
+mod pattern;
 mod plan;
 mod rng;
 mod value;
@@ -77,6 +78,8 @@ impl Settings {
 /// What was seeded, and who owns each row.
 pub struct Seeded {
     plan: Arc<Plan>,
+    /// Rows no value made pass a CHECK, left out of unreferenced tables.
+    left_out: Vec<copy::LeftOut>,
 }
 
 impl Seeded {
@@ -130,12 +133,30 @@ impl Seeded {
         self.plan.table(tier, table).map(|t| self.plan.value(t, row, column, 0))
     }
 
-    /// A `skip` finding per table left empty because no row could be made.
+    /// A `skip` finding per table left empty because no row could be made,
+    /// and per table some of whose rows were left out for a CHECK.
     /// `check.domain` is the closest stable id: it judges which values a
     /// column's constraints accept, and here they accept none the seeder
     /// could make (or the table's parent is empty for that reason).
     pub fn skipped(&self) -> Vec<Finding> {
-        self.plan
+        let left_out = self.left_out.iter().map(|l| {
+            let shown: Vec<String> = l.rows.iter().take(10).map(|r| format!("#{r}")).collect();
+            let message = format!(
+                "tier {}: {} of {} seeded row(s) of {} never satisfied {}, whatever values were drawn: they were left out (rows {}{})",
+                l.tier,
+                l.rows.len(),
+                self.rows(&l.tier, &l.table),
+                l.table,
+                l.checks.join(", "),
+                shown.join(", "),
+                if l.rows.len() > shown.len() { ", ..." } else { "" }
+            );
+            Finding::new(crate::checks::check::domain::ID.id, &l.tier, &l.table, Status::Skip, Severity::Warning)
+                .message(message)
+                .detail("count", l.rows.len())
+                .detail("samples", shown)
+        });
+        let empty = self.plan
             .tables
             .iter()
             .filter_map(|t| Some((t, t.unsatisfiable.as_ref()?)))
@@ -147,8 +168,8 @@ impl Seeded {
                 let column = why.column.split(", ").next().unwrap_or_default();
                 Finding::new(crate::checks::check::domain::ID.id, &table.tier, format!("{}.{column}", table.name), Status::Skip, Severity::Warning)
                     .message(message)
-            })
-            .collect()
+            });
+        empty.chain(left_out).collect()
     }
 }
 
@@ -157,9 +178,18 @@ pub async fn seed(scenario: &Scenario, tiers: &[(&Catalog, &PgPool)], tenancy: &
     let settings = Settings::from_scenario(scenario);
     let mut inputs = Vec::new();
     for (catalog, pool) in tiers {
+        let existing_rows = copy::existing_rows(catalog, pool).await?;
+        // Rows of a tier without data files came from its schema (a
+        // migration's examples); rows a data file gives are kept as given.
+        let from_schema = scenario.tiers.iter().any(|t| t.name == catalog.tier && t.data.is_empty());
+        let topped_up = match from_schema {
+            true => copy::one_tenant_tables(catalog, pool, tenancy, &existing_rows).await?,
+            false => Default::default(),
+        };
         inputs.push(plan::TierInput {
             catalog,
-            existing_rows: copy::existing_rows(catalog, pool).await?,
+            topped_up,
+            existing_rows,
             sequences: copy::sequences(catalog, pool).await?,
             inferred: crate::catalog::references::inferred(catalog, scenario),
         });
@@ -186,7 +216,7 @@ pub async fn seed(scenario: &Scenario, tiers: &[(&Catalog, &PgPool)], tenancy: &
             copy::skip_unsatisfiable(&mut plan, &catalog.tier, pool).await?;
         }
     }
-    try_join_all(tiers.iter().map(|(catalog, pool)| copy::load_tier(plan.clone(), &catalog.tier, pool))).await?;
+    let left_out = try_join_all(tiers.iter().map(|(catalog, pool)| copy::load_tier(plan.clone(), &catalog.tier, pool))).await?;
     // Statistics and visibility maps as a database in use has them (after
     // a restore one runs ANALYZE too): plans, and so latencies, are the ones
     // production would get, not those for tables the planner thinks empty.
@@ -197,7 +227,10 @@ pub async fn seed(scenario: &Scenario, tiers: &[(&Catalog, &PgPool)], tenancy: &
             .map_err(|e| HarnessError::database(&catalog.tier, format!("VACUUM ANALYZE after seeding: {e}")))
     }))
     .await?;
-    Ok(Seeded { plan })
+    Ok(Seeded {
+        plan,
+        left_out: left_out.into_iter().flatten().collect(),
+    })
 }
 
 /// A scenario's column generator override cannot be honoured.

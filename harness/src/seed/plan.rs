@@ -11,7 +11,7 @@ use super::rng::{stream, RowRng};
 use super::value::{Kind, Value};
 use super::Settings;
 use crate::catalog::references::Inferred;
-use crate::catalog::{Catalog, ConstraintKind, QualName, Table, TableKind, Tenancy, TenantScope};
+use crate::catalog::{mentions, Catalog, ConstraintKind, QualName, Table, TableKind, Tenancy, TenantScope};
 use crate::error::{HarnessError, Result};
 use crate::scenario::TierTable;
 
@@ -126,6 +126,10 @@ pub struct Link {
     pub deferred: bool,
     /// Points at its own table (a tree: parent rows).
     pub target_is_self: bool,
+    /// A CHECK tierguard cannot read ties it to the tenant column (`CHECK
+    /// (tenant_id <> partner_tenant_id)`): a redrawn row picks its parent
+    /// from another tenant.
+    pub redraw_other_tenant: bool,
 }
 
 pub struct FixedRows {
@@ -249,7 +253,11 @@ impl Plan {
         if link.deferred {
             return Value::Null;
         }
-        match self.pick(table, j, link_index) {
+        let tenant = self.tenant_of(table, j).map(|t| match link.redraw_other_tenant {
+            true => (t + attempt as usize) % self.tenants.len(),
+            false => t,
+        });
+        match self.pick_for(table, j, link_index, tenant) {
             Some(parent_row) => {
                 let target = &self.tables[link.target];
                 self.value(target, parent_row, &link.target_columns[position], attempt)
@@ -260,9 +268,13 @@ impl Plan {
 
     /// The parent row link `link_index` of row `j` points at.
     pub fn pick(&self, table: &TablePlan, j: u64, link_index: usize) -> Option<u64> {
+        self.pick_for(table, j, link_index, self.tenant_of(table, j))
+    }
+
+    /// [`Plan::pick`] among the parents of `tenant`.
+    fn pick_for(&self, table: &TablePlan, j: u64, link_index: usize, tenant: Option<usize>) -> Option<u64> {
         let link = &table.links[link_index];
         let target = &self.tables[link.target];
-        let tenant = self.tenant_of(table, j);
         let same_table = std::ptr::eq(table, target);
         if same_table && table.links.iter().enumerate().any(|(i, l)| i != link_index && l.columns.iter().any(|c| link.columns.contains(c))) {
             // A parent that must share columns the row takes from other
@@ -330,6 +342,9 @@ pub struct TierInput<'a> {
     pub catalog: &'a Catalog,
     /// Tables that hold rows before seeding, with their row count.
     pub existing_rows: BTreeMap<QualName, u64>,
+    /// Tenant tables among those whose rows belong to one tenant at most:
+    /// seeded on top of them, as if the scenario asked for their rows.
+    pub topped_up: BTreeSet<QualName>,
     /// Next value and increment of each identity/serial sequence.
     pub sequences: BTreeMap<String, (i64, i64)>,
     /// Columns that look like references but have no FK: seeded with keys
@@ -355,7 +370,7 @@ pub fn build(settings: &Settings, tenancy: &Tenancy, tiers: &[TierInput<'_>], re
                 table: table.name.name.clone(),
             });
             let existing = tier.existing_rows.get(&table.name).copied().unwrap_or(0);
-            let rows = if existing > 0 && configured.is_none() {
+            let rows = if existing > 0 && configured.is_none() && !tier.topped_up.contains(&table.name) {
                 0 // fixed rows: read, not added to
             } else if root {
                 n
@@ -392,8 +407,16 @@ pub fn build(settings: &Settings, tenancy: &Tenancy, tiers: &[TierInput<'_>], re
             let index = plan.index[&(tier.catalog.tier.clone(), table.name.clone())];
             let tenant_column = tenancy.scope(&tier.catalog.tier, &table.name).and_then(TenantScope::column);
             let mut links = links_of(&plan, tier, table, tenant_column, references, &inferred);
+            let tenant_hop = match tenancy.scope(&tier.catalog.tier, &table.name) {
+                Some(TenantScope::Path(path)) => path.hops.first(),
+                _ => None,
+            };
             for (i, link) in links.iter_mut().enumerate() {
                 link.stream = link_stream(plan.tables[index].stream, i);
+                // A nullable hop of the tenant path: seeded rows always have a tenant.
+                if tenant_hop.is_some_and(|hop| hop.columns == link.columns && plan.tables[link.target].name == hop.target) {
+                    link.draw_null = false;
+                }
             }
             let shape = columns_of(settings, tenancy, tier, table, &links)?;
             for link in &mut links {
@@ -402,6 +425,9 @@ pub fn build(settings: &Settings, tenancy: &Tenancy, tiers: &[TierInput<'_>], re
                     shape.domains.columns.get(c).is_some_and(|d| d.not_null) || shape.domains.unknown.iter().any(|u| mentions(u, c))
                 };
                 link.draw_null &= !link.columns.iter().any(needed);
+                link.redraw_other_tenant = tenant_column.is_some_and(|tenant| {
+                    shape.domains.unknown.iter().any(|u| mentions(u, tenant) && link.columns.iter().any(|c| mentions(u, c)))
+                });
             }
             let t = &mut plan.tables[index];
             t.links = links;
@@ -514,6 +540,7 @@ fn links_of(
                 enumerated: None,
                 deferred: false,
                 target_is_self: fk.target == table.name,
+                redraw_other_tenant: false,
             })
         })
         .collect();
@@ -542,6 +569,7 @@ fn links_of(
                 enumerated: None,
                 deferred: false,
                 target_is_self: false,
+                redraw_other_tenant: false,
             });
         }
     }
@@ -632,6 +660,7 @@ fn add_inferred(plan: &Plan, tier: &TierInput<'_>, table: &Table, tenant_column:
             enumerated: None,
             deferred: false,
             target_is_self: false,
+            redraw_other_tenant: false,
         });
     }
 }
@@ -859,10 +888,6 @@ fn server_assigned(tier: &TierInput<'_>, sequence: &str) -> Source {
 fn replace_value(check: &str, column: &str) -> String {
     let pattern = regex::Regex::new(r"\bVALUE\b").expect("regex");
     pattern.replace_all(check, column).into_owned()
-}
-
-pub fn mentions(expression: &str, column: &str) -> bool {
-    expression.split(|c: char| !(c.is_alphanumeric() || c == '_')).any(|w| w == column)
 }
 
 /// For a partitioned table: per leaf partition, generators for the

@@ -5,6 +5,7 @@
 use chrono::{Duration, NaiveDate, NaiveDateTime, NaiveTime};
 use fake::faker::address::en::{CityName, CountryName, StateName, StreetName, ZipCode};
 use fake::faker::company::en::{CompanyName, Industry};
+use fake::faker::currency::en::CurrencyCode;
 use fake::faker::internet::en::{IPv4, SafeEmail, Username};
 use fake::faker::job::en::Title as JobTitle;
 use fake::faker::lorem::en::{Paragraph, Sentence, Word, Words};
@@ -14,6 +15,7 @@ use fake::Fake;
 use rand::Rng;
 
 use super::domain::ColumnDomain;
+use super::pattern::Pattern;
 use crate::scenario::ColumnOverride;
 use super::rng::RowRng;
 use rand::RngCore;
@@ -169,7 +171,7 @@ pub enum Kind {
     Float { min: f64, max: f64 },
     Bool,
     Text { realism: Realism, min_len: usize, max_len: Option<usize> },
-    Pattern(Box<rand_regex::Regex>),
+    Pattern(Box<Pattern>),
     OneOf(Vec<String>),
     Uuid,
     Date { min: NaiveDate, days: i64 },
@@ -197,6 +199,8 @@ pub enum Realism {
     City,
     State,
     Country,
+    /// ISO 4217 codes (`USD`): a `currency` column is seldom free text.
+    Currency,
     Zip,
     Url,
     Domain,
@@ -237,6 +241,8 @@ impl Realism {
             Realism::State
         } else if has(&["country"]) {
             Realism::Country
+        } else if has(&["currency"]) {
+            Realism::Currency
         } else if has(&["zip", "postal", "postcode"]) {
             Realism::Zip
         } else if has(&["url", "website", "link", "href"]) {
@@ -260,7 +266,7 @@ impl Realism {
         }
     }
 
-    fn sample(self, rng: &mut RowRng) -> String {
+    pub(super) fn sample(self, rng: &mut RowRng) -> String {
         match self {
             Realism::Email => SafeEmail().fake_with_rng(rng),
             Realism::FirstName => FirstName().fake_with_rng(rng),
@@ -272,6 +278,7 @@ impl Realism {
             Realism::City => CityName().fake_with_rng(rng),
             Realism::State => StateName().fake_with_rng(rng),
             Realism::Country => CountryName().fake_with_rng(rng),
+            Realism::Currency => CurrencyCode().fake_with_rng(rng),
             Realism::Zip => ZipCode().fake_with_rng(rng),
             Realism::Url => format!("https://{}.example.com/{}", Word().fake_with_rng::<String, _>(rng), Word().fake_with_rng::<String, _>(rng)),
             Realism::Domain => format!("{}.example.com", Word().fake_with_rng::<String, _>(rng)),
@@ -291,7 +298,7 @@ impl Realism {
     }
 
     /// Makes `base` unique by `ordinal` in a way that keeps its shape.
-    fn unique(self, base: String, ordinal: u64) -> String {
+    pub(super) fn unique(self, base: String, ordinal: u64) -> String {
         match self {
             Realism::Email => match base.split_once('@') {
                 Some((local, domain)) => format!("{local}.{ordinal}@{domain}"),
@@ -318,12 +325,10 @@ impl Kind {
             let inner = Kind::for_column(name, element, None, &ColumnDomain::default())?;
             return Some(Kind::Array(Box::new(inner)));
         }
-        if let Some(pattern) = &domain.regex {
-            // Generated text is whole, so the anchors are implied.
-            let body = pattern.strip_prefix('^').unwrap_or(pattern);
-            let body = body.strip_suffix('$').unwrap_or(body);
-            if let Ok(regex) = rand_regex::Regex::compile(body, 6) {
-                return Some(Kind::Pattern(Box::new(regex)));
+        if let Some(regex) = &domain.regex {
+            let realism = Some(Realism::from_name(name)).filter(|r| *r != Realism::Word);
+            if let Ok(pattern) = Pattern::compile(regex, realism) {
+                return Some(Kind::Pattern(Box::new(pattern)));
             }
         }
         let base = base_type.split('(').next().unwrap_or(base_type).trim();
@@ -410,8 +415,8 @@ impl Kind {
             return Ok(Kind::OneOf(values.clone()));
         }
         if let Some(pattern) = &o.regex {
-            return rand_regex::Regex::compile(pattern, 6)
-                .map(|r| Kind::Pattern(Box::new(r)))
+            return Pattern::compile(pattern, None)
+                .map(|p| Kind::Pattern(Box::new(p)))
                 .map_err(|e| format!("regex `{pattern}`: {e}"));
         }
         let mut domain = ColumnDomain::default();
@@ -454,7 +459,7 @@ impl Kind {
                 }
                 Value::Text(fit(text, *min_len, *max_len, ordinal))
             }
-            Kind::Pattern(regex) => Value::Text(rng.sample::<String, _>(regex.as_ref())),
+            Kind::Pattern(pattern) => Value::Text(pattern.sample(rng, ordinal)),
             Kind::OneOf(values) => {
                 let i = ordinal.map_or_else(|| rng.random_range(0..values.len()), |o| o as usize % values.len());
                 Value::Raw(values[i].clone())
@@ -511,6 +516,7 @@ impl Kind {
             Kind::Int { min, max } => Some((max - min).unsigned_abs() + 1),
             Kind::Decimal { min, max, .. } => Some((max - min).unsigned_abs() as u64 + 1),
             Kind::Constant(_) => Some(1),
+            Kind::Pattern(pattern) => pattern.distinct_values(),
             _ => None,
         }
     }

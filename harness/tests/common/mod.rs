@@ -232,6 +232,11 @@ impl Defect {
         }
     }
 
+    /// The check family the defect is filed under (its folder).
+    pub fn family(&self) -> String {
+        self.path.parent().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().to_string()).unwrap_or_default()
+    }
+
     /// Where a finding's details differ from what an expect line pins.
     pub fn detail_differences(&self, findings: &[Finding]) -> Vec<String> {
         let mut differences = Vec::new();

@@ -13,11 +13,13 @@
 //! copy keeps the anchor, so an FK made only of anchor columns is not
 //! probed (re-pointing it moves the row to B instead of crossing over).
 //! A shortcut column beside the path (`task_comments.workspace_id` next to
-//! `task_id`) is probed like any other reference.
+//! `task_id`) is probed like any other reference. For a one-to-one
+//! reference (a unique key of the child), B's parent is one without a child
+//! yet, or one whose child is removed first inside the same transaction.
 
 use serde_json::{Map, Value};
 
-use crate::catalog::{Constraint, ForeignKey, Table, TenantScope};
+use crate::catalog::{mentions, Constraint, ConstraintKind, ForeignKey, Table, TenantScope};
 use crate::checks::acting::{Actor, Context};
 use crate::checks::rows::copy_row;
 use crate::checks::sandbox::{Outcome, Sandbox};
@@ -44,6 +46,14 @@ pub async fn check(ctx: &TierContext<'_>, external: bool) -> Vec<Finding> {
             }
             let Some(parent_scope) = ctx.tenancy.scope(tier, &fk.target) else { continue };
             let object = format!("{}.{}", table.name, constraint.name);
+            if let Some(check) = another_tenant_by_design(table, constraint, &anchor) {
+                findings.push(ID.pass(
+                    tier,
+                    object,
+                    format!("CHECK {} sets {} apart from the row's own tenant: it names another tenant's row by design", check.name, constraint.columns.join(", ")),
+                ));
+                continue;
+            }
             let finding = match Actor::of(ctx) {
                 _ if external => ID.skip(tier, object, "external databases are audited read-only: no insert is tried"),
                 Some(actor) => {
@@ -56,6 +66,17 @@ pub async fn check(ctx: &TierContext<'_>, external: bool) -> Vec<Finding> {
         }
     }
     findings
+}
+
+/// A CHECK comparing the reference with the anchor by `<>` (`CHECK
+/// (tenant_id <> partner_tenant_id)`): a link between tenants, where
+/// pointing at another tenant's row is the point.
+fn another_tenant_by_design<'t>(table: &'t Table, constraint: &Constraint, anchor: &[String]) -> Option<&'t Constraint> {
+    table.constraints.iter().filter(|c| c.kind == ConstraintKind::Check).find(|check| {
+        check.definition.contains("<>")
+            && anchor.iter().any(|a| mentions(&check.definition, a))
+            && constraint.columns.iter().filter(|c| !anchor.contains(c)).any(|c| mentions(&check.definition, c))
+    })
 }
 
 struct Probe<'a> {
@@ -95,15 +116,36 @@ impl Probe<'_> {
         else {
             return Ok(ID.skip(tier, object, format!("{} has no row to copy", table.name)));
         };
+        // One-to-one (the reference is a unique key of the child): B's parent
+        // must have no child yet, or the copy collides with it instead.
+        let (has_child, free_first) = match self.one_to_one() {
+            true => {
+                let has_child = format!(
+                    "EXISTS (SELECT 1 FROM {} c WHERE {})",
+                    table.name.sql(),
+                    self.fk.join_on(&self.constraint.columns, "c", "p")
+                );
+                (has_child.clone(), format!("{has_child}, "))
+            }
+            false => ("false".to_string(), String::new()),
+        };
         let other_parent = format!(
-            "SELECT ({parent_tenant})::text, to_jsonb(p) FROM {} p WHERE ({parent_tenant})::text <> $1 ORDER BY {parent_tenant} LIMIT 1",
+            "SELECT ({parent_tenant})::text, to_jsonb(p), p.ctid::text, {has_child} FROM {} p \
+             WHERE ({parent_tenant})::text <> $1 ORDER BY {free_first}{parent_tenant} LIMIT 1",
             self.fk.target.sql()
         );
-        let Some((tenant_b, Value::Object(parent))) =
-            sqlx::query_as::<_, (String, Value)>(&other_parent).bind(&tenant_a).fetch_optional(sandbox.conn()).await?
+        let Some((tenant_b, Value::Object(parent), parent_row, taken)) =
+            sqlx::query_as::<_, (String, Value, String, bool)>(&other_parent).bind(&tenant_a).fetch_optional(sandbox.conn()).await?
         else {
             return Ok(ID.skip(tier, object, format!("{} has no row of a tenant other than {tenant_a}", self.fk.target)));
         };
+        if taken && !self.free_parent(&mut sandbox, &parent_row).await? {
+            return Ok(ID.skip(
+                tier,
+                object,
+                format!("every row of {} of tenants other than {tenant_a} has its one {} already, and it cannot be removed inside the probe", self.fk.target, table.name),
+            ));
+        }
         // The reference takes B's parent key; the row keeps its anchor, so A stays its tenant.
         let mut overrides = Map::new();
         for (column, target) in self.constraint.columns.iter().zip(&self.fk.target_columns) {
@@ -153,6 +195,35 @@ impl Probe<'_> {
         })
     }
 
+    /// Whether the reference's own columns hold a unique key of the child:
+    /// each parent has at most one child, of any tenant. (A key that also
+    /// holds the anchor, `UNIQUE (tenant_id, user_id)`, does not collide:
+    /// the copy keeps A's anchor.)
+    fn one_to_one(&self) -> bool {
+        let reference: Vec<&str> = self.constraint.columns.iter().filter(|c| !self.anchor.contains(c)).map(String::as_str).collect();
+        self.table.unique_keys().iter().any(|key| key.iter().all(|c| reference.contains(c)))
+    }
+
+    /// Removes, inside the probe's transaction (so never for real), the
+    /// child that the parent at `parent_row` (a ctid) already has; false
+    /// when something refuses (an FK to that child without cascade).
+    async fn free_parent(&self, sandbox: &mut Sandbox, parent_row: &str) -> Result<bool, sqlx::Error> {
+        let delete = format!(
+            "DELETE FROM {} c USING {} p WHERE p.ctid = $1::tid AND {}",
+            self.table.name.sql(),
+            self.fk.target.sql(),
+            self.fk.join_on(&self.constraint.columns, "c", "p")
+        );
+        sqlx::raw_sql("SAVEPOINT free_parent").execute(sandbox.conn()).await?;
+        match sqlx::query(&delete).bind(parent_row).execute(sandbox.conn()).await {
+            Ok(_) => Ok(true),
+            Err(_) => {
+                sqlx::raw_sql("ROLLBACK TO SAVEPOINT free_parent").execute(sandbox.conn()).await?;
+                Ok(false)
+            }
+        }
+    }
+
     fn fix(&self) -> String {
         match (self.scope, self.parent_scope.column()) {
             (TenantScope::Path(path), _) => format!(
@@ -176,5 +247,32 @@ impl Probe<'_> {
                 self.fk.target
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn constraint(name: &str, kind: ConstraintKind, columns: &[&str], definition: &str) -> Constraint {
+        Constraint {
+            name: name.into(),
+            kind,
+            columns: columns.iter().map(|c| c.to_string()).collect(),
+            validated: true,
+            definition: definition.into(),
+            foreign_key: None,
+        }
+    }
+
+    #[test]
+    fn a_check_keeping_the_reference_apart_from_the_tenant_makes_it_a_link_between_tenants() {
+        let partner = constraint("partner_fk", ConstraintKind::ForeignKey, &["partner_tenant_id"], "");
+        let anchor = ["tenant_id".to_string()];
+        let mut table = Table::plain("public", "partnerships");
+        table.constraints.push(constraint("amount_positive", ConstraintKind::Check, &["amount"], "CHECK ((amount > 0))"));
+        assert!(another_tenant_by_design(&table, &partner, &anchor).is_none());
+        table.constraints.push(constraint("not_self", ConstraintKind::Check, &[], "CHECK ((tenant_id <> partner_tenant_id))"));
+        assert_eq!(another_tenant_by_design(&table, &partner, &anchor).map(|c| c.name.as_str()), Some("not_self"));
     }
 }

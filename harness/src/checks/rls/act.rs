@@ -168,9 +168,15 @@ impl Truth {
         rows.into_iter()
     }
 
-    /// Rows in `seen` that belong to someone other than `tenant`.
+    /// Rows in `seen` that belong to a tenant other than `tenant` (a row
+    /// of no tenant, NULL along a nullable path, is nobody's to leak).
     pub fn foreign<'s>(&self, seen: &'s [String], tenant: &str) -> Vec<&'s String> {
-        seen.iter().filter(|id| self.owner.get(*id).is_some_and(|o| o != tenant)).collect()
+        seen.iter().filter(|id| self.owner.get(*id).is_some_and(|o| !o.is_empty() && o != tenant)).collect()
+    }
+
+    /// Rows that belong to no tenant.
+    pub fn tenantless(&self) -> usize {
+        self.owner.values().filter(|o| o.is_empty()).count()
     }
 }
 

@@ -347,7 +347,7 @@ async fn random_tokens(ctx: &TierContext<'_>, table: &Table, column: &str) -> bo
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::{Column, Constraint, Index, QualName, TableKind};
+    use crate::catalog::{Column, Constraint, Index};
 
     fn unique(name: &str, columns: &[&str]) -> Constraint {
         Constraint {
@@ -364,18 +364,6 @@ mod tests {
         let mut number = Column::plain("number", "bigint", true);
         number.default = Some("nextval('users_number_seq'::regclass)".into());
         Table {
-            name: QualName {
-                schema: "public".into(),
-                name: "users".into(),
-            },
-            kind: TableKind::Ordinary,
-            owner: "owner".into(),
-            rls_enabled: true,
-            rls_forced: true,
-            partition_of: None,
-            partition_bound: None,
-            partition_constraint: None,
-            partition_key: None,
             columns: vec![
                 Column::plain("id", "uuid", true),
                 Column::plain("tenant_id", "uuid", true),
@@ -401,8 +389,7 @@ mod tests {
                 predicate: Some("handle <> ''".into()),
                 valid: true,
             }],
-            policies: Vec::new(),
-            grants: Vec::new(),
+            ..Table::plain("public", "users")
         }
     }
 

@@ -63,10 +63,7 @@ pub fn too_few_tenants(scope: &TenantScope, rows: usize, tenants: usize) -> Stri
     if rows == 0 {
         return "the table is empty: a cross-tenant probe needs rows of two tenants (seed with --rows, or add fixed rows)".into();
     }
-    let read_from = match scope {
-        TenantScope::Column(c) | TenantScope::Root(c) => format!("column {c}"),
-        TenantScope::Path(path) => format!("the path {path}"),
-    };
+    let read_from = scope.source();
     format!(
         "{rows} row(s), owned by {tenants} tenant(s) as tierguard reads the tenant ({read_from}): \
          a cross-tenant probe needs two. If the tenant lives elsewhere, declare it ([tenancy] column, [tenancy.paths]); else seed with --tenants 2 or more"

@@ -96,7 +96,20 @@ pub async fn check(ctx: &TierContext<'_>, prober: &Prober, table: &Table, scope:
             &table.name,
             "no probe returned any of the tenant's own rows, so seeing none of the others' proves nothing (see rls.own_rows_hidden)",
         ),
-        None => READ_LEAK.pass(tier, &table.name, format!("{} cases: no tenant saw another's rows, each saw its own", super::property::CASES)),
+        None => match truth.tenantless() {
+            0 => READ_LEAK.pass(tier, &table.name, format!("{} cases: no tenant saw another's rows, each saw its own", super::property::CASES)),
+            tenantless => READ_LEAK
+                .pass(
+                    tier,
+                    &table.name,
+                    format!(
+                        "{} cases: no tenant saw another's rows, each saw its own; {tenantless} row(s) belong to no tenant (NULL along {}) and were left out",
+                        super::property::CASES,
+                        scope.source()
+                    ),
+                )
+                .detail("tenantless", tenantless),
+        },
         Some((value, reason)) => {
             let (case, tenant) = case_of(&value).expect("failing case exists");
             let seen = match act::run_on(&mut conn, &case).await.ok() {
@@ -138,8 +151,8 @@ pub async fn check(ctx: &TierContext<'_>, prober: &Prober, table: &Table, scope:
 fn foreign_rows<'s>(case: &Case, truth: &Truth, seen: &'s [String], tenant: &str) -> Vec<&'s String> {
     if case.statement.starts_with("SELECT count") {
         let counted: usize = seen.first().and_then(|c| c.parse().ok()).unwrap_or(0);
-        let own = truth.rows_of(tenant).count();
-        return if counted > own { seen.iter().collect() } else { Vec::new() };
+        let visible = truth.rows_of(tenant).count() + truth.tenantless();
+        return if counted > visible { seen.iter().collect() } else { Vec::new() };
     }
     truth.foreign(seen, tenant)
 }
@@ -171,3 +184,4 @@ fn build(prober: &Prober, table: &Table, scope: &TenantScope, truth: &Truth, a: 
     };
     Some((prober.case(Context::Tenant(tenant.clone()), statement, false), tenant))
 }
+
