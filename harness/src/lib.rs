@@ -3,6 +3,7 @@
 //!
 //! The modules follow a run: [`scenario`] → [`provision`] → [`load`] →
 //! [`catalog`] → [`checks`] → [`report`]; [`run`] strings them together.
+//! [`sql`] holds the quoting every one of them uses.
 
 pub mod catalog;
 pub mod checks;
@@ -17,4 +18,5 @@ pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod seed;
+pub mod sql;
 pub mod workload;

@@ -13,7 +13,7 @@ use std::process::Command;
 use serde_json::Value;
 use sqlx::PgPool;
 use tierguard::catalog::{Catalog, TenantScope};
-use tierguard::provision::quote_ident;
+use tierguard::sql::quote_ident;
 
 use common::lab::Lab;
 use common::{repo, rt, validate_against_contract};

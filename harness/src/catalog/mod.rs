@@ -49,8 +49,8 @@ impl QualName {
     pub fn sql(&self) -> String {
         format!(
             "{}.{}",
-            crate::provision::quote_ident(&self.schema),
-            crate::provision::quote_ident(&self.name)
+            crate::sql::quote_ident(&self.schema),
+            crate::sql::quote_ident(&self.name)
         )
     }
 }
@@ -302,8 +302,8 @@ impl ForeignKey {
             .map(|(c, p)| {
                 format!(
                     "{child}.{} = {parent}.{}",
-                    crate::provision::quote_ident(c),
-                    crate::provision::quote_ident(p)
+                    crate::sql::quote_ident(c),
+                    crate::sql::quote_ident(p)
                 )
             })
             .collect::<Vec<_>>()

@@ -29,7 +29,7 @@ use regex::Regex;
 
 use super::{Catalog, Constraint, QualName, Table};
 use crate::error::{HarnessError, Result};
-use crate::provision::quote_ident;
+use crate::sql::quote_ident;
 use crate::scenario::{ContextMechanism, DeclaredPath, Scenario, TierTable};
 
 /// Column names that usually carry the tenant, most likely first.

@@ -11,7 +11,7 @@ use sqlx::{Connection, PgConnection, PgPool, Postgres, Transaction};
 
 use crate::catalog::{Catalog, QualName};
 use crate::checks::TierContext;
-use crate::provision::{quote_ident, quote_literal};
+use crate::sql::{quote_ident, quote_literal};
 use crate::scenario::ContextMechanism;
 
 /// The tenant context a probe runs under.

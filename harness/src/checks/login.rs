@@ -15,7 +15,8 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 use tokio::sync::Mutex;
 
-use crate::provision::{disposable_password, quote_ident, quote_literal};
+use crate::provision::disposable_password;
+use crate::sql::{quote_ident, quote_literal};
 
 /// Connections of one tier's application pool: as many as the isolation
 /// probes use at once (the tables read at once, and the writing probes).

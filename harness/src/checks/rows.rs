@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use sqlx::PgConnection;
 
 use crate::catalog::{Column, QualName, Table};
-use crate::provision::{quote_ident, quote_literal};
+use crate::sql::{quote_ident, quote_literal};
 
 /// A row to insert into `table`, as JSON, and the statement that inserts it
 /// (`$1` is the row).

@@ -13,7 +13,7 @@ use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 
 use super::acting::{Actor, Context, Refusal};
 use crate::catalog::{Catalog, QualName};
-use crate::provision::quote_ident;
+use crate::sql::quote_ident;
 
 /// Key of the advisory lock writing probes hold ("tierguard").
 pub(crate) const PROBE_LOCK: i64 = 0x7469_6572_6775_6172;

@@ -18,6 +18,7 @@ use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
 
 use crate::error::{HarnessError, Result};
 use crate::scenario::Scenario;
+use crate::sql::quote_ident;
 
 pub use containers::{docker_answers, image_present, DEFAULT_IMAGE, IMAGE_ENV, RUN_ID_ENV};
 pub use local::{find_bin_dir, BIN_DIR_ENV};
@@ -239,14 +240,6 @@ pub async fn clone_database(server: &Server, template: &str, name: &str) -> Resu
         .map_err(|e| HarnessError::database(&server.tier, format!("cloning {template} into {name}: {e}")))?;
     let _ = conn.close().await;
     Ok(server.options_for(name))
-}
-
-pub fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-pub fn quote_literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
 }
 
 /// A password for a disposable server: random, never printed.

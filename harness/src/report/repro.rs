@@ -15,7 +15,7 @@ use sqlx::PgPool;
 use crate::catalog::Catalog;
 use crate::checks::rls::act::Case;
 use crate::checks::Finding;
-use crate::provision::{quote_ident, quote_literal};
+use crate::sql::{quote_ident, quote_literal};
 use crate::scenario::Scenario;
 
 /// Rows of a tier above which no data script is written: a repro should

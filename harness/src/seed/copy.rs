@@ -13,7 +13,7 @@ use super::plan::{order, ColumnPlan, FixedRows, Plan, Source, TablePlan, Unsatis
 use super::value::Value;
 use crate::catalog::{mentions, Catalog, QualName, Tenancy};
 use crate::error::{HarnessError, Result};
-use crate::provision::quote_ident;
+use crate::sql::quote_ident;
 
 /// Bytes per COPY message.
 const CHUNK: usize = 1 << 18;

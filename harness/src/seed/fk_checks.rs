@@ -10,7 +10,7 @@
 use sqlx::PgConnection;
 
 use crate::error::{HarnessError, Result};
-use crate::provision::quote_ident;
+use crate::sql::quote_ident;
 
 /// Check triggers switched off by `pause`: (table, trigger).
 pub struct Paused {

@@ -14,7 +14,7 @@
 use sqlx::PgConnection;
 
 use crate::error::{HarnessError, Result};
-use crate::provision::quote_ident;
+use crate::sql::quote_ident;
 
 /// Memory for each rebuild's sort: the tiers' servers are ours alone.
 const REBUILD_MEMORY: &str = "256MB";

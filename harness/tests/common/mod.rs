@@ -13,7 +13,8 @@ use std::sync::OnceLock;
 use serde_json::{Map, Value};
 use sqlx::{Connection, Executor, PgConnection};
 use tierguard::checks::{Finding, Status};
-use tierguard::provision::{quote_ident, Server};
+use tierguard::provision::Server;
+use tierguard::sql::quote_ident;
 
 pub fn rt() -> &'static tokio::runtime::Runtime {
     static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();

@@ -23,7 +23,7 @@ use crate::catalog::{Column, Table};
 use crate::checks::sandbox::{Outcome, Sandbox};
 use crate::checks::{CheckId, Finding, Severity, TierContext};
 use crate::expectations::Domain;
-use crate::provision::{quote_ident, quote_literal};
+use crate::sql::{quote_ident, quote_literal};
 
 pub const ID: CheckId = CheckId::new("check.domain", Severity::Error);
 

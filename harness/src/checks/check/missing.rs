@@ -45,7 +45,7 @@ pub fn check(ctx: &TierContext<'_>) -> Vec<Finding> {
                         format!(
                             "ALTER TABLE {} ADD CHECK ({} IN (...));",
                             table.name.sql(),
-                            crate::provision::quote_ident(&column.name)
+                            crate::sql::quote_ident(&column.name)
                         ),
                     ),
             });

@@ -9,7 +9,7 @@ use sqlx::PgPool;
 use crate::catalog::{Constraint, Table};
 use crate::checks::rows::shown_fields;
 use crate::checks::{CheckId, Finding, Severity, TierContext};
-use crate::provision::quote_ident;
+use crate::sql::quote_ident;
 
 pub const ID: CheckId = CheckId::new("check.violations", Severity::Error);
 

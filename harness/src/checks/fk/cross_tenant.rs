@@ -24,7 +24,7 @@ use crate::checks::acting::{Actor, Context};
 use crate::checks::rows::copy_row;
 use crate::checks::sandbox::{Outcome, Sandbox};
 use crate::checks::{CheckId, Finding, Severity, TierContext};
-use crate::provision::{quote_ident, quote_literal};
+use crate::sql::{quote_ident, quote_literal};
 
 pub const ID: CheckId = CheckId::new("fk.cross_tenant", Severity::Error);
 

@@ -14,7 +14,7 @@ use crate::checks::rows::{copy_row, fresh_value, shown_fields};
 use crate::catalog::{Catalog, Constraint, ForeignKey, Table, TenantScope};
 use crate::checks::sandbox::{Outcome, Sandbox};
 use crate::checks::{CheckId, Finding, Severity, TierContext};
-use crate::provision::quote_ident;
+use crate::sql::quote_ident;
 
 pub const ID: CheckId = CheckId::new("fk.not_enforced", Severity::Error);
 

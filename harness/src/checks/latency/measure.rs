@@ -18,7 +18,7 @@ use tokio::sync::Barrier;
 use super::bind::Binding;
 use crate::checks::TierContext;
 use crate::checks::acting::{Actor, Context};
-use crate::provision::quote_literal;
+use crate::sql::quote_literal;
 use crate::workload::{LatencyQuery, Statistic};
 
 /// The name each measuring connection prepares the query under.

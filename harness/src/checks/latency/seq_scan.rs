@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 use crate::checks::{CheckId, Finding, Severity, TierContext};
-use crate::provision::quote_ident;
+use crate::sql::quote_ident;
 use crate::workload::LatencyQuery;
 
 pub const ID: CheckId = CheckId::new("latency.seq_scan", Severity::Warning);

@@ -28,7 +28,7 @@ use super::link::{End, KeyKind, Link, SAMPLES};
 use super::merge::{merge, Merged, Sample};
 use super::{Offenders, Probed};
 use crate::checks::{CheckId, Severity};
-use crate::provision::quote_literal;
+use crate::sql::quote_literal;
 
 pub const ID: CheckId = CheckId::new("orphan.cross_tier", Severity::Error);
 

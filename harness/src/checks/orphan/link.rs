@@ -5,7 +5,7 @@
 //! people all agree on what a key, a match and a tenant are.
 
 use crate::catalog::{Catalog, Column, Table, Tenancy, TenantScope};
-use crate::provision::quote_ident;
+use crate::sql::quote_ident;
 use crate::scenario::{Reference, TierColumns};
 
 /// How many offending rows a finding shows.

@@ -11,7 +11,7 @@ use sqlx::{PgConnection, PgPool, Row};
 use crate::catalog::{Table, TenantScope};
 pub use crate::checks::acting::{settled, Actor, Context, Refusal};
 use crate::checks::TierContext;
-use crate::provision::quote_ident;
+use crate::sql::quote_ident;
 
 /// One probe: what a person needs to re-run it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -159,7 +159,7 @@ impl Truth {
     pub fn by_key(&self, owner: &str) -> Option<String> {
         let key_expr = self.key_expr.as_ref()?;
         let row = self.rows_of(owner).next()?;
-        Some(format!("{key_expr} = {}", crate::provision::quote_literal(self.key.get(row)?)))
+        Some(format!("{key_expr} = {}", crate::sql::quote_literal(self.key.get(row)?)))
     }
 
     pub fn rows_of<'t>(&'t self, tenant: &'t str) -> impl Iterator<Item = &'t String> + 't {

@@ -25,7 +25,7 @@ use super::Prober;
 use crate::catalog::{Function, TenantScope};
 use crate::catalog::references::{key_column, plural_forms};
 use crate::checks::{CheckId, Finding, Severity, TierContext};
-use crate::provision::quote_ident;
+use crate::sql::quote_ident;
 use crate::scenario::ContextMechanism;
 
 pub const DEFINER_BYPASS: CheckId = CheckId::new("rls.definer_bypass", Severity::Error);

@@ -18,7 +18,7 @@ use sqlx::{PgConnection, PgPool, Row};
 
 use super::act::{Case, Outcome, Refusal, PROBES_RUN};
 use crate::catalog::{QualName, Table, TenantScope};
-use crate::provision::quote_ident;
+use crate::sql::quote_ident;
 
 /// The rows' content as one number (rows aliased `t`): a sum of hashes, so
 /// it does not depend on the order rows are read in.
@@ -101,7 +101,7 @@ impl Observed {
             "SELECT count(*) AS rows_of_tenant, {CONTENT_HASH} AS content_hash FROM {} t WHERE ({})::text = {}",
             self.from,
             self.tenant,
-            crate::provision::quote_literal(tenant)
+            crate::sql::quote_literal(tenant)
         )
     }
 

@@ -33,7 +33,7 @@ use super::writes::insert_row;
 use super::Prober;
 use crate::catalog::{ConstraintKind, Table, TenantScope};
 use crate::checks::{CheckId, Finding, Severity, TierContext};
-use crate::provision::quote_ident;
+use crate::sql::quote_ident;
 
 pub const EXISTENCE_ORACLE: CheckId = CheckId::new("rls.existence_oracle", Severity::Warning);
 

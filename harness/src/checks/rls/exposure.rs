@@ -8,7 +8,7 @@ use super::act::{self, Context, Outcome};
 use super::Prober;
 use crate::catalog::{QualName, Table};
 use crate::checks::{CheckId, Finding, Severity, TierContext};
-use crate::provision::quote_ident;
+use crate::sql::quote_ident;
 
 pub const VIEW_BYPASS: CheckId = CheckId::new("rls.view_bypass", Severity::Error);
 pub const MATVIEW_EXPOSED: CheckId = CheckId::new("rls.matview_exposed", Severity::Error);

@@ -6,7 +6,7 @@ use crate::catalog::QualName;
 use crate::checks::acting::Refusal;
 use crate::checks::sandbox::root_of;
 use crate::checks::TierContext;
-use crate::provision::quote_ident;
+use crate::sql::quote_ident;
 
 /// SQLSTATEs: refused by a policy or a missing privilege; by a constraint
 /// the probe may set aside; TRUNCATE of a table others reference.
@@ -41,7 +41,7 @@ pub(super) fn set_aside(ctx: &TierContext<'_>, refusal: &Refusal) -> Option<Stri
         // The server names the index; a partition's comes from its root's,
         // and a key other tables reference takes their FKs along.
         UNIQUE_VIOLATION | EXCLUSION_VIOLATION => {
-            let index = crate::provision::quote_literal(&QualName { schema: table.schema.clone(), name: constraint.clone() }.sql());
+            let index = crate::sql::quote_literal(&QualName { schema: table.schema.clone(), name: constraint.clone() }.sql());
             Some(format!(
                 "DO $set_aside$ DECLARE i regclass := {index}::regclass; up regclass; c record; BEGIN \
                  LOOP SELECT inhparent INTO up FROM pg_inherits WHERE inhrelid = i; EXIT WHEN up IS NULL; i := up; END LOOP; \

@@ -5,7 +5,7 @@ use super::Writer;
 use crate::catalog::{ConstraintKind, Table, TenantScope};
 use crate::checks::rls::act;
 use crate::checks::TierContext;
-use crate::provision::quote_ident;
+use crate::sql::quote_ident;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Kind {
