@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use tierguard::cli::{Cli, Commands};
+use tierguard::checks::Gate;
 use tierguard::error::HarnessError;
 use tierguard::report::terminal;
 use tierguard::scenario::{Overrides, Scenario};
@@ -89,7 +90,7 @@ async fn dispatch(cli: Cli) -> ExitCode {
             };
             match outcome {
                 Ok(outcome) => {
-                    say(terminal::summary(&outcome.report, &outcome.dir, scenario.gate()).trim_end());
+                    say(terminal::summary(&outcome.report, &outcome.dir, Gate::of(&scenario)).trim_end());
                     if outcome.failed {
                         ExitCode::from(EXIT_GATE_FAILED)
                     } else {

@@ -133,7 +133,7 @@ pub async fn run(scenario: &Scenario) -> Result<Outcome> {
     }
     // Tables left empty by `on_unsatisfiable = "skip"` are reported whatever
     // families run: every check that reads them sees an empty table.
-    let mut findings = seeded.as_ref().map(seed::Seeded::skipped).unwrap_or_default();
+    let mut findings = seeded.as_ref().map(checks::check::domain::unseeded).unwrap_or_default();
     findings.extend(audit(
         &Audit {
             scenario,
@@ -176,7 +176,7 @@ pub async fn run(scenario: &Scenario) -> Result<Outcome> {
         path: dir.clone(),
         message: e.to_string(),
     })?;
-    let failed = findings.iter().any(|f| scenario.gate().fails(f));
+    let failed = findings.iter().any(|f| checks::Gate::of(scenario).fails(f));
     let report = Report {
         tool: "tierguard",
         version: env!("CARGO_PKG_VERSION"),

@@ -1,5 +1,10 @@
-//! SQL text every room builds statements with: quoted identifiers and
-//! literals. Depends on nothing of ours, so any module may use it.
+//! SQL text every room builds statements with: quoted identifiers,
+//! literals and schema-qualified names. Depends on nothing of ours, so any
+//! module may use it.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
 
 /// `name` as a quoted identifier: `"Mixed ""Case"""`.
 pub fn quote_ident(name: &str) -> String {
@@ -9,6 +14,30 @@ pub fn quote_ident(name: &str) -> String {
 /// `text` as a string literal: `'it''s'`.
 pub fn quote_literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
+}
+
+/// `schema.name`
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct QualName {
+    pub schema: String,
+    pub name: String,
+}
+
+impl fmt::Display for QualName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.schema, self.name)
+    }
+}
+
+impl QualName {
+    /// Quoted for use in SQL text.
+    pub fn sql(&self) -> String {
+        format!(
+            "{}.{}",
+            quote_ident(&self.schema),
+            quote_ident(&self.name)
+        )
+    }
 }
 
 #[cfg(test)]

@@ -8,13 +8,12 @@ pub mod references;
 pub mod shared;
 pub mod tenancy;
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
 use crate::error::{HarnessError, Result};
 
+pub use crate::sql::QualName;
 pub use tenancy::{Tenancy, TenantScope};
 
 /// Whether an SQL expression (a CHECK, a policy) names `column` as a word.
@@ -29,30 +28,6 @@ pub struct Catalog {
     pub views: Vec<View>,
     pub functions: Vec<Function>,
     pub roles: Vec<Role>,
-}
-
-/// `schema.name`
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct QualName {
-    pub schema: String,
-    pub name: String,
-}
-
-impl fmt::Display for QualName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}", self.schema, self.name)
-    }
-}
-
-impl QualName {
-    /// Quoted for use in SQL text.
-    pub fn sql(&self) -> String {
-        format!(
-            "{}.{}",
-            crate::sql::quote_ident(&self.schema),
-            crate::sql::quote_ident(&self.name)
-        )
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -417,6 +392,15 @@ impl Table {
             }
         }
         keys
+    }
+
+    /// An ORDER BY list that picks the same row of the table (aliased
+    /// `alias`) every run: its primary key, else the whole row as text.
+    pub fn key_order(&self, alias: &str) -> String {
+        match self.primary_key() {
+            Some(pk) => pk.columns.iter().map(|c| format!("{alias}.{}", crate::sql::quote_ident(c))).collect::<Vec<_>>().join(", "),
+            None => format!("{alias}::text"),
+        }
     }
 
     pub fn primary_key(&self) -> Option<&Constraint> {

@@ -15,7 +15,6 @@ pub mod rows;
 pub mod sandbox;
 
 use std::fmt;
-use std::str::FromStr;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -25,77 +24,7 @@ use crate::catalog::{Catalog, Tenancy};
 use crate::scenario::Scenario;
 use crate::seed::Seeded;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Family {
-    Rls,
-    Fk,
-    Check,
-    Orphan,
-    Latency,
-    Partition,
-}
-
-impl FromStr for Family {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Ok(match s {
-            "rls" => Family::Rls,
-            "fk" => Family::Fk,
-            "check" => Family::Check,
-            "orphan" => Family::Orphan,
-            "latency" => Family::Latency,
-            "partition" => Family::Partition,
-            _ => return Err(format!("unknown check family `{s}` (rls, fk, check, orphan, latency, partition)")),
-        })
-    }
-}
-
-impl fmt::Display for Family {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let name = serde_json::to_value(self).expect("family serialises");
-        f.write_str(name.as_str().expect("family is a string"))
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Info,
-    Warning,
-    Error,
-}
-
-impl FromStr for Severity {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "error" => Ok(Severity::Error),
-            "warning" => Ok(Severity::Warning),
-            "info" => Ok(Severity::Info),
-            _ => Err(format!("unknown severity `{s}` (error, warning, info)")),
-        }
-    }
-}
-
-impl fmt::Display for Severity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-            Severity::Info => "info",
-        })
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Pass,
-    Fail,
-    Skip,
-    Error,
-}
+pub use crate::verdict::{Family, Severity, Status};
 
 /// One verdict about one object.
 #[derive(Debug, Clone, Serialize)]
@@ -186,6 +115,14 @@ pub struct Gate {
 }
 
 impl Gate {
+    /// What fails this scenario's run (`--fail-on`, `--strict`).
+    pub fn of(scenario: &Scenario) -> Gate {
+        Gate {
+            fail_on: scenario.fail_on,
+            strict: scenario.strict,
+        }
+    }
+
     pub fn fails(&self, finding: &Finding) -> bool {
         if finding.caused_by.is_some() {
             return false;

@@ -33,8 +33,9 @@ pub async fn copy_row(
     let mut filter: Vec<String> = only.keys().map(|column| format!("c.{column} = k.{column}", column = quote_ident(column))).collect();
     filter.extend(set.iter().filter(|c| !overrides.contains_key(*c)).map(|c| format!("c.{} IS NOT NULL", quote_ident(c))));
     let sql = format!(
-        "SELECT to_jsonb(c) FROM {table} c, jsonb_populate_record(NULL::{table}, $1) k WHERE {} LIMIT 1",
+        "SELECT to_jsonb(c) FROM {table} c, jsonb_populate_record(NULL::{table}, $1) k WHERE {} ORDER BY {} LIMIT 1",
         if filter.is_empty() { "true".to_string() } else { filter.join(" AND ") },
+        table.key_order("c"),
         table = table.name.sql()
     );
     let source = sqlx::query_scalar(&sql).bind(Value::Object(only.clone()));

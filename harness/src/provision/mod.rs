@@ -9,7 +9,6 @@ mod local;
 mod watchdog;
 
 use std::fmt;
-use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use futures::future::try_join_all;
@@ -17,20 +16,12 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
 
 use crate::error::{HarnessError, Result};
+pub use crate::scenario::BackendChoice;
 use crate::scenario::Scenario;
 use crate::sql::quote_ident;
 
 pub use containers::{docker_answers, image_present, DEFAULT_IMAGE, IMAGE_ENV, RUN_ID_ENV};
 pub use local::{find_bin_dir, BIN_DIR_ENV};
-
-/// The `--backend` choice.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BackendChoice {
-    Auto,
-    Local,
-    Containers,
-    External,
-}
 
 /// The backend a server actually runs on (what report.json names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -39,19 +30,6 @@ pub enum BackendKind {
     Local,
     Containers,
     External,
-}
-
-impl FromStr for BackendChoice {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        match s {
-            "auto" => Ok(BackendChoice::Auto),
-            "local" => Ok(BackendChoice::Local),
-            "containers" => Ok(BackendChoice::Containers),
-            "external" => Ok(BackendChoice::External),
-            _ => Err(format!("unknown backend `{s}` (auto, local, containers, external)")),
-        }
-    }
 }
 
 impl fmt::Display for BackendKind {

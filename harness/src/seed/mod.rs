@@ -28,7 +28,6 @@ use sqlx::PgPool;
 
 use crate::catalog::{Catalog, QualName, Tenancy, TenantScope};
 use crate::error::{HarnessError, Result};
-use crate::checks::{Finding, Severity, Status};
 use crate::scenario::{ColumnOverride, OnUnsatisfiable, Scenario, TierTable};
 
 pub use plan::Plan;
@@ -73,6 +72,17 @@ impl Settings {
     fn column_override(&self, tier: &str, table: &QualName, column: &str) -> Option<&ColumnOverride> {
         self.columns.get(&format!("{tier}.{table}.{column}"))
     }
+}
+
+/// A table, or some of its rows, that seeding could not make.
+#[derive(Debug, Clone)]
+pub struct Unseeded {
+    pub tier: String,
+    /// `schema.table.column` of an empty table, `schema.table` of rows left out.
+    pub object: String,
+    pub message: String,
+    /// The rows left out (none: the whole table).
+    pub rows: Vec<u64>,
 }
 
 /// What was seeded, and who owns each row.
@@ -133,42 +143,40 @@ impl Seeded {
         self.plan.table(tier, table).map(|t| self.plan.value(t, row, column, 0))
     }
 
-    /// A `skip` finding per table left empty because no row could be made,
-    /// and per table some of whose rows were left out for a CHECK.
-    /// `check.domain` is the closest stable id: it judges which values a
-    /// column's constraints accept, and here they accept none the seeder
-    /// could make (or the table's parent is empty for that reason).
-    pub fn skipped(&self) -> Vec<Finding> {
-        let left_out = self.left_out.iter().map(|l| {
-            let shown: Vec<String> = l.rows.iter().take(10).map(|r| format!("#{r}")).collect();
-            let message = format!(
-                "tier {}: {} of {} seeded row(s) of {} never satisfied {}, whatever values were drawn: they were left out (rows {}{})",
-                l.tier,
-                l.rows.len(),
-                self.rows(&l.tier, &l.table),
-                l.table,
-                l.checks.join(", "),
-                shown.join(", "),
-                if l.rows.len() > shown.len() { ", ..." } else { "" }
-            );
-            Finding::new(crate::checks::check::domain::ID.id, &l.tier, &l.table, Status::Skip, Severity::Warning)
-                .message(message)
-                .detail("count", l.rows.len())
-                .detail("samples", shown)
-        });
-        let empty = self.plan
-            .tables
-            .iter()
-            .filter_map(|t| Some((t, t.unsatisfiable.as_ref()?)))
-            .map(|(table, why)| {
-                let message = format!(
+    /// What could not be seeded: each table left empty because no row
+    /// could be made, and each table some of whose rows were left out for
+    /// a CHECK (`check.domain` reports them).
+    pub fn unseeded(&self) -> Vec<Unseeded> {
+        let empty = self.plan.tables.iter().filter_map(|t| Some((t, t.unsatisfiable.as_ref()?))).map(|(table, why)| {
+            let column = why.column.split(", ").next().unwrap_or_default();
+            Unseeded {
+                tier: table.tier.clone(),
+                object: format!("{}.{column}", table.name),
+                message: format!(
                     "tier {}: {} was left empty (on_unsatisfiable = \"skip\"): column {} cannot satisfy {}",
                     table.tier, table.name, why.column, why.constraint
-                );
-                let column = why.column.split(", ").next().unwrap_or_default();
-                Finding::new(crate::checks::check::domain::ID.id, &table.tier, format!("{}.{column}", table.name), Status::Skip, Severity::Warning)
-                    .message(message)
-            });
+                ),
+                rows: Vec::new(),
+            }
+        });
+        let left_out = self.left_out.iter().map(|l| {
+            let shown: Vec<String> = l.rows.iter().take(10).map(|r| format!("#{r}")).collect();
+            Unseeded {
+                tier: l.tier.clone(),
+                object: l.table.to_string(),
+                message: format!(
+                    "tier {}: {} of {} seeded row(s) of {} never satisfied {}, whatever values were drawn: they were left out (rows {}{})",
+                    l.tier,
+                    l.rows.len(),
+                    self.rows(&l.tier, &l.table),
+                    l.table,
+                    l.checks.join(", "),
+                    shown.join(", "),
+                    if l.rows.len() > shown.len() { ", ..." } else { "" }
+                ),
+                rows: l.rows.clone(),
+            }
+        });
         empty.chain(left_out).collect()
     }
 }

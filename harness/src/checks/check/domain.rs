@@ -21,11 +21,34 @@ use tokio::runtime::Handle;
 
 use crate::catalog::{Column, Table};
 use crate::checks::sandbox::{Outcome, Sandbox};
-use crate::checks::{CheckId, Finding, Severity, TierContext};
-use crate::expectations::Domain;
+use crate::checks::{CheckId, Finding, Severity, Status, TierContext};
+use crate::seed::Seeded;
+use crate::scenario::expectations::Domain;
 use crate::sql::{quote_ident, quote_literal};
 
 pub const ID: CheckId = CheckId::new("check.domain", Severity::Error);
+
+/// A `skip` finding (warning) for each table, or rows of one, that seeding
+/// could not make: `check.domain` is the closest stable id, since it
+/// judges which values a column's constraints accept, and here they accept
+/// none the seeder could make (or the table's parent is empty for that
+/// reason). Reported whatever families run: every check that reads such a
+/// table sees it empty or short.
+pub fn unseeded(seeded: &Seeded) -> Vec<Finding> {
+    seeded
+        .unseeded()
+        .into_iter()
+        .map(|u| {
+            let finding = Finding::new(ID.id, &u.tier, u.object, Status::Skip, Severity::Warning).message(u.message);
+            match u.rows.len() {
+                0 => finding,
+                count => finding
+                    .detail("count", count)
+                    .detail("samples", u.rows.iter().take(10).map(|r| format!("#{r}")).collect::<Vec<_>>()),
+            }
+        })
+        .collect()
+}
 
 /// Random values tried on each side of a domain (besides the boundaries).
 const CASES: u32 = 32;
@@ -130,7 +153,7 @@ fn verdict(tier: &str, object: &str, domain: &Domain, results: Results, statemen
 async fn run(ctx: &TierContext<'_>, table: &Table, column: &Column, trials: Trials, salt: String) -> Result<Option<(Results, String)>, sqlx::Error> {
     let mut sandbox = Sandbox::open(ctx.pool).await?;
     // tableoid too: a ctid is unique only within one partition.
-    let locate = format!("SELECT tableoid::regclass::text, ctid::text FROM {} LIMIT 1", table.name.sql());
+    let locate = format!("SELECT tableoid::regclass::text, ctid::text FROM {} t ORDER BY {} LIMIT 1", table.name.sql(), table.key_order("t"));
     let Some((partition, ctid)) = sqlx::query_as::<_, (String, String)>(&locate).fetch_optional(sandbox.conn()).await? else {
         return Ok(None);
     };

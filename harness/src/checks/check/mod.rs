@@ -1,7 +1,7 @@
 //! CHECK constraints: present where a column is enumerated, agreeing with
 //! the domain the scenario declares, and holding for the rows already there.
 
-pub(crate) mod domain;
+pub mod domain;
 mod missing;
 mod violations;
 

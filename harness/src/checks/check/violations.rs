@@ -73,9 +73,10 @@ async fn count(pool: &PgPool, table: &Table, checks: &[(&Constraint, &str)]) -> 
 /// Up to ten violating rows, as their key and the columns the CHECK reads.
 async fn samples(pool: &PgPool, table: &Table, constraint: &Constraint, expression: &str) -> Result<Vec<String>, sqlx::Error> {
     let sql = format!(
-        "SELECT jsonb_build_object({})::text FROM {} c WHERE ({expression}) IS FALSE LIMIT {SAMPLES}",
+        "SELECT jsonb_build_object({})::text FROM {} c WHERE ({expression}) IS FALSE ORDER BY {} LIMIT {SAMPLES}",
         shown_fields(table, &constraint.columns),
-        table.name.sql()
+        table.name.sql(),
+        table.key_order("c")
     );
     sqlx::query_scalar(&sql).fetch_all(pool).await
 }

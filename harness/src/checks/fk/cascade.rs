@@ -13,7 +13,7 @@ use crate::catalog::{Constraint, ForeignKey, Table, Tenancy};
 use crate::checks::acting::settled;
 use crate::checks::sandbox::{Outcome, Sandbox};
 use crate::checks::{CheckId, Finding, Severity, TierContext};
-use crate::expectations::{OnDelete, RelationKind};
+use crate::scenario::expectations::{OnDelete, RelationKind};
 use crate::sql::quote_ident;
 
 pub const ID: CheckId = CheckId::new("fk.cascade", Severity::Error);
@@ -151,7 +151,13 @@ async fn observe(
             .join(" AND ")
     };
     let mut sandbox = Sandbox::open(ctx.pool).await?;
-    let with_children = format!("SELECT to_jsonb(p) FROM {parent} p WHERE EXISTS (SELECT 1 FROM {child} c WHERE {}) LIMIT 1", matches("c", "p"));
+    // The first such parent by key: the same run after run (physical order is not).
+    let by_key: Vec<String> = fk.target_columns.iter().map(|t| format!("p.{}", quote_ident(t))).collect();
+    let with_children = format!(
+        "SELECT to_jsonb(p) FROM {parent} p WHERE EXISTS (SELECT 1 FROM {child} c WHERE {}) ORDER BY {} LIMIT 1",
+        matches("c", "p"),
+        by_key.join(", ")
+    );
     let mut staged = Value::Null;
     let parent_row = match sqlx::query_scalar::<_, Value>(&with_children).fetch_optional(sandbox.conn()).await? {
         Some(parent_row) => parent_row,
@@ -224,9 +230,13 @@ async fn stage_child(
     if fk.target == table.name {
         agree.push(format!("NOT ({})", same_values(identity, "c", "p")));
     }
+    // The referenced columns are a key of the parent: first by them, then by the child's key.
+    let parent_key: Vec<String> = pairs.iter().map(|(_, t)| format!("p.{t}")).collect();
     let pair = format!(
-        "SELECT jsonb_build_object('parent', to_jsonb(p), 'child', to_jsonb(c)) FROM {child} c, {parent} p WHERE {} LIMIT 1",
-        agree.join(" AND ")
+        "SELECT jsonb_build_object('parent', to_jsonb(p), 'child', to_jsonb(c)) FROM {child} c, {parent} p WHERE {} ORDER BY {}, {} LIMIT 1",
+        agree.join(" AND "),
+        parent_key.join(", "),
+        table.key_order("c")
     );
     let nothing = format!("no row of {} references a row of {}, and none can be pointed at one: nothing to observe", table.name, fk.target);
     let Some(pair) = sqlx::query_scalar::<_, Value>(&pair).fetch_optional(sandbox.conn()).await? else {

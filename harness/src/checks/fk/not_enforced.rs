@@ -161,7 +161,7 @@ async fn violators(pool: &PgPool, table: &Table, constraint: &Constraint, fk: &F
         "WITH v AS (SELECT jsonb_build_object({shown}) AS row FROM {child} c
                     WHERE {set} AND NOT EXISTS (SELECT 1 FROM {parent} p WHERE {joined}))
          SELECT (SELECT count(*) FROM v),
-                (SELECT COALESCE(array_agg(s.row::text), '{{}}') FROM (SELECT row FROM v LIMIT {SAMPLES}) s)",
+                (SELECT COALESCE(array_agg(s.row::text), '{{}}') FROM (SELECT row FROM v ORDER BY row::text LIMIT {SAMPLES}) s)",
         shown = shown_fields(table, &constraint.columns),
         child = table.name.sql(),
         parent = fk.target.sql(),

@@ -9,7 +9,7 @@ use crate::catalog::QualName;
 use crate::checks::rls::act;
 use crate::checks::TierContext;
 use crate::seed::{stream, RowRng};
-use crate::workload::{LatencyQuery, Param};
+use crate::scenario::workload::{LatencyQuery, Param};
 
 /// One iteration: the tenant it acts as and its parameters as text (`None`
 /// is NULL), cast by the server to each parameter's type.

@@ -19,7 +19,7 @@ use super::bind::Binding;
 use crate::checks::TierContext;
 use crate::checks::acting::{Actor, Context};
 use crate::sql::quote_literal;
-use crate::workload::{LatencyQuery, Statistic};
+use crate::scenario::workload::{LatencyQuery, Statistic};
 
 /// The name each measuring connection prepares the query under.
 const STATEMENT: &str = "tierguard_latency";

@@ -17,7 +17,7 @@ use crate::catalog::{Catalog, QualName};
 use crate::checks::{Finding, TierContext};
 use crate::error::{HarnessError, Result};
 use crate::scenario::Scenario;
-use crate::workload::Param;
+use crate::scenario::workload::Param;
 
 pub async fn run(ctx: &TierContext<'_>) -> Vec<Finding> {
     let mut findings = Vec::new();

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::checks::{CheckId, Finding, Severity, TierContext};
 use crate::sql::quote_ident;
-use crate::workload::LatencyQuery;
+use crate::scenario::workload::LatencyQuery;
 
 pub const ID: CheckId = CheckId::new("latency.seq_scan", Severity::Warning);
 

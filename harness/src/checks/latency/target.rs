@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::measure::Measured;
 use crate::checks::{Attachment, CheckId, Finding, Severity, TierContext};
-use crate::workload::LatencyQuery;
+use crate::scenario::workload::LatencyQuery;
 
 pub const ID: CheckId = CheckId::new("latency.target", Severity::Error);
 

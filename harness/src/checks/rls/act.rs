@@ -189,7 +189,7 @@ pub async fn tenants(ctx: &TierContext<'_>) -> Vec<String> {
     for (table, scope) in ctx.tenancy.scoped_tables(ctx.catalog) {
         let tenant = scope.tenant_sql("t");
         let sql = format!(
-            "SELECT DISTINCT ({tenant})::text FROM {} t WHERE ({tenant}) IS NOT NULL LIMIT 50",
+            "SELECT DISTINCT ({tenant})::text FROM {} t WHERE ({tenant}) IS NOT NULL ORDER BY 1 LIMIT 50",
             table.name.sql()
         );
         if let Ok(values) = sqlx::query_scalar::<_, String>(&sql).fetch_all(ctx.pool).await {

@@ -337,9 +337,10 @@ async fn random_tokens(ctx: &TierContext<'_>, table: &Table, column: &str) -> bo
     }
     let sql = format!(
         "SELECT count(*) > 0 AND bool_and(v ~ '{TOKEN}') AND avg(regexp_count(v, '[0-9][A-Za-z]|[A-Za-z][0-9]')) >= 2 \
-         FROM (SELECT {c}::text AS v FROM {t} WHERE {c} IS NOT NULL LIMIT 200) sample",
+         FROM (SELECT {c}::text AS v FROM {t} t WHERE {c} IS NOT NULL ORDER BY {order} LIMIT 200) sample",
         c = quote_ident(column),
-        t = table.name.sql()
+        t = table.name.sql(),
+        order = table.key_order("t")
     );
     sqlx::query_scalar::<_, Option<bool>>(&sql).fetch_one(ctx.pool).await.ok().flatten().unwrap_or(false)
 }

@@ -1,6 +1,9 @@
 //! What to audit: the scenario file (TOML) merged with command-line flags.
 //! Flags win over the file; paths in the file are relative to the file.
 
+pub mod expectations;
+pub mod workload;
+
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -10,18 +13,39 @@ use std::collections::BTreeMap;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::QualName;
-use crate::checks::{Family, Severity};
+use self::expectations::Expectations;
+use self::workload::{LatencyQuery, Measure, MeasureOverride};
 use crate::error::{HarnessError, Result};
-use crate::expectations::{self, Expectations};
-use crate::provision::BackendChoice;
-use crate::workload::{self, LatencyQuery, Measure, MeasureOverride};
+use crate::sql::QualName;
+use crate::verdict::{Family, Severity};
 
 /// Default number of months ahead that time partitions must already exist for.
 const DEFAULT_MONTHS_AHEAD: u32 = 1;
 /// Default seeding volume: small enough for a CI gate, enough tenants to leak between.
 const DEFAULT_TENANTS: u32 = 3;
 const DEFAULT_ROWS: u64 = 30;
+
+/// The `--backend` choice: where the tiers' servers come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendChoice {
+    Auto,
+    Local,
+    Containers,
+    External,
+}
+
+impl FromStr for BackendChoice {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "auto" => Ok(BackendChoice::Auto),
+            "local" => Ok(BackendChoice::Local),
+            "containers" => Ok(BackendChoice::Containers),
+            "external" => Ok(BackendChoice::External),
+            _ => Err(format!("unknown backend `{s}` (auto, local, containers, external)")),
+        }
+    }
+}
 
 /// The resolved description of one run.
 #[derive(Debug, Clone)]
@@ -598,14 +622,6 @@ pub const MAX_TENANTS: u32 = 100_000;
 pub const MAX_ROWS: u64 = 1_000_000_000;
 
 impl Scenario {
-    /// What fails this run (`--fail-on`, `--strict`).
-    pub fn gate(&self) -> crate::checks::Gate {
-        crate::checks::Gate {
-            fail_on: self.fail_on,
-            strict: self.strict,
-        }
-    }
-
     /// Reads a scenario file (if any) and applies the flags on top.
     pub fn resolve(path: Option<&Path>, overrides: Overrides) -> Result<Scenario> {
         let mut scenario = match path {
