@@ -228,6 +228,15 @@ impl Function {
 }
 
 impl Catalog {
+    /// The partitioned table at the top of a partition's tree (the table itself otherwise).
+    pub fn root_of(&self, table: &QualName) -> QualName {
+        let mut name = table.clone();
+        while let Some(parent) = self.table(&name).and_then(|t| t.partition_of.clone()) {
+            name = parent;
+        }
+        name
+    }
+
     pub async fn read(tier: &str, pool: &PgPool) -> Result<Catalog> {
         queries::read(pool)
             .await

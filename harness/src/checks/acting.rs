@@ -117,7 +117,7 @@ impl Refusal {
         let table = self
             .table
             .as_ref()
-            .map(|t| super::sandbox::root_of(catalog, t));
+            .map(|t| catalog.root_of(t));
         table.as_ref() == Some(target.0) && self.constraint.as_deref() == Some(target.1)
     }
 }

@@ -118,19 +118,10 @@ impl Sandbox {
                 return Ok((outcome, set_aside));
             }
             // A partition's constraint is inherited: it can only go on the root.
-            let root = root_of(catalog, table);
+            let root = catalog.root_of(table);
             let drop = format!("ALTER TABLE {} DROP CONSTRAINT {}", root.sql(), quote_ident(constraint));
             sqlx::raw_sql(&drop).execute(&mut *self.tx).await?;
             set_aside.push(format!("{root}.{constraint}"));
         }
     }
-}
-
-/// The partitioned table at the top of a partition's tree (the table itself otherwise).
-pub fn root_of(catalog: &Catalog, table: &QualName) -> QualName {
-    let mut name = table.clone();
-    while let Some(parent) = catalog.table(&name).and_then(|t| t.partition_of.clone()) {
-        name = parent;
-    }
-    name
 }

@@ -17,6 +17,7 @@ mod fresh;
 mod indexes;
 mod pattern;
 mod plan;
+mod realism;
 mod rng;
 mod value;
 

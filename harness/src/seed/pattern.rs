@@ -10,7 +10,7 @@ use rand::Rng;
 use regex_syntax::hir::{Capture, Class, ClassBytes, ClassBytesRange, ClassUnicode, ClassUnicodeRange, Hir, HirKind, Repetition};
 
 use super::rng::RowRng;
-use super::value::Realism;
+use super::realism::Realism;
 
 /// Longest run drawn for `*`, `+` and `{n,}` in random strings.
 const MAX_REPEAT: u32 = 6;

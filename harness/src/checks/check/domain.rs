@@ -152,8 +152,16 @@ fn verdict(tier: &str, object: &str, domain: &Domain, results: Results, statemen
 /// with the runtime's `block_on`. None when the table has no row.
 async fn run(ctx: &TierContext<'_>, table: &Table, column: &Column, trials: Trials, salt: String) -> Result<Option<(Results, String)>, sqlx::Error> {
     let mut sandbox = Sandbox::open(ctx.pool).await?;
-    // tableoid too: a ctid is unique only within one partition.
-    let locate = format!("SELECT tableoid::regclass::text, ctid::text FROM {} t ORDER BY {} LIMIT 1", table.name.sql(), table.key_order("t"));
+    // The first row by key that every CHECK holds for (an old row that
+    // breaks a NOT VALID CHECK would refuse every value); tableoid too: a
+    // ctid is unique only within one partition.
+    let holds: Vec<String> = table.constraints.iter().filter_map(|c| c.check_expression()).map(|e| format!("({e}) IS NOT FALSE")).collect();
+    let locate = format!(
+        "SELECT tableoid::regclass::text, ctid::text FROM {} t ORDER BY {}{} LIMIT 1",
+        table.name.sql(),
+        if holds.is_empty() { String::new() } else { format!("({}) DESC, ", holds.join(" AND ")) },
+        table.key_order("t")
+    );
     let Some((partition, ctid)) = sqlx::query_as::<_, (String, String)>(&locate).fetch_optional(sandbox.conn()).await? else {
         return Ok(None);
     };

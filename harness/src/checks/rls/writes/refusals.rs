@@ -4,7 +4,6 @@
 
 use crate::catalog::QualName;
 use crate::checks::acting::Refusal;
-use crate::checks::sandbox::root_of;
 use crate::checks::TierContext;
 use crate::sql::quote_ident;
 
@@ -28,14 +27,14 @@ pub(super) fn set_aside(ctx: &TierContext<'_>, refusal: &Refusal) -> Option<Stri
     if refusal.code == NOT_NULL_VIOLATION {
         // A column the fresh row leaves empty (one added after seeding).
         let column = refusal.column.as_ref()?;
-        return Some(format!("ALTER TABLE {} ALTER COLUMN {} DROP NOT NULL", root_of(ctx.catalog, table).sql(), quote_ident(column)));
+        return Some(format!("ALTER TABLE {} ALTER COLUMN {} DROP NOT NULL", ctx.catalog.root_of(table).sql(), quote_ident(column)));
     }
     let constraint = refusal.constraint.as_ref()?;
     match refusal.code.as_str() {
         // A partition's CHECK or FK is inherited: it can only go on the root.
         FOREIGN_KEY_VIOLATION | CHECK_VIOLATION => Some(format!(
             "ALTER TABLE {} DROP CONSTRAINT {}",
-            root_of(ctx.catalog, table).sql(),
+            ctx.catalog.root_of(table).sql(),
             quote_ident(constraint)
         )),
         // The server names the index; a partition's comes from its root's,
