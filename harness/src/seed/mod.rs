@@ -86,6 +86,18 @@ pub struct Unseeded {
     pub rows: Vec<u64>,
 }
 
+impl Unseeded {
+    /// The first rows left out, as a finding shows them (`#17`).
+    pub fn samples(&self) -> Vec<String> {
+        shown_rows(&self.rows)
+    }
+}
+
+/// Row numbers as messages show them: the first ten, `#17`.
+fn shown_rows(rows: &[u64]) -> Vec<String> {
+    rows.iter().take(10).map(|r| format!("#{r}")).collect()
+}
+
 /// What was seeded, and who owns each row.
 pub struct Seeded {
     plan: Arc<Plan>,
@@ -161,7 +173,7 @@ impl Seeded {
             }
         });
         let left_out = self.left_out.iter().map(|l| {
-            let shown: Vec<String> = l.rows.iter().take(10).map(|r| format!("#{r}")).collect();
+            let shown = shown_rows(&l.rows);
             Unseeded {
                 tier: l.tier.clone(),
                 object: l.table.to_string(),

@@ -170,12 +170,9 @@ fn narrowed(hir: Hir) -> Hir {
         HirKind::Capture(capture) => Hir::capture(Capture { sub: Box::new(narrowed(*capture.sub)), ..capture }),
         HirKind::Concat(subs) => Hir::concat(subs.into_iter().map(narrowed).collect()),
         HirKind::Alternation(subs) => Hir::alternation(subs.into_iter().map(narrowed).collect()),
-        kind @ (HirKind::Empty | HirKind::Literal(_) | HirKind::Look(_)) => match kind {
-            HirKind::Empty => Hir::empty(),
-            HirKind::Literal(literal) => Hir::literal(literal.0),
-            HirKind::Look(look) => Hir::look(look),
-            _ => unreachable!("matched above"),
-        },
+        HirKind::Empty => Hir::empty(),
+        HirKind::Literal(literal) => Hir::literal(literal.0),
+        HirKind::Look(look) => Hir::look(look),
     }
 }
 

@@ -39,12 +39,10 @@ pub fn unseeded(seeded: &Seeded) -> Vec<Finding> {
         .unseeded()
         .into_iter()
         .map(|u| {
-            let finding = Finding::new(ID.id, &u.tier, u.object, Status::Skip, Severity::Warning).message(u.message);
+            let finding = Finding::new(ID.id, &u.tier, &u.object, Status::Skip, Severity::Warning).message(u.message.clone());
             match u.rows.len() {
                 0 => finding,
-                count => finding
-                    .detail("count", count)
-                    .detail("samples", u.rows.iter().take(10).map(|r| format!("#{r}")).collect::<Vec<_>>()),
+                count => finding.detail("count", count).detail("samples", u.samples()),
             }
         })
         .collect()
