@@ -2,7 +2,8 @@
 //! PostgreSQL systems split over several databases.
 //!
 //! The modules follow a run: [`scenario`] → [`provision`] → [`load`] →
-//! [`catalog`] → [`checks`] → [`report`]; [`run`] strings them together.
+//! [`catalog`] → [`tenancy`] → [`seed`] → [`checks`] → [`report`]; [`run`]
+//! strings them together.
 //! [`sql`] holds the quoting every one of them uses.
 
 pub mod catalog;
@@ -18,6 +19,7 @@ pub mod run;
 pub mod scenario;
 pub mod seed;
 pub mod sql;
+pub mod tenancy;
 pub mod verdict;
 
 /// Imports flow one way, down the layers of a run: a module may use the
@@ -35,6 +37,7 @@ mod layers {
         &["cli", "report", "names"],
         &["checks"],
         &["seed"],
+        &["tenancy"],
         &["catalog"],
         &["provision", "load"],
         &["scenario"],

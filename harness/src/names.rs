@@ -21,6 +21,9 @@ pub fn check(scenario: &Scenario, catalogs: &[Catalog]) -> Result<()> {
         }
     }
     tables.extend(scenario.tenancy.shared.iter().map(|t| (t.clone(), format!("tenancy.shared entry {t}"))));
+    columns.extend(scenario.tenancy.columns.iter().map(|(t, c)| {
+        (TierColumn { table: t.clone(), column: c.clone() }, format!("tenancy.columns entry {t}"))
+    }));
     tables.extend(scenario.seeding.table_rows.keys().map(|t| (t.clone(), format!("seeding.tables entry {t}"))));
     columns.extend(scenario.seeding.columns.keys().map(|c| (c.clone(), format!("seeding.columns entry {c}"))));
     columns.extend(scenario.fk_allow_missing.iter().map(|c| (c.clone(), format!("fk.allow_missing entry {c}"))));

@@ -9,7 +9,8 @@ use futures::future::try_join_all;
 use indexmap::IndexMap;
 use sqlx::PgPool;
 
-use crate::catalog::{Catalog, Tenancy};
+use crate::catalog::Catalog;
+use crate::tenancy::Tenancy;
 use crate::checks::{self, Family, Finding, TierContext};
 use crate::error::{HarnessError, Result};
 use crate::provision::{self, BackendKind, Server};
@@ -87,33 +88,17 @@ pub async fn run(scenario: &Scenario) -> Result<Outcome> {
     crate::names::check(scenario, &catalogs)?;
     let tenancy = Tenancy::infer(scenario, &catalogs)?;
     lap("catalog", &mut timings);
-    progress(&format!(
-        "tenancy: column {} · setting {} · app role {}{}",
-        tenancy.column.as_deref().unwrap_or("(none found)"),
-        tenancy.guc.as_deref().unwrap_or("(none found)"),
-        tenancy.app_role.as_deref().unwrap_or("(none found)"),
-        tenancy.login_for.as_ref().map(|r| format!(" (logs in for {r}, which cannot log in)")).unwrap_or_default()
-    ));
+    for line in tenancy.describe() {
+        progress(&line);
+    }
+    if let Some(snippet) = tenancy.snippet() {
+        progress(&format!("to pin the tenancy down, add to the scenario:\n{}", indent(&snippet)));
+    }
     let only_isolation = scenario.only.as_ref().is_some_and(|only| only.iter().all(|f| *f == Family::Rls));
     let has_tenant_tables = catalogs.iter().any(|c| tenancy.scoped_tables(c).next().is_some());
-    if only_isolation && has_tenant_tables && (tenancy.app_role.is_none() || tenancy.guc.is_none()) {
+    if only_isolation && has_tenant_tables && (tenancy.app_role.is_none() || catalogs.iter().all(|c| tenancy.guc(&c.tier).is_none())) {
         // Nothing at all could be probed: that is not a verdict.
         return Err(HarnessError::input(checks::rls::NO_ACTOR.to_string()));
-    }
-    for (tier, table, path) in tenancy.paths() {
-        let how = if path.declared { "declared" } else { "inferred" };
-        let nullable = if path.nullable { "; a hop may be NULL: such rows belong to no tenant" } else { "" };
-        progress(&format!("tenant path ({how}) {tier}.{table}: {path}{nullable}"));
-    }
-    let unscoped: Vec<_> = catalogs.iter().flat_map(|c| crate::catalog::shared::unscoped(scenario, &tenancy, c)).collect();
-    if tenancy.column.is_some() {
-        for table in &unscoped {
-            let class = match table.class {
-                crate::catalog::shared::Class::Shared => "shared",
-                crate::catalog::shared::Class::Unknown => "tenancy unknown, not probed",
-            };
-            progress(&format!("{class}: {}.{}: {}", table.tier, table.table, table.why));
-        }
     }
 
     let audited: Vec<_> = catalogs.iter().zip(tiers.iter().map(|t| &t.pool)).collect();
@@ -187,7 +172,7 @@ pub async fn run(scenario: &Scenario) -> Result<Outcome> {
         findings,
         timings,
         probes: crate::checks::rls::act::PROBES_RUN.load(std::sync::atomic::Ordering::Relaxed),
-        unscoped,
+        unscoped: tenancy.unscoped().to_vec(),
     };
     report::write(&report, &dir)?;
     Ok(Outcome { report, dir, failed })
@@ -302,4 +287,9 @@ fn progress(line: &str) {
 pub fn tell(line: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr().lock(), "tierguard: {line}");
+}
+
+/// `text` with every line indented two spaces, to set it off in the progress.
+fn indent(text: &str) -> String {
+    text.lines().map(|l| if l.is_empty() { String::new() } else { format!("  {l}") }).collect::<Vec<_>>().join("\n")
 }

@@ -1,5 +1,5 @@
 //! The seed systems besides the reference (scenarios/cpa.toml, leads.toml,
-//! events.toml) are certified: the tierguard binary audits each, in its
+//! events.toml) and the analytics system (a tenancy per tier) are certified: the tierguard binary audits each, in its
 //! corrected form, with no failing finding on local binaries and on
 //! containers. (The reference has its own tests in cli.rs and containers.rs;
 //! each scenario's defects are in defects.rs.)
@@ -15,7 +15,7 @@ use common::repo;
 
 #[rstest]
 fn seed_scenario_passes_clean(
-    #[values("cpa", "leads", "events")] scenario: &str,
+    #[values("cpa", "leads", "events", "analytics")] scenario: &str,
     #[values("local", "containers")] backend: &str,
 ) {
     let mut args = vec![
@@ -57,6 +57,22 @@ fn seed_scenario_passes_clean(
     assert_eq!(report["summary"]["error"], 0, "{scenario} on {backend}");
     for tier in report["tiers"].as_array().expect("tiers") {
         assert_eq!(tier["backend"], backend);
+    }
+    if scenario == "analytics" {
+        // The warehouse is probed as its own tenancy: account_id under
+        // warehouse.account_id, and two tables under their own names.
+        assert!(
+            err.contains("tenancy olap: column account_id (inferred from this tier's policies) · setting warehouse.account_id (inferred from this tier's policies)"),
+            "{err}"
+        );
+        assert!(err.contains("tenant column (declared) olap.public.billing_lines: payer_account"), "{err}");
+        assert!(err.contains("[tenancy.columns]\n  \"olap.public.legacy_exports\" = \"org_id\""), "{err}");
+        for table in ["public.project_daily_stats", "public.usage_events", "public.legacy_exports", "public.billing_lines"] {
+            let read_probed = report["findings"].as_array().expect("findings").iter().any(|f| {
+                f["check"] == "rls.read_leak" && f["tier"] == "olap" && f["object"] == table && f["status"] == "pass"
+            });
+            assert!(read_probed, "rls.read_leak did not pass on olap {table}");
+        }
     }
     if scenario == "events" {
         // Tables reached only through FK paths are audited like any other.

@@ -12,7 +12,8 @@ use std::process::Command;
 
 use serde_json::Value;
 use sqlx::PgPool;
-use tierguard::catalog::{Catalog, TenantScope};
+use tierguard::catalog::Catalog;
+use tierguard::tenancy::TenantScope;
 use tierguard::sql::quote_ident;
 
 use common::lab::Lab;

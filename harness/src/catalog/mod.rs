@@ -5,8 +5,6 @@
 
 mod queries;
 pub mod references;
-pub mod shared;
-pub mod tenancy;
 
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
@@ -14,7 +12,6 @@ use sqlx::PgPool;
 use crate::error::{HarnessError, Result};
 
 pub use crate::sql::QualName;
-pub use tenancy::{Tenancy, TenantScope};
 
 /// Whether an SQL expression (a CHECK, a policy) names `column` as a word.
 pub fn mentions(expression: &str, column: &str) -> bool {

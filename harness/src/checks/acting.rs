@@ -128,7 +128,7 @@ impl Actor {
     pub fn of(ctx: &TierContext<'_>) -> Option<Actor> {
         Some(Actor {
             role: ctx.tenancy.app_role.clone()?,
-            guc: ctx.tenancy.guc.clone()?,
+            guc: ctx.tenancy.guc(ctx.tier())?.to_string(),
             mechanism: ctx.scenario.tenancy.context.clone(),
         })
     }

@@ -20,7 +20,8 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use sqlx::PgPool;
 
-use crate::catalog::{Catalog, Tenancy};
+use crate::catalog::Catalog;
+use crate::tenancy::Tenancy;
 use crate::scenario::Scenario;
 use crate::seed::Seeded;
 

@@ -30,7 +30,7 @@ pub struct Report {
     pub probes: u64,
     /// Tables not read as tenant tables: shared by design, or of a tenancy
     /// tierguard could not find (not probed until declared).
-    pub unscoped: Vec<crate::catalog::shared::Unscoped>,
+    pub unscoped: Vec<crate::tenancy::Unscoped>,
 }
 
 #[derive(Debug, Serialize)]

@@ -104,6 +104,16 @@ pub(super) struct TenancyFile {
     /// `"TIER.SCHEMA.TABLE" = ["col -> schema.table.col", ...]`
     #[serde(default)]
     pub(super) paths: IndexMap<String, Vec<String>>,
+    /// `"TIER.SCHEMA.TABLE" = "column"`: a table's own tenant column.
+    #[serde(default)]
+    pub(super) columns: IndexMap<String, String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct TierTenancyFile {
+    pub(super) column: Option<String>,
+    pub(super) guc: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -114,6 +124,8 @@ pub(super) struct TierFile {
     #[serde(default)]
     pub(super) data: Vec<PathBuf>,
     pub(super) dsn: Option<String>,
+    /// `[tiers.NAME.tenancy]`: the tier's own tenant column and setting.
+    pub(super) tenancy: Option<TierTenancyFile>,
 }
 
 #[derive(Debug, Deserialize)]

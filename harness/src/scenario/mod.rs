@@ -157,8 +157,19 @@ pub struct TenancyHints {
     /// What the connection pool runs when it hands a connection out again.
     pub reset: Option<String>,
     /// Tables without a tenant column whose tenant is reached through FK
-    /// hops (`[tenancy.paths]`); others are inferred (catalog::tenancy).
+    /// hops (`[tenancy.paths]`); others are inferred (`tenancy`).
     pub paths: Vec<DeclaredPath>,
+    /// A tier's own tenant column and setting (`[tiers.NAME.tenancy]`),
+    /// over `column` and `guc`: `tenant_id` in OLTP, `account_id` in OLAP.
+    pub tiers: BTreeMap<String, TierTenancyHints>,
+    /// A table's own tenant column (`[tenancy.columns]`), over its tier's.
+    pub columns: Vec<(TierTable, String)>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TierTenancyHints {
+    pub column: Option<String>,
+    pub guc: Option<String>,
 }
 
 /// How the application sets the tenant (`[tenancy] context`): `local` =
@@ -331,6 +342,23 @@ impl Scenario {
                             .collect::<std::result::Result<_, _>>()
                             .map_err(key)?,
                     })
+                })
+                .collect::<Result<_>>()?,
+            tiers: file
+                .tiers
+                .iter()
+                .filter_map(|(name, tier)| {
+                    let hints = tier.tenancy.as_ref()?;
+                    Some((name.clone(), TierTenancyHints { column: hints.column.clone(), guc: hints.guc.clone() }))
+                })
+                .collect(),
+            columns: file
+                .tenancy
+                .columns
+                .iter()
+                .map(|(table, column)| {
+                    let table = table.parse().map_err(|m| err(format!("tenancy.columns \"{table}\": {m}")))?;
+                    Ok((table, column.clone()))
                 })
                 .collect::<Result<_>>()?,
         };
@@ -529,6 +557,14 @@ impl Scenario {
         for t in &self.tenancy.shared {
             known(&t.tier, &format!("tenancy.shared entry {t}"))?;
         }
+        for (t, _) in &self.tenancy.columns {
+            known(&t.tier, &format!("tenancy.columns entry {t}"))?;
+            if self.tenancy.shared.contains(t) || self.tenancy.paths.iter().any(|p| &p.table == t) {
+                return Err(HarnessError::input(format!(
+                    "{t} is in tenancy.columns and in tenancy.shared or tenancy.paths{where_}: a table either carries the tenant, is reached through a path, or is global"
+                )));
+            }
+        }
         for p in &self.tenancy.paths {
             known(&p.table.tier, &format!("tenancy.paths entry {}", p.table))?;
             if self.tenancy.shared.contains(&p.table) {
@@ -668,6 +704,38 @@ mod tests {
         let path = dir.path().join("s.toml");
         std::fs::write(&path, toml).expect("write");
         Scenario::from_file(&path)
+    }
+
+    #[test]
+    fn a_tier_and_a_table_may_name_their_own_tenant_column() {
+        let resolved = |toml: &str| {
+            let dir = tempfile::tempdir().expect("tmp");
+            let path = dir.path().join("s.toml");
+            std::fs::write(&path, toml).expect("write");
+            Scenario::resolve(Some(&path), Overrides::default())
+        };
+        let base = "[tiers.oltp]\nschema = [\"a.sql\"]\n[tiers.olap]\nschema = [\"b.sql\"]\n";
+        let scenario = resolved(&format!(
+            "{base}[tiers.olap.tenancy]\ncolumn = \"account_id\"\nguc = \"warehouse.account_id\"\n[tenancy.columns]\n\"olap.public.billing_lines\" = \"payer_account\"\n"
+        ))
+        .unwrap();
+        let olap = &scenario.tenancy.tiers["olap"];
+        assert_eq!((olap.column.as_deref(), olap.guc.as_deref()), (Some("account_id"), Some("warehouse.account_id")));
+        assert!(!scenario.tenancy.tiers.contains_key("oltp"));
+        assert_eq!(scenario.tenancy.columns, [("olap.public.billing_lines".parse().unwrap(), "payer_account".to_string())]);
+        let refused = [
+            ("[tenancy.columns]\n\"dw.public.t\" = \"c\"\n", "tenancy.columns entry dw.public.t names unknown tier `dw`"),
+            ("[tenancy.columns]\n\"olap.t\" = \"c\"\n", "tenancy.columns \"olap.t\""),
+            ("[tiers.olap.tenancy]\ncolumns = \"x\"\n", "unknown field `columns`"),
+            (
+                "[tenancy]\nshared = [\"olap.public.t\"]\n[tenancy.columns]\n\"olap.public.t\" = \"c\"\n",
+                "olap.public.t is in tenancy.columns and in tenancy.shared",
+            ),
+        ];
+        for (toml, message) in refused {
+            let error = resolved(&format!("{base}{toml}")).unwrap_err().to_string();
+            assert!(error.contains(message), "{error} does not say: {message}");
+        }
     }
 
     #[test]

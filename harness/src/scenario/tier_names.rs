@@ -62,6 +62,15 @@ pub struct TierColumn {
 }
 
 impl TierTable {
+    /// `table` of the catalog of `tier`.
+    pub fn of(tier: &str, table: &QualName) -> TierTable {
+        TierTable {
+            tier: tier.to_string(),
+            schema: table.schema.clone(),
+            table: table.name.clone(),
+        }
+    }
+
     /// The table as the catalog names it.
     pub fn qual_name(&self) -> QualName {
         QualName {
@@ -271,5 +280,88 @@ impl FromStr for Reference {
             .split_once('=')
             .ok_or_else(|| format!("`{s}` is not FROM=TO"))?;
         Reference::new(from.trim().parse()?, to.trim().parse()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::{Overrides, Scenario};
+
+    #[test]
+    fn hops_parse_in_single_and_composite_form() {
+        let single: HopSpec = "task_id -> public.workspace_tasks.id".parse().unwrap();
+        assert_eq!(
+            (single.columns, single.schema, single.table, single.target_columns),
+            (
+                vec!["task_id".into()],
+                "public".into(),
+                "workspace_tasks".into(),
+                vec!["id".into()]
+            )
+        );
+        let composite: HopSpec =
+            "(activation_id, parent_workspace_id) -> public.workspaces(activation_id, id)"
+                .parse()
+                .unwrap();
+        assert_eq!(composite.columns, ["activation_id", "parent_workspace_id"]);
+        assert_eq!(composite.target_columns, ["activation_id", "id"]);
+        assert_eq!(
+            composite.to_string(),
+            "(activation_id, parent_workspace_id) -> public.workspaces(activation_id, id)"
+        );
+        for bad in [
+            "task_id",
+            "task_id -> workspace_tasks.id",
+            "task_id -> public.workspace_tasks",
+            "(a, b) -> public.t(x)",
+            " -> public.t.id",
+        ] {
+            assert!(
+                bad.parse::<HopSpec>().is_err(),
+                "{bad} should not parse"
+            );
+        }
+    }
+
+    #[test]
+    fn scenario_files_declare_paths_under_tenancy_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |text: &str| {
+            let file = dir.path().join("s.toml");
+            std::fs::write(&file, text).unwrap();
+            Scenario::resolve(Some(&file), Overrides::default())
+        };
+        let base = "[tiers.events]\nschema = [\"x.sql\"]\n[tenancy]\nshared = [\"events.auth.users\"]\n";
+        let scenario = write(&format!(
+            "{base}[tenancy.paths]\n\"events.public.task_comments\" = [\"task_id -> public.workspace_tasks.id\"]\n"
+        ))
+        .unwrap();
+        assert_eq!(scenario.tenancy.paths.len(), 1);
+        assert_eq!(
+            scenario.tenancy.paths[0].table.to_string(),
+            "events.public.task_comments"
+        );
+        let refused = [
+            (
+                "\"events.public.c\" = [\"task_id => public.t.id\"]",
+                "tenancy.paths \"events.public.c\": `task_id => public.t.id` is not",
+            ),
+            ("\"events.public.c\" = []", "no hops"),
+            (
+                "\"other.public.c\" = [\"a -> public.t.id\"]",
+                "names unknown tier `other`",
+            ),
+            (
+                "\"events.auth.users\" = [\"a -> public.t.id\"]",
+                "is in tenancy.shared and in tenancy.paths",
+            ),
+        ];
+        for (entry, message) in refused {
+            let error = write(&format!("{base}[tenancy.paths]\n{entry}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(message), "{error} does not say: {message}");
+        }
     }
 }

@@ -11,7 +11,8 @@ use sqlx::{Connection, PgConnection, PgPool};
 use super::{fk_checks, fresh, indexes};
 use super::plan::{order, ColumnPlan, FixedRows, Plan, Source, TablePlan, Unsatisfiable};
 use super::value::Value;
-use crate::catalog::{mentions, Catalog, QualName, Tenancy};
+use crate::catalog::{mentions, Catalog, QualName};
+use crate::tenancy::Tenancy;
 use crate::error::{HarnessError, Result};
 use crate::sql::quote_ident;
 

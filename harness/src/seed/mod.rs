@@ -27,7 +27,8 @@ use std::sync::Arc;
 use futures::future::try_join_all;
 use sqlx::PgPool;
 
-use crate::catalog::{Catalog, QualName, Tenancy, TenantScope};
+use crate::catalog::{Catalog, QualName};
+use crate::tenancy::{Tenancy, TenantScope};
 use crate::error::{HarnessError, Result};
 use crate::scenario::{ColumnOverride, OnUnsatisfiable, Scenario, TierTable};
 

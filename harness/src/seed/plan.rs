@@ -11,7 +11,8 @@ use super::rng::{stream, RowRng};
 use super::value::{Kind, Value};
 use super::Settings;
 use crate::catalog::references::Inferred;
-use crate::catalog::{mentions, Catalog, ConstraintKind, QualName, Table, TableKind, Tenancy, TenantScope};
+use crate::catalog::{mentions, Catalog, ConstraintKind, QualName, Table, TableKind};
+use crate::tenancy::{Tenancy, TenantScope};
 use crate::error::{HarnessError, Result};
 use crate::scenario::TierTable;
 

@@ -9,7 +9,8 @@ use std::sync::{Mutex, OnceLock};
 
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{Connection, PgConnection, PgPool};
-use tierguard::catalog::{Catalog, Tenancy};
+use tierguard::catalog::Catalog;
+use tierguard::tenancy::Tenancy;
 use tierguard::provision::{self, BackendChoice, Server};
 use tierguard::scenario::{Overrides, Scenario};
 use tierguard::{load, seed};

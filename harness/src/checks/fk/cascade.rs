@@ -9,7 +9,8 @@
 
 use serde_json::Value;
 
-use crate::catalog::{Constraint, ForeignKey, Table, Tenancy};
+use crate::catalog::{Constraint, ForeignKey, Table};
+use crate::tenancy::Tenancy;
 use crate::checks::acting::settled;
 use crate::checks::sandbox::{Outcome, Sandbox};
 use crate::checks::{CheckId, Finding, Severity, TierContext};

@@ -19,7 +19,8 @@
 
 use serde_json::{Map, Value};
 
-use crate::catalog::{mentions, Constraint, ConstraintKind, ForeignKey, Table, TenantScope};
+use crate::catalog::{mentions, Constraint, ConstraintKind, ForeignKey, Table};
+use crate::tenancy::TenantScope;
 use crate::checks::acting::{Actor, Context};
 use crate::checks::rows::copy_row;
 use crate::checks::sandbox::{Outcome, Sandbox};

@@ -11,7 +11,8 @@ use serde_json::{Map, Value};
 use sqlx::PgPool;
 
 use crate::checks::rows::{copy_row, fresh_value, shown_fields};
-use crate::catalog::{Catalog, Constraint, ForeignKey, Table, TenantScope};
+use crate::catalog::{Catalog, Constraint, ForeignKey, Table};
+use crate::tenancy::TenantScope;
 use crate::checks::sandbox::{Outcome, Sandbox};
 use crate::checks::{CheckId, Finding, Severity, TierContext};
 use crate::sql::quote_ident;

@@ -11,7 +11,8 @@ use sqlx::PgPool;
 
 use super::link::{End, Link, Origin, SAMPLES};
 use super::{Offenders, Probed};
-use crate::catalog::{Catalog, Table, Tenancy};
+use crate::catalog::{Catalog, Table};
+use crate::tenancy::Tenancy;
 use crate::catalog::references::inferred;
 use crate::checks::{CheckId, Severity};
 use crate::scenario::Scenario;

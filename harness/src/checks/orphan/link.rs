@@ -4,7 +4,8 @@
 //! built from, so the counting queries, the samples and the SQL shown to
 //! people all agree on what a key, a match and a tenant are.
 
-use crate::catalog::{Catalog, Column, Table, Tenancy, TenantScope};
+use crate::catalog::{Catalog, Column, Table};
+use crate::tenancy::{Tenancy, TenantScope};
 use crate::sql::quote_ident;
 use crate::scenario::{Reference, TierColumns};
 

@@ -18,7 +18,8 @@ use serde_json::Value;
 use sqlx::PgPool;
 
 use self::link::Link;
-use crate::catalog::{Catalog, Tenancy};
+use crate::catalog::Catalog;
+use crate::tenancy::Tenancy;
 use crate::checks::{CheckId, Finding};
 use crate::scenario::Scenario;
 use crate::seed::Seeded;

@@ -8,7 +8,8 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool, Row};
 
-use crate::catalog::{Table, TenantScope};
+use crate::catalog::Table;
+use crate::tenancy::TenantScope;
 pub use crate::checks::acting::{settled, Actor, Context, Refusal};
 use crate::checks::TierContext;
 use crate::sql::quote_ident;

@@ -22,7 +22,8 @@ use super::act::{self, Context, Outcome};
 use super::effect::{self, Ledger, Observed};
 use super::exposure::expose;
 use super::Prober;
-use crate::catalog::{Function, TenantScope};
+use crate::catalog::Function;
+use crate::tenancy::TenantScope;
 use crate::catalog::references::{key_column, plural_forms};
 use crate::checks::{CheckId, Finding, Severity, TierContext};
 use crate::sql::quote_ident;
@@ -31,7 +32,7 @@ use crate::scenario::ContextMechanism;
 pub const DEFINER_BYPASS: CheckId = CheckId::new("rls.definer_bypass", Severity::Error);
 
 pub async fn check(ctx: &TierContext<'_>, prober: &Prober, observed: &[Observed], ledger: &Ledger) -> Vec<Finding> {
-    let Some(column) = ctx.tenancy.column.clone() else { return Vec::new() };
+    let Some(column) = ctx.tenancy.column(ctx.tier()).map(str::to_string) else { return Vec::new() };
     let context_function = match &ctx.scenario.tenancy.context {
         ContextMechanism::Function(name) => Some(name),
         _ => None,

@@ -17,7 +17,8 @@ use std::collections::{BTreeMap, HashMap};
 use sqlx::{PgConnection, PgPool, Row};
 
 use super::act::{Case, Outcome, Refusal, PROBES_RUN};
-use crate::catalog::{QualName, Table, TenantScope};
+use crate::catalog::{QualName, Table};
+use crate::tenancy::TenantScope;
 use crate::sql::quote_ident;
 
 /// The rows' content as one number (rows aliased `t`): a sum of hashes, so

@@ -31,7 +31,8 @@ use super::act::{self, Context, Outcome};
 use super::property::falsify;
 use super::writes::insert_row;
 use super::Prober;
-use crate::catalog::{ConstraintKind, Table, TenantScope};
+use crate::catalog::{ConstraintKind, Table};
+use crate::tenancy::TenantScope;
 use crate::checks::{CheckId, Finding, Severity, TierContext};
 use crate::sql::quote_ident;
 

@@ -17,7 +17,7 @@ pub const PARTITION_BYPASS: CheckId = CheckId::new("rls.partition_bypass", Sever
 pub async fn check(ctx: &TierContext<'_>, prober: &Prober) -> Vec<Finding> {
     let mut findings = Vec::new();
     let tier = ctx.tier();
-    let Some(column) = ctx.tenancy.column.clone() else { return findings };
+    let Some(column) = ctx.tenancy.column(tier).map(str::to_string) else { return findings };
     for view in &ctx.catalog.views {
         if !ctx.catalog.granted(&prober.actor.role, &view.grants, "SELECT") && !ctx.catalog.acts_as(&prober.actor.role, &view.owner) {
             findings.push(if view.materialized {
@@ -33,12 +33,18 @@ pub async fn check(ctx: &TierContext<'_>, prober: &Prober) -> Vec<Finding> {
             findings.push(probe_relation(ctx, prober, VIEW_BYPASS, &view.name, &column).await);
         }
     }
-    for partition in ctx.catalog.tables.iter().filter(|t| t.is_partition() && t.column(&column).is_some()) {
+    // A partition carries the tenant where its parent does.
+    let partitions = ctx.catalog.tables.iter().filter_map(|t| {
+        let parent = t.partition_of.as_ref()?;
+        let column = ctx.tenancy.scope(tier, &ctx.catalog.root_of(parent))?.column()?;
+        Some((t, column)).filter(|_| t.column(column).is_some())
+    });
+    for (partition, column) in partitions {
         if !ctx.catalog.has_table_privilege(&prober.actor.role, partition, "SELECT") {
             findings.push(PARTITION_BYPASS.pass(tier, &partition.name, "not readable directly by the application role"));
             continue;
         }
-        findings.push(probe_relation(ctx, prober, PARTITION_BYPASS, &partition.name, &column).await);
+        findings.push(probe_relation(ctx, prober, PARTITION_BYPASS, &partition.name, column).await);
     }
     findings
 }

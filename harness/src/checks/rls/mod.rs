@@ -21,7 +21,7 @@ mod writes;
 use futures::stream::{self, StreamExt};
 
 use super::{CheckId, Finding, Repro, TierContext};
-use crate::catalog::TenantScope;
+use crate::tenancy::TenantScope;
 use act::{Actor, Case, Context};
 
 /// Ids of the probes, for the `skip` findings when probing is impossible.
@@ -48,10 +48,11 @@ pub async fn run(ctx: &TierContext<'_>) -> Vec<Finding> {
     findings.extend(probe(ctx).await);
     // Said once per table, not as a pass: whose rows they are is unknown.
     findings.extend(
-        crate::catalog::shared::unscoped(ctx.scenario, ctx.tenancy, ctx.catalog)
-            .into_iter()
-            .filter(|t| t.class == crate::catalog::shared::Class::Unknown)
-            .map(|t| reads::READ_LEAK.skip(ctx.tier(), t.table, format!("not probed: tenancy unknown: {}", t.why))),
+        ctx.tenancy
+            .unscoped()
+            .iter()
+            .filter(|t| t.tier == ctx.tier() && t.class == crate::tenancy::Class::Unknown)
+            .map(|t| reads::READ_LEAK.skip(ctx.tier(), &t.table, format!("not probed: tenancy unknown: {}", t.why))),
     );
     findings
 }

@@ -8,7 +8,8 @@ use proptest::prelude::*;
 use super::act::{self, Case, Context, Outcome, Truth, ROW_ID};
 use super::property::falsify;
 use super::Prober;
-use crate::catalog::{Table, TenantScope};
+use crate::catalog::Table;
+use crate::tenancy::TenantScope;
 use crate::checks::{CheckId, Finding, Severity, TierContext};
 
 pub const READ_LEAK: CheckId = CheckId::new("rls.read_leak", Severity::Error);

@@ -6,7 +6,8 @@
 use super::act::{self, Case, Context, Outcome, ROW_ID};
 use super::writes::insert_row;
 use super::Prober;
-use crate::catalog::{Table, TenantScope};
+use crate::catalog::Table;
+use crate::tenancy::TenantScope;
 use crate::checks::{CheckId, Finding, Severity, TierContext};
 
 pub const UNSET_CONTEXT: CheckId = CheckId::new("rls.unset_context", Severity::Error);

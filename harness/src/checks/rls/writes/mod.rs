@@ -28,7 +28,8 @@ use statements::{Kind, KINDS};
 use super::act::{Context, Outcome, Truth};
 use super::effect::{self, Change, Effect, Ledger, Observed};
 use super::Prober;
-use crate::catalog::{Table, TenantScope};
+use crate::catalog::Table;
+use crate::tenancy::TenantScope;
 use crate::checks::{CheckId, Finding, Severity, TierContext};
 
 pub const WRITE_LEAK: CheckId = CheckId::new("rls.write_leak", Severity::Error);

@@ -2,7 +2,8 @@
 //! against tenant B's rows (or values), and its twin against A's own.
 
 use super::Writer;
-use crate::catalog::{ConstraintKind, Table, TenantScope};
+use crate::catalog::{ConstraintKind, Table};
+use crate::tenancy::TenantScope;
 use crate::checks::rls::act;
 use crate::checks::TierContext;
 use crate::sql::quote_ident;

@@ -6,7 +6,8 @@
 
 use serde::Serialize;
 
-use super::{Catalog, Table, Tenancy};
+use super::Tenancy;
+use crate::catalog::{Catalog, Table};
 use crate::scenario::{Scenario, TierTable};
 
 #[derive(Debug, Clone, Serialize)]
@@ -29,18 +30,10 @@ pub enum Class {
 
 /// Every table of `catalog` outside the tenancy (partitions are judged with
 /// their parent), in catalog order.
-pub fn unscoped(scenario: &Scenario, tenancy: &Tenancy, catalog: &Catalog) -> Vec<Unscoped> {
-    let declared = |table: &Table| {
-        scenario.tenancy.shared.iter().any(|s| {
-            s == &TierTable {
-                tier: catalog.tier.clone(),
-                schema: table.name.schema.clone(),
-                table: table.name.name.clone(),
-            }
-        })
-    };
+pub(super) fn unscoped(scenario: &Scenario, tenancy: &Tenancy, catalog: &Catalog) -> Vec<Unscoped> {
+    let declared = |table: &Table| scenario.tenancy.shared.contains(&TierTable::of(&catalog.tier, &table.name));
     let declare = format!(
-        "declare it: [tenancy.paths] \"{tier}.<schema.table>\" = [...] if its rows belong to tenants, or tenancy.shared = [\"{tier}.<schema.table>\"] if not",
+        "declare it: [tenancy.columns] \"{tier}.<schema.table>\" = \"COLUMN\" if it carries the tenant in a column, [tenancy.paths] \"{tier}.<schema.table>\" = [...] if its rows reach a tenant through references, or tenancy.shared = [\"{tier}.<schema.table>\"] if they belong to no tenant",
         tier = catalog.tier
     );
     catalog
@@ -50,7 +43,7 @@ pub fn unscoped(scenario: &Scenario, tenancy: &Tenancy, catalog: &Catalog) -> Ve
         .map(|table| {
             let (class, why) = if declared(table) {
                 (Class::Shared, "declared in tenancy.shared".to_string())
-            } else if let Some(policy) = reads_tenant_setting(tenancy, table) {
+            } else if let Some(policy) = reads_tenant_setting(tenancy.guc(&catalog.tier), table) {
                 let why = format!("its policy {policy} reads the tenant setting, but it has no tenant column and no NOT NULL FK path to a tenant table; {declare}");
                 (Class::Unknown, why)
             } else {
@@ -67,8 +60,8 @@ pub fn unscoped(scenario: &Scenario, tenancy: &Tenancy, catalog: &Catalog) -> Ve
 }
 
 /// The first policy of `table` that reads the tenant setting.
-fn reads_tenant_setting<'t>(tenancy: &Tenancy, table: &'t Table) -> Option<&'t str> {
-    let guc = tenancy.guc.as_deref()?;
+fn reads_tenant_setting<'t>(guc: Option<&str>, table: &'t Table) -> Option<&'t str> {
+    let guc = guc?;
     table
         .policies
         .iter()

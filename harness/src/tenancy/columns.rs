@@ -1,0 +1,186 @@
+//! Which column holds the tenant and which setting carries it, per tier
+//! and per table. A tier takes what the scenario declares; else the column
+//! most tables of all tiers carry, if this tier has it, else the one its own
+//! policies compare with a setting (an OLAP tier keyed on `account_id`
+//! beside an OLTP tier keyed on `tenant_id`); likewise the setting. A table
+//! without its tier's column takes the candidate column its own policy
+//! compares with the tier's setting, so `org_id` on one legacy table is
+//! read as that table's tenant rather than left unknown.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use regex::Regex;
+use serde::Serialize;
+
+use crate::catalog::{mentions, Catalog, Table};
+use crate::scenario::TenancyHints;
+
+/// Column names that usually carry the tenant, most likely first.
+const TENANT_COLUMN_CANDIDATES: [&str; 8] = [
+    "tenant_id",
+    "organization_id",
+    "org_id",
+    "account_id",
+    "company_id",
+    "workspace_id",
+    "customer_id",
+    "team_id",
+];
+
+/// Where a tier's tenant column or setting came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    /// The scenario or a flag names it.
+    Declared,
+    /// The name most tables (columns) or policies (settings) of all tiers use.
+    Inferred,
+    /// This tier's own policies use it, unlike the other tiers'.
+    TierPolicies,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Origin::Declared => "declared",
+            Origin::Inferred => "inferred",
+            Origin::TierPolicies => "inferred from this tier's policies",
+        })
+    }
+}
+
+/// A tier's tenant column and setting, and where each came from.
+#[derive(Debug, Clone, Serialize)]
+pub struct TierTenancy {
+    pub column: Option<String>,
+    pub column_origin: Origin,
+    pub guc: Option<String>,
+    pub guc_origin: Origin,
+}
+
+impl TierTenancy {
+    /// A tier's own declaration wins. Else the scenario's column if this
+    /// tier carries it, the column most tables of all tiers carry if this
+    /// tier does, the one this tier's policies compare with a setting.
+    /// The setting of a tier keyed on its own column is the one its
+    /// policies compare that column with; else the scenario's setting if
+    /// this tier's policies read it (or read none), the setting most
+    /// policies read if they do, the one they read most.
+    pub(super) fn infer(hints: &TenancyHints, catalog: &Catalog, catalogs: &[Catalog]) -> TierTenancy {
+        let own = hints.tiers.get(&catalog.tier).cloned().unwrap_or_default();
+        let general = |declared: &Option<String>, inferred: Option<String>| {
+            [(declared.clone(), Origin::Declared), (inferred, Origin::Inferred)]
+                .into_iter()
+                .filter_map(|(value, origin)| Some((value?, origin)))
+                .collect::<Vec<_>>()
+        };
+        let columns = general(&hints.column, most_carried_column(catalogs));
+        let carried = |c: &String| catalog.tables.iter().any(|t| t.column(c).is_some());
+        let (column, column_origin) = match own.column.clone() {
+            Some(c) => (Some(c), Origin::Declared),
+            None => match (columns.iter().find(|(c, _)| carried(c)), policies_column(catalog)) {
+                (Some((c, origin)), _) => (Some(c.clone()), *origin),
+                (None, Some(c)) => (Some(c), Origin::TierPolicies),
+                (None, None) => columns.first().map_or((None, Origin::Inferred), |(c, o)| (Some(c.clone()), *o)),
+            },
+        };
+        let settings = general(&hints.guc, most_read_setting(catalogs));
+        let read = settings_read(std::slice::from_ref(catalog), None);
+        // A tier keyed on its own column: the setting its policies compare
+        // that column with, whatever the other tiers read.
+        let own_model = own.column.is_some() || column_origin == Origin::TierPolicies;
+        let compared = column.as_deref().filter(|_| own_model).and_then(|c| most_read(settings_read(std::slice::from_ref(catalog), Some(c))));
+        let (guc, guc_origin) = match (own.guc, compared) {
+            (Some(g), _) => (Some(g), Origin::Declared),
+            (None, Some(g)) => (Some(g), Origin::TierPolicies),
+            (None, None) => match settings.iter().find(|(g, _)| read.is_empty() || read.contains_key(g)) {
+                Some((g, origin)) => (Some(g.clone()), *origin),
+                None if !read.is_empty() => (most_read(read), Origin::TierPolicies),
+                None => (None, Origin::Inferred),
+            },
+        };
+        TierTenancy {
+            column,
+            column_origin,
+            guc,
+            guc_origin,
+        }
+    }
+}
+
+/// A tenant column for a table that lacks its tier's: the first candidate
+/// name it carries that one of its policies compares with the tenant
+/// setting. Only candidate names: a policy comparing `created_by` with the
+/// tenant setting is a defect to probe, not a tenancy to adopt.
+pub(super) fn table_policy_column(table: &Table, guc: &str) -> Option<String> {
+    TENANT_COLUMN_CANDIDATES
+        .iter()
+        .find(|candidate| table.column(candidate).is_some() && compares_with(table, candidate, Some(guc)))
+        .map(|c| c.to_string())
+}
+
+/// The candidate column present in the most tables (ties: the likelier name).
+fn most_carried_column(catalogs: &[Catalog]) -> Option<String> {
+    most_common_candidate(|candidate| {
+        catalogs.iter().flat_map(|c| &c.tables).filter(|t| t.column(candidate).is_some()).count()
+    })
+}
+
+/// The candidate column that the most tables of the tier compare with a
+/// setting in their policies.
+fn policies_column(catalog: &Catalog) -> Option<String> {
+    most_common_candidate(|candidate| {
+        let compared = |t: &&Table| t.column(candidate).is_some() && compares_with(t, candidate, None);
+        catalog.tables.iter().filter(compared).count()
+    })
+}
+
+/// Whether a policy of `table` compares `column` directly with the setting
+/// (any setting when `None`): `tenant_id = current_setting('app.tenant')`,
+/// with the casts and NULLIF Postgres prints around it. A column only
+/// named inside a subquery (`workspace_id IN (SELECT ...)`) does not count.
+fn compares_with(table: &Table, column: &str, setting: Option<&str>) -> bool {
+    let setting = setting.map_or_else(|| "[^']+".to_string(), regex::escape);
+    let pattern = format!(
+        r#"(?:^|[^\w."])"?{}"?\s*=\s*[(\s]*(?:NULLIF\s*\(\s*)?[(\s]*current_setting\('{setting}'"#,
+        regex::escape(column)
+    );
+    let comparison = Regex::new(&pattern).expect("valid regex");
+    table.policies.iter().any(|p| p.using.iter().chain(&p.with_check).any(|e| comparison.is_match(e)))
+}
+
+/// The candidate with the highest count above zero (ties: the likelier name).
+fn most_common_candidate(count: impl Fn(&str) -> usize) -> Option<String> {
+    TENANT_COLUMN_CANDIDATES
+        .iter()
+        .map(|candidate| (candidate, count(candidate)))
+        .filter(|(_, count)| *count > 0)
+        .max_by(|a, b| a.1.cmp(&b.1).then(std::cmp::Ordering::Greater))
+        .map(|(candidate, _)| candidate.to_string())
+}
+
+/// The setting that policies read with `current_setting()` most often.
+fn most_read_setting(catalogs: &[Catalog]) -> Option<String> {
+    most_read(settings_read(catalogs, None))
+}
+
+fn most_read(counts: BTreeMap<String, usize>) -> Option<String> {
+    counts.into_iter().max_by_key(|(_, n)| *n).map(|(guc, _)| guc)
+}
+
+/// How often policies read each setting with `current_setting()`, in
+/// expressions that name `column` when given.
+fn settings_read(catalogs: &[Catalog], column: Option<&str>) -> BTreeMap<String, usize> {
+    let pattern = Regex::new(r"current_setting\('([^']+)'").expect("valid regex");
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for policy in catalogs.iter().flat_map(|c| &c.tables).flat_map(|t| &t.policies) {
+        let expressions = [&policy.using, &policy.with_check].into_iter().flatten();
+        for expr in expressions.filter(|e| column.is_none_or(|c| mentions(e, c))) {
+            for capture in pattern.captures_iter(expr) {
+                *counts.entry(capture[1].to_string()).or_default() += 1;
+            }
+        }
+    }
+    counts
+}

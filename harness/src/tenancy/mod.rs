@@ -1,0 +1,210 @@
+//! Which tables hold tenant rows, which setting carries the tenant, and which
+//! role the application uses: given by the scenario, else inferred from the
+//! catalogs of all tiers together. The one place that decides tenancy, so
+//! checks, seeding and probes agree on it.
+//!
+//! Each tier has its own tenant column and setting (`columns`): most
+//! systems use one name everywhere, but an analytics tier keyed on
+//! `account_id` beside an OLTP tier keyed on `tenant_id` is common, and a
+//! table may name it otherwise than its tier (`[tenancy.columns]`).
+//!
+//! A table holds tenant rows in one of three ways (`TenantScope`):
+//! - it carries the tenant column (`Column`);
+//! - it is the tenants table, whose key is the tenant id (`Root`);
+//! - it carries neither, and its tenant is found by following FKs up to a
+//!   table that does (`Path`, see `paths`).
+//!
+//! Tables outside the tenancy are classified once (`shared`): global by
+//! design, or of an unknown tenancy that a run reports rather than passes.
+
+mod columns;
+mod describe;
+mod paths;
+mod roles;
+mod scope;
+pub mod shared;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+
+use indexmap::IndexMap;
+
+use crate::catalog::{Catalog, QualName, Table};
+use crate::error::{HarnessError, Result};
+use crate::scenario::{ContextMechanism, Scenario, TierTable};
+
+pub use columns::{Origin, TierTenancy};
+pub use scope::{PathHop, TenantPath, TenantScope};
+pub use shared::{Class, Unscoped};
+
+#[derive(Debug, Clone, Default)]
+pub struct Tenancy {
+    /// Each tier's tenant column and setting, in the scenario's order.
+    tiers: IndexMap<String, TierTenancy>,
+    pub app_role: Option<String>,
+    pub app_role_origin: Option<Origin>,
+    /// The role named or inferred when it cannot log in: `app_role` is then
+    /// the login role that is a member of it, as the application logs in.
+    pub login_for: Option<String>,
+    /// Tenant-scoped tables per tier (partitions excluded: they are reached
+    /// through their parent).
+    scoped: BTreeMap<String, BTreeMap<QualName, TenantScope>>,
+    /// Tables of every tier outside the tenancy, and why.
+    unscoped: Vec<Unscoped>,
+    /// Tables whose own tenant column the scenario declares.
+    declared_columns: Vec<TierTable>,
+}
+
+impl Tenancy {
+    /// Fails on a `[tenancy.paths]` declaration the catalog contradicts, and
+    /// on a context function the catalog does not have.
+    pub fn infer(scenario: &Scenario, catalogs: &[Catalog]) -> Result<Tenancy> {
+        let hints = &scenario.tenancy;
+        let tiers: IndexMap<String, TierTenancy> = catalogs
+            .iter()
+            .map(|c| (c.tier.clone(), TierTenancy::infer(hints, c, catalogs)))
+            .collect();
+        let shared = |tier: &str, table: &QualName| hints.shared.iter().any(|s| s == &TierTable::of(tier, table));
+        // The tenant column each table would carry: declared for it, else
+        // its tier's if it has it, else one its policies compare with the
+        // tier's setting.
+        let column_of = |tier: &str, table: &Table| -> Option<String> {
+            let own = hints.columns.iter().find(|(t, _)| *t == TierTable::of(tier, &table.name));
+            if let Some((_, column)) = own {
+                return Some(column.clone());
+            }
+            let tenancy = &tiers[tier];
+            let column = tenancy.column.as_ref()?;
+            if table.column(column).is_some() {
+                return Some(column.clone());
+            }
+            columns::table_policy_column(table, tenancy.guc.as_deref()?)
+        };
+        let mut scoped: BTreeMap<String, BTreeMap<QualName, TenantScope>> = BTreeMap::new();
+        for catalog in catalogs {
+            let tier = scoped.entry(catalog.tier.clone()).or_default();
+            for table in catalog.tables.iter().filter(|t| !t.is_partition()) {
+                let Some(column) = column_of(&catalog.tier, table) else { continue };
+                if !shared(&catalog.tier, &table.name) {
+                    tier.insert(table.name.clone(), TenantScope::Column(column.clone()));
+                }
+                // The target of a tenant-column FK is the tenants table.
+                for (constraint, fk) in table.foreign_keys() {
+                    if constraint.columns == [column.clone()] {
+                        tier.insert(fk.target.clone(), TenantScope::Root(fk.target_columns[0].clone()));
+                    }
+                }
+            }
+        }
+        // Likewise the target of a reference of the tenant column alone,
+        // from another tier.
+        for reference in &scenario.references {
+            let from = &reference.from.table;
+            let Some(Some(TenantScope::Column(column))) = scoped.get(&from.tier).map(|t| t.get(&from.qual_name())) else {
+                continue;
+            };
+            if reference.from.columns == [column.clone()] {
+                let to = &reference.to;
+                let root = TenantScope::Root(to.columns[0].clone());
+                scoped.entry(to.table.tier.clone()).or_default().insert(to.table.qual_name(), root);
+            }
+        }
+        // Paths last: they end at the tables scoped above, in any tier's
+        // own catalog.
+        for catalog in catalogs {
+            let tier = scoped.entry(catalog.tier.clone()).or_default();
+            let mut declared = hints.paths.iter().filter(|p| p.table.tier == catalog.tier).peekable();
+            let Some(column) = &tiers[&catalog.tier].column else {
+                if let Some(path) = declared.peek() {
+                    return Err(HarnessError::input(format!(
+                        "tenancy.paths \"{}\": no tenant column was given or inferred for the path to end at (set tenancy.column, or column under [tiers.{}.tenancy])",
+                        path.table, catalog.tier
+                    )));
+                }
+                continue;
+            };
+            paths::declare_paths(catalog, column, declared, tier)?;
+            paths::infer_paths(catalog, tier, |t| shared(&catalog.tier, t));
+        }
+        let mut tenancy = Tenancy {
+            tiers,
+            scoped,
+            declared_columns: hints.columns.iter().map(|(t, _)| t.clone()).collect(),
+            ..Tenancy::default()
+        };
+        let (app_role, origin) = match &hints.app_role {
+            Some(role) => (Some(role.clone()), Origin::Declared),
+            None => (roles::infer_app_role(&tenancy, catalogs), Origin::Inferred),
+        };
+        if let Some(role) = app_role {
+            let login = roles::login_role(catalogs, &role);
+            tenancy.app_role = Some(login.clone());
+            tenancy.app_role_origin = Some(origin);
+            tenancy.login_for = (login != role).then_some(role);
+        }
+        if let ContextMechanism::Function(function) = &hints.context {
+            for catalog in catalogs.iter().filter(|c| tenancy.scoped_tables(c).next().is_some()) {
+                roles::check_context_function(catalog, function, tenancy.app_role.as_deref())?;
+            }
+        }
+        tenancy.unscoped = catalogs.iter().flat_map(|c| shared::unscoped(scenario, &tenancy, c)).collect();
+        Ok(tenancy)
+    }
+
+    /// The tenant column and setting of `tier`, and where they came from.
+    pub fn tier(&self, tier: &str) -> Option<&TierTenancy> {
+        self.tiers.get(tier)
+    }
+
+    /// The tenant column of `tier` (a table may carry its own: see `scope`).
+    pub fn column(&self, tier: &str) -> Option<&str> {
+        self.tier(tier)?.column.as_deref()
+    }
+
+    /// The setting that carries the tenant on `tier`.
+    pub fn guc(&self, tier: &str) -> Option<&str> {
+        self.tier(tier)?.guc.as_deref()
+    }
+
+    /// Every table scoped through an FK path, per tier: what a run prints so
+    /// people can see (and, if wrong, declare) what was inferred.
+    pub fn paths(&self) -> impl Iterator<Item = (&str, &QualName, &TenantPath)> {
+        self.scoped.iter().flat_map(|(tier, tables)| {
+            tables.iter().filter_map(move |(name, scope)| match scope {
+                TenantScope::Path(path) => Some((tier.as_str(), name, path)),
+                _ => None,
+            })
+        })
+    }
+
+    /// Tables of `tier` that carry the tenant in a column other than the
+    /// tier's, with that column and whether the scenario declares it.
+    pub fn own_columns<'t>(&'t self, tier: &'t str) -> impl Iterator<Item = (&'t QualName, &'t str, Origin)> {
+        let tier_column = self.column(tier);
+        self.scoped.get(tier).into_iter().flatten().filter_map(move |(name, scope)| match scope {
+            TenantScope::Column(c) if Some(c.as_str()) != tier_column => {
+                let declared = self.declared_columns.contains(&TierTable::of(tier, name));
+                Some((name, c.as_str(), if declared { Origin::Declared } else { Origin::Inferred }))
+            }
+            _ => None,
+        })
+    }
+
+    pub fn scope(&self, tier: &str, table: &QualName) -> Option<&TenantScope> {
+        self.scoped.get(tier)?.get(table)
+    }
+
+    /// Tenant-scoped tables of a tier, in name order.
+    pub fn scoped_tables<'c>(&'c self, catalog: &'c Catalog) -> impl Iterator<Item = (&'c Table, &'c TenantScope)> {
+        catalog
+            .tables
+            .iter()
+            .filter_map(move |t| self.scope(&catalog.tier, &t.name).map(|s| (t, s)))
+    }
+
+    /// Tables outside the tenancy, of every tier, in catalog order.
+    pub fn unscoped(&self) -> &[Unscoped] {
+        &self.unscoped
+    }
+}

@@ -1,0 +1,135 @@
+//! How a table's rows belong to a tenant: the column that holds it, the
+//! tenants table's own key, or a path of FK hops up to a table that holds
+//! it; and the SQL that reads a row's tenant each way.
+
+use crate::sql::{quote_ident, QualName};
+
+/// How a table's rows belong to a tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TenantScope {
+    /// The table carries the tenant in this column.
+    Column(String),
+    /// The table is the tenants table itself: this key column is the tenant id.
+    Root(String),
+    /// The table has no tenant column: its rows' tenant is found by
+    /// following these FK hops.
+    Path(TenantPath),
+}
+
+impl TenantScope {
+    /// The column of this table that holds the tenant id; `None` for a path.
+    pub fn column(&self) -> Option<&str> {
+        match self {
+            TenantScope::Column(c) | TenantScope::Root(c) => Some(c),
+            TenantScope::Path(_) => None,
+        }
+    }
+
+    /// An SQL expression for the tenant of the row aliased `row` (an alias
+    /// the caller's query gives the table, used as is).
+    pub fn tenant_sql(&self, row: &str) -> String {
+        match self {
+            TenantScope::Column(c) | TenantScope::Root(c) => format!("{row}.{}", quote_ident(c)),
+            TenantScope::Path(path) => path.tenant_sql(row),
+        }
+    }
+
+    /// Where the tenant is read, for messages: `column tenant_id`, `the path ...`.
+    pub fn source(&self) -> String {
+        match self {
+            TenantScope::Column(c) | TenantScope::Root(c) => format!("column {c}"),
+            TenantScope::Path(path) => format!("the path {path}"),
+        }
+    }
+}
+
+/// A chain of FK hops from a table without the tenant column to a table
+/// that carries it (or to the tenants table).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantPath {
+    /// In order: the first starts at the scoped table, each next one at the
+    /// previous hop's target.
+    pub hops: Vec<PathHop>,
+    /// The column of the last hop's target that holds the tenant id.
+    pub tenant_column: String,
+    /// Declared in the scenario (`[tenancy.paths]`) rather than inferred.
+    pub declared: bool,
+    /// A hop's columns may be NULL: such rows belong to no tenant.
+    pub nullable: bool,
+}
+
+/// One hop: `columns` of the current table reference `target_columns` of
+/// `target` (same tier).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathHop {
+    pub columns: Vec<String>,
+    pub target: QualName,
+    pub target_columns: Vec<String>,
+    /// The FK enforcing the hop. Always set on inferred hops; `None` on a
+    /// declared hop that no FK backs (the reference is only logical).
+    pub constraint: Option<String>,
+}
+
+impl TenantPath {
+    /// The table at the end of the path, which holds `tenant_column`.
+    pub fn end(&self) -> &QualName {
+        &self.hops.last().expect("a tenant path has at least one hop").target
+    }
+
+    /// A scalar subquery giving the tenant of the row aliased `row`: one
+    /// join per hop, `hop1`..`hopN`.
+    pub fn tenant_sql(&self, row: &str) -> String {
+        let columns = |alias: &str, cols: &[String]| -> Vec<String> {
+            cols.iter().map(|c| format!("{alias}.{}", quote_ident(c))).collect()
+        };
+        let equal = |left: Vec<String>, right: Vec<String>| -> String {
+            left.iter()
+                .zip(&right)
+                .map(|(l, r)| format!("{l} = {r}"))
+                .collect::<Vec<_>>()
+                .join(" AND ")
+        };
+        let mut from = String::new();
+        let mut previous = row.to_string();
+        let mut condition = String::new();
+        for (i, hop) in self.hops.iter().enumerate() {
+            let alias = format!("hop{}", i + 1);
+            let on = equal(columns(&alias, &hop.target_columns), columns(&previous, &hop.columns));
+            if i == 0 {
+                from = format!("{} {alias}", hop.target.sql());
+                condition = on;
+            } else {
+                from.push_str(&format!(" JOIN {} {alias} ON {on}", hop.target.sql()));
+            }
+            previous = alias;
+        }
+        format!(
+            "(SELECT {previous}.{} FROM {from} WHERE {condition})",
+            quote_ident(&self.tenant_column)
+        )
+    }
+}
+
+impl std::fmt::Display for TenantPath {
+    /// `task_id -> public.workspace_tasks.id, ... => public.projects.organization_id`
+    /// (the hops in the scenario's syntax, then where the tenant is read).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hops: Vec<String> = self.hops.iter().map(PathHop::to_string).collect();
+        write!(f, "{} => {}.{}", hops.join(", "), self.end(), self.tenant_column)
+    }
+}
+
+impl std::fmt::Display for PathHop {
+    /// `task_id -> public.workspace_tasks.id`, or for a composite key
+    /// `(a, b) -> public.workspaces(x, y)`: as `[tenancy.paths]` spells it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let list = |c: &[String]| match c {
+            [one] => one.clone(),
+            _ => format!("({})", c.join(", ")),
+        };
+        match self.target_columns.as_slice() {
+            [one] => write!(f, "{} -> {}.{one}", list(&self.columns), self.target),
+            many => write!(f, "{} -> {}{}", list(&self.columns), self.target, list(many)),
+        }
+    }
+}
