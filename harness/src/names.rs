@@ -24,6 +24,10 @@ pub fn check(scenario: &Scenario, catalogs: &[Catalog]) -> Result<()> {
     columns.extend(scenario.tenancy.columns.iter().map(|(t, c)| {
         (TierColumn { table: t.clone(), column: c.clone() }, format!("tenancy.columns entry {t}"))
     }));
+    tables.extend(scenario.tenancy.membership.iter().map(|t| (t.clone(), format!("tenancy.membership {t}"))));
+    if let (Some(table), Some(user)) = (&scenario.tenancy.membership, &scenario.tenancy.membership_user) {
+        columns.push((TierColumn { table: table.clone(), column: user.clone() }, "tenancy.membership_user".to_string()));
+    }
     tables.extend(scenario.seeding.table_rows.keys().map(|t| (t.clone(), format!("seeding.tables entry {t}"))));
     columns.extend(scenario.seeding.columns.keys().map(|c| (c.clone(), format!("seeding.columns entry {c}"))));
     columns.extend(scenario.fk_allow_missing.iter().map(|c| (c.clone(), format!("fk.allow_missing entry {c}"))));

@@ -192,7 +192,11 @@ async fn load(server: Server, schema: &[PathBuf], data: &[PathBuf]) -> Result<Ti
         return Ok(Tier { server, pool });
     }
     let mut conn = pool.acquire().await.map_err(|e| HarnessError::database(&tier, e))?;
-    crate::load::apply(&mut conn, &tier, schema).await?;
+    if crate::load::apply_schema(&mut conn, &tier, schema).await? {
+        progress(&format!(
+            "tier {tier}: the schema uses Supabase's auth.* but creates no auth schema: installed a stand-in first (roles anon, authenticated, service_role; auth.users; auth.uid(), auth.jwt(), auth.role())"
+        ));
+    }
     crate::load::apply(&mut conn, &tier, data).await?;
     drop(conn);
     Ok(Tier { server, pool })
@@ -249,7 +253,8 @@ pub struct Audit<'a> {
 pub async fn audit(audit: &Audit<'_>, tiers: &[(&Catalog, &PgPool)]) -> Vec<Finding> {
     let acts = audit.scenario.runs(Family::Rls) || audit.scenario.runs(Family::Latency);
     let per_tier = futures::future::join_all(tiers.iter().map(|&(catalog, pool)| async move {
-        let app_pool = match (&audit.tenancy.app_role, acts && !audit.read_only) {
+        let login = audit.tenancy.login.as_ref().or(audit.tenancy.app_role.as_ref());
+        let app_pool = match (login, acts && !audit.read_only) {
             (Some(role), true) => checks::login::app_pool(pool, role).await,
             _ => None,
         };

@@ -169,7 +169,12 @@ fn zero_config_infers_tenancy_for_two_tiers() {
         "archive=fixtures/zero-config/archive.sql",
     ]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    assert!(stderr(&output).contains("column tenant_id · setting app.tenant · app role ledger_app"));
+    let err = stderr(&output);
+    for tier in ["core", "archive"] {
+        assert!(err.contains(&format!("tenancy {tier}: column tenant_id (inferred) · setting app.tenant (inferred)")), "{err}");
+    }
+    assert!(err.contains("app role ledger_app (inferred)"), "{err}");
+    assert!(err.contains("to pin the tenancy down, add to the scenario:\n  [tenancy]\n  app_role = \"ledger_app\""), "{err}");
     let report = run.report();
     assert_eq!(report["tiers"].as_array().unwrap().len(), 2);
     let rls = report["findings"]
@@ -267,7 +272,7 @@ fn probes_act_as_the_login_role_with_its_memberships() {
     let run = Run::new();
     let output = run.run(&["--backend", "local", "--only", "rls", "--tier", "core=fixtures/membership/core.sql"]);
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
-    assert!(stderr(&output).contains("app role ledger_web (logs in for ledger_app"), "{}", stderr(&output));
+    assert!(stderr(&output).contains("app role ledger_web (inferred), logs in for ledger_app"), "{}", stderr(&output));
     let report = run.report();
     let failing: Vec<(&str, &str)> = findings_with_status(&report, "fail")
         .iter()

@@ -15,7 +15,7 @@ use common::repo;
 
 #[rstest]
 fn seed_scenario_passes_clean(
-    #[values("cpa", "leads", "events", "analytics")] scenario: &str,
+    #[values("cpa", "leads", "events", "analytics", "teamspace")] scenario: &str,
     #[values("local", "containers")] backend: &str,
 ) {
     let mut args = vec![
@@ -73,6 +73,17 @@ fn seed_scenario_passes_clean(
             });
             assert!(read_probed, "rls.read_leak did not pass on olap {table}");
         }
+    }
+    if scenario == "teamspace" {
+        // A Supabase migration: the auth schema is stood in for, and users
+        // act through JWT claims and their memberships.
+        assert!(err.contains("tier teamspace: the schema uses Supabase's auth.* but creates no auth schema: installed a stand-in first"), "{err}");
+        assert!(
+            err.contains("tenancy teamspace: JWT claims (role authenticated) hold a user in `sub`, a member of the tenants of public.memberships (user_id -> org_id) (inferred)"),
+            "{err}"
+        );
+        let membership_passes = report["findings"].as_array().expect("findings").iter().filter(|f| f["check"] == "rls.membership" && f["status"] == "pass").count();
+        assert_eq!(membership_passes, 4, "rls.membership on every tenant table");
     }
     if scenario == "events" {
         // Tables reached only through FK paths are audited like any other.

@@ -155,6 +155,12 @@ impl Command {
         }
     }
 
+    /// The command a table privilege allows (`SELECT` → Select); None for
+    /// privileges no policy governs (TRUNCATE, REFERENCES, TRIGGER).
+    pub fn of_privilege(privilege: &str) -> Option<Command> {
+        Command::WRITES_AND_READS.into_iter().find(|c| c.privilege() == privilege)
+    }
+
     /// Whether a policy for `self` governs `command`.
     pub fn covers(self, command: Command) -> bool {
         self == Command::All || self == command
@@ -196,6 +202,9 @@ pub struct Function {
     pub arguments: String,
     pub result: String,
     pub security_definer: bool,
+    /// The body (`prosrc`), for what it reads: a membership helper's table.
+    #[serde(default)]
+    pub source: String,
     /// A procedure (`CALL`), not a function.
     #[serde(default)]
     pub procedure: bool,

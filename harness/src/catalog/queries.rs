@@ -134,6 +134,7 @@ fn functions_sql() -> String {
            pg_get_function_identity_arguments(p.oid) AS arguments,
            COALESCE(pg_get_function_result(p.oid), '') AS result,
            p.prosecdef AS security_definer,
+           COALESCE(p.prosrc, '') AS source,
            p.prokind = 'p' AS procedure,
            COALESCE(to_json(p.proconfig), '[]'::json) AS config,
            pg_get_userbyid(p.proowner) AS owner,

@@ -9,7 +9,10 @@ use serde::{Deserialize, Serialize};
 use sqlx::postgres::PgDatabaseError;
 use sqlx::{Connection, PgConnection, PgPool, Postgres, Transaction};
 
+use std::collections::BTreeMap;
+
 use crate::catalog::{Catalog, QualName};
+use crate::tenancy::model::{Membership, Model, ANON};
 use crate::checks::TierContext;
 use crate::sql::{quote_ident, quote_literal};
 use crate::scenario::ContextMechanism;
@@ -23,6 +26,10 @@ pub enum Context {
     Empty,
     /// The setting never set in this session.
     Unset,
+    /// A signed-in user with all of its memberships (membership model).
+    User(String),
+    /// No JWT at all: PostgREST's `anon` role (JWT models).
+    Anonymous,
 }
 
 impl Context {
@@ -31,6 +38,8 @@ impl Context {
             Context::Tenant(t) => format!("tenant {t}"),
             Context::Empty => "an empty tenant setting".into(),
             Context::Unset => "no tenant setting".into(),
+            Context::User(u) => format!("user {u} (with its own memberships)"),
+            Context::Anonymous => format!("role {ANON} without a JWT"),
         }
     }
 }
@@ -43,6 +52,43 @@ pub struct Actor {
     pub guc: String,
     #[serde(default)]
     pub mechanism: ContextMechanism,
+    /// JWT claims as PostgREST sets them, instead of the plain setting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwt: Option<Jwt>,
+}
+
+/// What goes into the JWT claims for a tenant.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Jwt {
+    /// The claim that carries the tenant id (`app_metadata.tenant_id`);
+    /// `["sub"]` when a user acts for its tenant (membership).
+    pub path: Vec<String>,
+    /// Membership: tenant id → the user that is a member of it alone, who
+    /// acts for it.
+    #[serde(default)]
+    pub members: BTreeMap<String, String>,
+}
+
+impl Jwt {
+    /// The claims of `sub`, with `value` at the tenant claim.
+    fn claims(&self, role: &str, sub: &str, value: Option<&str>) -> String {
+        let mut claims = serde_json::json!({ "role": role, "sub": sub, "aud": role });
+        if let (Some(value), Some((last, parents))) = (value, self.path.split_last()) {
+            let mut at = &mut claims;
+            for key in parents {
+                at = at.as_object_mut().expect("an object").entry(key.clone()).or_insert_with(|| serde_json::json!({}));
+            }
+            at.as_object_mut().expect("an object").insert(last.clone(), serde_json::Value::String(value.to_string()));
+        }
+        claims.to_string()
+    }
+
+    /// A user id standing for `tenant` where no member is known: stable per tenant.
+    fn stand_in_user(tenant: &str) -> String {
+        // FNV-1a: the same id for the same tenant on every run.
+        let hash = tenant.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+        format!("{:08x}-0000-4000-8000-{:012x}", hash >> 32, hash & 0xffff_ffff_ffff)
+    }
 }
 
 /// SQLSTATEs of meeting another transaction: deadlock, serialization
@@ -124,13 +170,33 @@ impl Refusal {
 
 impl Actor {
     /// The application as the tier's tenancy and the scenario describe it;
-    /// None when no app role or tenant setting is given or inferred.
-    pub fn of(ctx: &TierContext<'_>) -> Option<Actor> {
-        Some(Actor {
+    /// None when no app role or tenant setting is given or inferred. In
+    /// the membership model, reads which user acts for each tenant.
+    pub async fn of(ctx: &TierContext<'_>) -> Option<Actor> {
+        let mut actor = Actor {
             role: ctx.tenancy.app_role.clone()?,
             guc: ctx.tenancy.guc(ctx.tier())?.to_string(),
             mechanism: ctx.scenario.tenancy.context.clone(),
-        })
+            jwt: None,
+        };
+        actor.jwt = match ctx.tenancy.model(ctx.tier()) {
+            Model::Setting => None,
+            Model::Claim { path } => Some(Jwt { path: path.clone(), members: BTreeMap::new() }),
+            Model::Membership(membership) => Some(Jwt {
+                path: vec!["sub".into()],
+                members: sole_members(ctx.pool, membership).await.unwrap_or_default(),
+            }),
+        };
+        Some(actor)
+    }
+
+    /// Whether the probes can act for `tenant`: always, except in the
+    /// membership model, where a user must be a member of it alone.
+    pub fn can_act_for(&self, tenant: &str) -> bool {
+        match &self.jwt {
+            Some(jwt) if jwt.path == ["sub"] => jwt.members.contains_key(tenant),
+            _ => true,
+        }
     }
 
     /// The statements that take the role and set `context`. Run in a
@@ -145,6 +211,9 @@ impl Actor {
                 quote_literal(value)
             )
         };
+        if let Some(jwt) = &self.jwt {
+            return self.jwt_statements(jwt, role, context);
+        }
         let context = match (context, &self.mechanism) {
             (Context::Tenant(t), ContextMechanism::Local) => set_config(t, true),
             (Context::Tenant(t), ContextMechanism::Session) => set_config(t, false),
@@ -155,9 +224,30 @@ impl Actor {
             // An empty setting is a state of the connection, however the
             // application usually fills it.
             (Context::Empty, _) => set_config("", true),
-            (Context::Unset, _) => return vec![role],
+            (Context::Unset | Context::Anonymous, _) => return vec![role],
+            (Context::User(u), _) => set_config(u, true),
         };
         vec![role, context]
+    }
+
+    /// As PostgREST does: the role, and the claims in `request.jwt.claims`
+    /// for the transaction.
+    fn jwt_statements(&self, jwt: &Jwt, role: String, context: &Context) -> Vec<String> {
+        let claims = |claims: &str| format!("SELECT set_config({}, {}, true)", quote_literal(&self.guc), quote_literal(claims));
+        match context {
+            Context::Tenant(t) if jwt.path == ["sub"] => {
+                let user = jwt.members.get(t).cloned().unwrap_or_else(|| Jwt::stand_in_user(t));
+                vec![role, claims(&jwt.claims(&self.role, &user, None))]
+            }
+            Context::Tenant(t) => {
+                let user = jwt.members.get(t).cloned().unwrap_or_else(|| Jwt::stand_in_user(t));
+                vec![role, claims(&jwt.claims(&self.role, &user, Some(t)))]
+            }
+            Context::User(u) => vec![role, claims(&jwt.claims(&self.role, u, None))],
+            Context::Empty => vec![role, claims("")],
+            Context::Unset => vec![role],
+            Context::Anonymous => vec![format!("SET LOCAL ROLE {}", quote_ident(ANON)), claims(&format!("{{\"role\": \"{ANON}\"}}"))],
+        }
     }
 
     /// Takes the role and sets the context in the open transaction (or
@@ -208,6 +298,28 @@ impl Actor {
     }
 }
 
+/// Tenant id → the first user (by id) that is a member of that tenant
+/// alone, read from the membership table as it is now.
+async fn sole_members(pool: &PgPool, membership: &Membership) -> Result<BTreeMap<String, String>, sqlx::Error> {
+    let (user, tenant) = (quote_ident(&membership.user_column), quote_ident(&membership.tenant_column));
+    // Of a tenant's sole members, one whose membership grants the most
+    // (owner, then admin), when the table says so in a `role` column: the
+    // write probes need a member whose own writes go through.
+    let rank = match membership.role_column.as_deref() {
+        Some(role) => format!("min(CASE lower({}::text) WHEN 'owner' THEN 0 WHEN 'admin' THEN 1 ELSE 2 END)", quote_ident(role)),
+        None => "0".to_string(),
+    };
+    let sql = format!(
+        "SELECT DISTINCT ON (tenant) tenant, member FROM (
+           SELECT {user}::text AS member, min({tenant}::text) AS tenant, {rank} AS rank FROM {} WHERE {user} IS NOT NULL AND {tenant} IS NOT NULL
+           GROUP BY {user} HAVING count(DISTINCT {tenant}) = 1) sole
+         ORDER BY tenant, rank, member",
+        membership.table.sql()
+    );
+    let rows: Vec<(String, String)> = sqlx::query_as(&sql).fetch_all(pool).await?;
+    Ok(rows.into_iter().collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,6 +329,7 @@ mod tests {
             role: "app".into(),
             guc: "app.tenant".into(),
             mechanism,
+            jwt: None,
         }
     }
 
@@ -251,5 +364,35 @@ mod tests {
             actor(function).statements(&Context::Empty)[1],
             "SELECT set_config('app.tenant', '', true)"
         );
+    }
+
+    #[test]
+    fn under_jwt_claims_a_tenant_is_entered_as_postgrest_does() {
+        let jwt = |path: &[&str], members: &[(&str, &str)]| Actor {
+            role: "authenticated".into(),
+            guc: "request.jwt.claims".into(),
+            mechanism: ContextMechanism::Local,
+            jwt: Some(Jwt {
+                path: path.iter().map(|p| p.to_string()).collect(),
+                members: members.iter().map(|(t, u)| (t.to_string(), u.to_string())).collect(),
+            }),
+        };
+        let tenant = Context::Tenant("t1".into());
+        let claim = jwt(&["app_metadata", "tenant_id"], &[]).statements(&tenant);
+        assert_eq!(claim[0], "SET LOCAL ROLE \"authenticated\"");
+        let claims: serde_json::Value = serde_json::from_str(
+            claim[1].trim_start_matches("SELECT set_config('request.jwt.claims', '").trim_end_matches("', true)"),
+        )
+        .expect("claims are JSON");
+        assert_eq!(claims["app_metadata"]["tenant_id"], "t1");
+        assert_eq!(claims["role"], "authenticated");
+        assert!(claims["sub"].as_str().is_some_and(|s| s.len() == 36), "a stand-in user id: {claims}");
+        // membership: the tenant's sole member signs in
+        let member = jwt(&["sub"], &[("t1", "u1")]).statements(&tenant);
+        assert!(member[1].contains("\"sub\":\"u1\""), "{}", member[1]);
+        assert!(!member[1].contains("t1"), "the tenant id is not a claim: {}", member[1]);
+        let anon = jwt(&["sub"], &[]).statements(&Context::Anonymous);
+        assert_eq!(anon, ["SET LOCAL ROLE \"anon\"", "SELECT set_config('request.jwt.claims', '{\"role\": \"anon\"}', true)"]);
+        assert_eq!(jwt(&["sub"], &[]).statements(&Context::Empty)[1], "SELECT set_config('request.jwt.claims', '', true)");
     }
 }

@@ -45,6 +45,7 @@ const ISOLATION_PROBES: &[&str] = &[
     "rls.unset_context",
     "rls.existence_oracle",
     "rls.canary_leak",
+    "rls.membership",
 ];
 
 /// "X subsumes Y": a failing `root` explains the `follows` it reaches.
@@ -62,8 +63,21 @@ const RULES: &[Rule] = &[
             "rls.existence_oracle",
             "rls.canary_leak",
             "rls.own_rows_hidden",
+            "rls.membership",
         ],
         reach: Reach::ListedTables,
+    },
+    // A tenant that reads others' rows, or misses its own: a user of
+    // several tenants, acting through the same policy, does too.
+    Rule {
+        root: "rls.read_leak",
+        follows: &["rls.membership"],
+        reach: Reach::SameObject,
+    },
+    Rule {
+        root: "rls.own_rows_hidden",
+        follows: &["rls.membership"],
+        reach: Reach::SameObject,
     },
     // No policy is evaluated: every probe of the table sees all rows.
     Rule {

@@ -5,6 +5,7 @@ mod split;
 
 use std::path::{Path, PathBuf};
 
+use regex::Regex;
 use sqlx::postgres::{PgDatabaseError, PgErrorPosition};
 use sqlx::PgConnection;
 
@@ -40,6 +41,33 @@ pub fn expand(tier: &str, paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
         }
     }
     Ok(files)
+}
+
+/// Supabase's `auth` schema stand-in (`auth_stub.sql`).
+const AUTH_STUB: &str = include_str!("auth_stub.sql");
+
+/// Applies a tier's schema files. When they use Supabase's `auth.*`
+/// (`auth.uid()`, `auth.jwt()`, `auth.role()`, `auth.users`) and neither
+/// create the `auth` schema nor find one, a stand-in is installed first
+/// (`auth_stub.sql`); the answer says whether it was, so the run can say so.
+pub async fn apply_schema(conn: &mut PgConnection, tier: &str, files: &[PathBuf]) -> Result<bool> {
+    let mut texts = Vec::new();
+    for file in files {
+        texts.push(std::fs::read_to_string(file).unwrap_or_default());
+    }
+    let uses = Regex::new(r"\bauth\.(?:uid|jwt|role)\s*\(|\bauth\.users\b").expect("valid regex");
+    let creates = Regex::new(r#"(?i)\bcreate\s+schema\s+(?:if\s+not\s+exists\s+)?"?auth"?[\s;]"#).expect("valid regex");
+    let needs_stub = texts.iter().any(|t| uses.is_match(t)) && !texts.iter().any(|t| creates.is_match(t));
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'auth')")
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(|e| HarnessError::database(tier, e))?;
+    let install = needs_stub && !exists;
+    if install {
+        apply_script(conn, tier, Path::new("(tierguard's auth stub)"), AUTH_STUB).await?;
+    }
+    apply(conn, tier, files).await?;
+    Ok(install)
 }
 
 /// Runs every statement of every file, in order, each in its own implicit

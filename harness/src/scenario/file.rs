@@ -107,6 +107,13 @@ pub(super) struct TenancyFile {
     /// `"TIER.SCHEMA.TABLE" = "column"`: a table's own tenant column.
     #[serde(default)]
     pub(super) columns: IndexMap<String, String>,
+    pub(super) model: Option<super::ModelKind>,
+    /// Where the tenant id sits in the JWT claims (`model = "supabase"`).
+    pub(super) claim: Option<String>,
+    /// `TIER.SCHEMA.TABLE` whose rows make a user a member of a tenant.
+    pub(super) membership: Option<String>,
+    /// The membership table's user column.
+    pub(super) membership_user: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]

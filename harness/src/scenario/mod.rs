@@ -164,6 +164,29 @@ pub struct TenancyHints {
     pub tiers: BTreeMap<String, TierTenancyHints>,
     /// A table's own tenant column (`[tenancy.columns]`), over its tier's.
     pub columns: Vec<(TierTable, String)>,
+    /// Who the application acts as (`[tenancy] model`).
+    pub model: Option<ModelKind>,
+    /// Where the tenant id sits in the JWT claims, dotted
+    /// (`app_metadata.tenant_id`), for `model = "supabase"`.
+    pub claim: Option<String>,
+    /// The table whose rows make a user a member of a tenant, and its user
+    /// column, for `model = "membership"`.
+    pub membership: Option<TierTable>,
+    pub membership_user: Option<String>,
+}
+
+/// Who the application acts as, and what its context carries
+/// (`[tenancy] model`): `setting` = a tenant, its id in a setting (or
+/// passed to the context function); `supabase` = a signed-in user whose
+/// JWT claims (as PostgREST sets them, role `authenticated`) carry the
+/// tenant id; `membership` = a signed-in user (JWT `sub`) whose tenants
+/// are the rows of a membership table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelKind {
+    Setting,
+    Supabase,
+    Membership,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -361,6 +384,14 @@ impl Scenario {
                     Ok((table, column.clone()))
                 })
                 .collect::<Result<_>>()?,
+            model: file.tenancy.model,
+            claim: file.tenancy.claim,
+            membership: file
+                .tenancy
+                .membership
+                .map(|t| t.parse().map_err(|m| err(format!("tenancy.membership: {m}"))))
+                .transpose()?,
+            membership_user: file.tenancy.membership_user,
         };
         scenario.tiers = file
             .tiers
@@ -564,6 +595,20 @@ impl Scenario {
                     "{t} is in tenancy.columns and in tenancy.shared or tenancy.paths{where_}: a table either carries the tenant, is reached through a path, or is global"
                 )));
             }
+        }
+        let model = self.tenancy.model;
+        let only_with = |key: &str, set: bool, wanted: ModelKind| -> Result<()> {
+            if set && model.is_some_and(|m| m != wanted) {
+                let wanted = serde_json::to_value(wanted).unwrap_or_default();
+                return Err(HarnessError::input(format!("tenancy.{key} is only used with tenancy.model = {wanted}{where_}")));
+            }
+            Ok(())
+        };
+        only_with("claim", self.tenancy.claim.is_some(), ModelKind::Supabase)?;
+        only_with("membership", self.tenancy.membership.is_some(), ModelKind::Membership)?;
+        only_with("membership_user", self.tenancy.membership_user.is_some(), ModelKind::Membership)?;
+        if let Some(table) = &self.tenancy.membership {
+            known(&table.tier, &format!("tenancy.membership {table}"))?;
         }
         for p in &self.tenancy.paths {
             known(&p.table.tier, &format!("tenancy.paths entry {}", p.table))?;

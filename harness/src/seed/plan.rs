@@ -12,7 +12,7 @@ use super::value::{Kind, Value};
 use super::Settings;
 use crate::catalog::references::Inferred;
 use crate::catalog::{mentions, Catalog, ConstraintKind, QualName, Table, TableKind};
-use crate::tenancy::{Tenancy, TenantScope};
+use crate::tenancy::{Model, Tenancy, TenantScope};
 use crate::error::{HarnessError, Result};
 use crate::scenario::TierTable;
 
@@ -131,6 +131,21 @@ pub struct Link {
     /// (tenant_id <> partner_tenant_id)`): a redrawn row picks its parent
     /// from another tenant.
     pub redraw_other_tenant: bool,
+    /// The user column of the membership table: picks make most users a
+    /// member of one tenant, some of two and some of none (see
+    /// [`member_of_row`]).
+    pub members: bool,
+}
+
+/// The user (row of the users table) membership row `j` names: row `j`'s
+/// own user, except every fourth row of a tenant takes the previous row's
+/// user (of another tenant), so that user belongs to two tenants and its
+/// own stays a member of none.
+pub fn member_of_row(j: u64, tenants: u64) -> u64 {
+    match (j / tenants) % 4 {
+        3 => j - 1,
+        _ => j,
+    }
 }
 
 pub struct FixedRows {
@@ -298,6 +313,7 @@ impl Plan {
             return None;
         }
         let nth = match link.enumerated {
+            _ if link.members => member_of_row(j, self.tenants.len() as u64) % count,
             Some(radix_position) => {
                 let per_tenant = if tenant.is_some() { j / self.tenants.len() as u64 } else { j };
                 let below: u64 = table
@@ -412,8 +428,21 @@ pub fn build(settings: &Settings, tenancy: &Tenancy, tiers: &[TierInput<'_>], re
                 Some(TenantScope::Path(path)) => path.hops.first(),
                 _ => None,
             };
+            let membership = match tenancy.model(&tier.catalog.tier) {
+                Model::Membership(m) if m.table == table.name => Some(&m.user_column),
+                _ => None,
+            };
             for (i, link) in links.iter_mut().enumerate() {
                 link.stream = link_stream(plan.tables[index].stream, i);
+                if let Some(user) = membership {
+                    // Memberships are not enumerated: their user picks are
+                    // distinct per tenant by construction (member_of_row).
+                    link.enumerated = None;
+                    if link.columns == [user.clone()] {
+                        link.members = true;
+                        link.draw_null = false;
+                    }
+                }
                 // A nullable hop of the tenant path: seeded rows always have a tenant.
                 if tenant_hop.is_some_and(|hop| hop.columns == link.columns && plan.tables[link.target].name == hop.target) {
                     link.draw_null = false;
@@ -542,6 +571,7 @@ fn links_of(
                 deferred: false,
                 target_is_self: fk.target == table.name,
                 redraw_other_tenant: false,
+                members: false,
             })
         })
         .collect();
@@ -571,6 +601,7 @@ fn links_of(
                 deferred: false,
                 target_is_self: false,
                 redraw_other_tenant: false,
+                members: false,
             });
         }
     }
@@ -662,6 +693,7 @@ fn add_inferred(plan: &Plan, tier: &TierInput<'_>, table: &Table, tenant_column:
             deferred: false,
             target_is_self: false,
             redraw_other_tenant: false,
+            members: false,
         });
     }
 }
@@ -833,7 +865,7 @@ fn make_keys_distinct(
 ) -> Vec<(Ordinal, u64)> {
     let mut capacities = Vec::new();
     for key in keys {
-        let enumerated = |c: &String| links.iter().any(|l| l.enumerated.is_some() && l.columns.contains(c));
+        let enumerated = |c: &String| links.iter().any(|l| (l.enumerated.is_some() || l.members) && l.columns.contains(c));
         if key.iter().all(|c| enumerated(c) || Some(c.as_str()) == tenant_column) {
             continue;
         }

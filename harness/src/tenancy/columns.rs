@@ -13,6 +13,7 @@ use std::fmt;
 use regex::Regex;
 use serde::Serialize;
 
+use super::model::{self, Model};
 use crate::catalog::{mentions, Catalog, Table};
 use crate::scenario::TenancyHints;
 
@@ -50,11 +51,14 @@ impl fmt::Display for Origin {
     }
 }
 
-/// A tier's tenant column and setting, and where each came from.
+/// A tier's tenancy model, tenant column and setting, and where each came from.
 #[derive(Debug, Clone, Serialize)]
 pub struct TierTenancy {
+    pub model: Model,
+    pub model_origin: Origin,
     pub column: Option<String>,
     pub column_origin: Origin,
+    /// The setting the context goes in (`request.jwt.claims` for JWT models).
     pub guc: Option<String>,
     pub guc_origin: Origin,
 }
@@ -85,6 +89,18 @@ impl TierTenancy {
                 (None, None) => columns.first().map_or((None, Origin::Inferred), |(c, o)| (Some(c.clone()), *o)),
             },
         };
+        let (model, model_origin) = model::infer(hints, catalog, column.as_deref());
+        if model.jwt() {
+            let guc = own.guc.unwrap_or_else(|| model::JWT_CLAIMS.to_string());
+            return TierTenancy {
+                model,
+                model_origin,
+                column,
+                column_origin,
+                guc: Some(guc),
+                guc_origin: model_origin,
+            };
+        }
         let settings = general(&hints.guc, most_read_setting(catalogs));
         let read = settings_read(std::slice::from_ref(catalog), None);
         // A tier keyed on its own column: the setting its policies compare
@@ -101,6 +117,8 @@ impl TierTenancy {
             },
         };
         TierTenancy {
+            model,
+            model_origin,
             column,
             column_origin,
             guc,

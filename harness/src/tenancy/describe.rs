@@ -4,7 +4,7 @@
 //! down whatever was inferred, so a wrong guess is seen and corrected
 //! rather than silently trusted.
 
-use super::{Class, Origin, Tenancy, TenantScope};
+use super::{Class, Model, Origin, Tenancy, TenantScope};
 
 impl Tenancy {
     /// What a run prints about the tenancy, one line each.
@@ -17,6 +17,9 @@ impl Tenancy {
         for (tier, model) in &self.tiers {
             let count = |wanted: fn(&TenantScope) -> bool| self.scoped.get(tier).into_iter().flatten().filter(|(_, s)| wanted(s)).count();
             let unscoped = |class: Class| self.unscoped.iter().filter(|u| &u.tier == tier && u.class == class).count();
+            if model.model != Model::Setting || model.model_origin == Origin::Declared {
+                lines.push(format!("tenancy {tier}: {} ({})", model.model, model.model_origin));
+            }
             lines.push(format!(
                 "tenancy {tier}: column {} · setting {} · {} table(s) by column, {} tenants table(s), {} by path, {} shared, {} unknown",
                 found(model.column.as_deref(), model.column_origin),
@@ -34,7 +37,11 @@ impl Tenancy {
         lines.push(format!(
             "app role {}{}",
             self.app_role.as_deref().map_or("(none found)".to_string(), |r| format!("{r} ({})", self.app_role_origin.unwrap_or(Origin::Inferred))),
-            self.login_for.as_ref().map(|r| format!(", logs in for {r}, which cannot log in")).unwrap_or_default()
+            match (&self.login_for, &self.login) {
+                (Some(r), _) => format!(", logs in for {r}, which cannot log in"),
+                (None, Some(login)) => format!(", taken after logging in as {login}, as PostgREST does"),
+                (None, None) => String::new(),
+            }
         ));
         for (tier, table, path) in self.paths() {
             let how = if path.declared { "declared" } else { "inferred" };
@@ -57,15 +64,31 @@ impl Tenancy {
     pub fn snippet(&self) -> Option<String> {
         let quoted = |v: &str| format!("\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""));
         let mut out = Vec::new();
+        let mut general = Vec::new();
         if let (Some(role), Some(Origin::Inferred)) = (&self.login_for.as_ref().or(self.app_role.as_ref()), self.app_role_origin) {
-            out.push(format!("[tenancy]\napp_role = {}", quoted(role)));
+            general.push(format!("app_role = {}", quoted(role)));
+        }
+        for (tier, model) in self.tiers.iter().filter(|(_, t)| t.model_origin == Origin::Inferred) {
+            match &model.model {
+                Model::Setting => {}
+                Model::Claim { path } => general.extend(["model = \"supabase\"".to_string(), format!("claim = {}", quoted(&path.join(".")))]),
+                Model::Membership(m) => general.extend([
+                    "model = \"membership\"".to_string(),
+                    format!("membership = {}", quoted(&format!("{tier}.{}", m.table))),
+                    format!("membership_user = {}", quoted(&m.user_column)),
+                ]),
+            }
+        }
+        general.dedup();
+        if !general.is_empty() {
+            out.push(format!("[tenancy]\n{}", general.join("\n")));
         }
         for (tier, model) in &self.tiers {
             let mut keys = Vec::new();
             if let (Some(column), false) = (&model.column, model.column_origin == Origin::Declared) {
                 keys.push(format!("column = {}", quoted(column)));
             }
-            if let (Some(guc), false) = (&model.guc, model.guc_origin == Origin::Declared) {
+            if let (Some(guc), false) = (&model.guc, model.guc_origin == Origin::Declared || model.model.jwt()) {
                 keys.push(format!("guc = {}", quoted(guc)));
             }
             if !keys.is_empty() && self.scoped.get(tier).is_some_and(|t| !t.is_empty()) {

@@ -19,6 +19,7 @@
 
 mod columns;
 mod describe;
+pub mod model;
 mod paths;
 mod roles;
 mod scope;
@@ -35,6 +36,7 @@ use crate::error::{HarnessError, Result};
 use crate::scenario::{ContextMechanism, Scenario, TierTable};
 
 pub use columns::{Origin, TierTenancy};
+pub use model::{Membership, Model};
 pub use scope::{PathHop, TenantPath, TenantScope};
 pub use shared::{Class, Unscoped};
 
@@ -47,6 +49,9 @@ pub struct Tenancy {
     /// The role named or inferred when it cannot log in: `app_role` is then
     /// the login role that is a member of it, as the application logs in.
     pub login_for: Option<String>,
+    /// The role the probes log in as when it is not `app_role`: PostgREST's
+    /// `authenticator`, which takes the JWT's role (`authenticated`, `anon`).
+    pub login: Option<String>,
     /// Tenant-scoped tables per tier (partitions excluded: they are reached
     /// through their parent).
     scoped: BTreeMap<String, BTreeMap<QualName, TenantScope>>,
@@ -133,15 +138,23 @@ impl Tenancy {
             declared_columns: hints.columns.iter().map(|(t, _)| t.clone()).collect(),
             ..Tenancy::default()
         };
+        // Signed-in users act as `authenticated`, the role PostgREST takes.
+        let jwt = tenancy.tiers.values().any(|t| t.model.jwt());
         let (app_role, origin) = match &hints.app_role {
             Some(role) => (Some(role.clone()), Origin::Declared),
+            None if jwt => (Some(model::AUTHENTICATED.to_string()), Origin::Inferred),
             None => (roles::infer_app_role(&tenancy, catalogs), Origin::Inferred),
         };
         if let Some(role) = app_role {
-            let login = roles::login_role(catalogs, &role);
+            // PostgREST logs in as its authenticator and takes the JWT's
+            // role itself: that role is the one to act as.
+            let login = if jwt { role.clone() } else { roles::login_role(catalogs, &role) };
             tenancy.app_role = Some(login.clone());
             tenancy.app_role_origin = Some(origin);
             tenancy.login_for = (login != role).then_some(role);
+        }
+        if jwt {
+            tenancy.login = roles::authenticator(catalogs, tenancy.app_role.as_deref());
         }
         if let ContextMechanism::Function(function) = &hints.context {
             for catalog in catalogs.iter().filter(|c| tenancy.scoped_tables(c).next().is_some()) {
@@ -165,6 +178,11 @@ impl Tenancy {
     /// The setting that carries the tenant on `tier`.
     pub fn guc(&self, tier: &str) -> Option<&str> {
         self.tier(tier)?.guc.as_deref()
+    }
+
+    /// Who the application acts as on `tier`.
+    pub fn model(&self, tier: &str) -> &Model {
+        self.tier(tier).map_or(&Model::Setting, |t| &t.model)
     }
 
     /// Every table scoped through an FK path, per tier: what a run prints so

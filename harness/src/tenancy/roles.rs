@@ -68,3 +68,11 @@ pub(super) fn check_context_function(catalog: &Catalog, name: &QualName, app_rol
     }
     Ok(())
 }
+
+/// PostgREST's login role, `authenticator`, when it exists, can log in and
+/// may take `role` (and `anon`): the role PostgREST connects as.
+pub(super) fn authenticator(catalogs: &[Catalog], role: Option<&str>) -> Option<String> {
+    let role = role?;
+    let found = catalogs.iter().flat_map(|c| &c.roles).find(|r| r.name == "authenticator")?;
+    (found.can_login && found.member_of.iter().any(|m| m == role)).then(|| found.name.clone())
+}

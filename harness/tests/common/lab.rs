@@ -68,7 +68,7 @@ impl Lab {
         for (server, spec) in servers.iter().zip(&scenario.tiers) {
             let mut conn = PgConnection::connect_with(&server.options).await.expect("connect");
             let schema = load::expand(&spec.name, &spec.schema).expect("schema files");
-            load::apply(&mut conn, &spec.name, &schema).await.expect("schema loads");
+            load::apply_schema(&mut conn, &spec.name, &schema).await.expect("schema loads");
             let data = load::expand(&spec.name, &spec.data).expect("data files");
             load::apply(&mut conn, &spec.name, &data).await.expect("data loads");
             conn.close().await.expect("close");

@@ -36,6 +36,7 @@ const INCONCLUSIVE: [&str; 3] = ["23505", "23502", "22"];
 pub async fn check(ctx: &TierContext<'_>, external: bool) -> Vec<Finding> {
     let tier = ctx.tier();
     let mut findings = Vec::new();
+    let actor = Actor::of(ctx).await;
     for (table, scope) in ctx.tenancy.scoped_tables(ctx.catalog) {
         let anchor: Vec<String> = match scope {
             TenantScope::Column(column) | TenantScope::Root(column) => vec![column.clone()],
@@ -55,10 +56,10 @@ pub async fn check(ctx: &TierContext<'_>, external: bool) -> Vec<Finding> {
                 ));
                 continue;
             }
-            let finding = match Actor::of(ctx) {
+            let finding = match &actor {
                 _ if external => ID.skip(tier, object, "external databases are audited read-only: no insert is tried"),
                 Some(actor) => {
-                    let probe = Probe { ctx, table, scope, anchor: &anchor, constraint, fk, parent_scope, actor: &actor };
+                    let probe = Probe { ctx, table, scope, anchor: &anchor, constraint, fk, parent_scope, actor };
                     probe.run(&object).await.unwrap_or_else(|e| ID.error(tier, &object, format!("the probe could not run: {e}")))
                 }
                 _ => ID.skip(tier, object, "no app role or tenant setting known (--app-role, --tenant-guc): cannot act as a tenant"),

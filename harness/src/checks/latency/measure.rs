@@ -109,7 +109,7 @@ pub async fn prepare(conn: &mut PgConnection, sql: &str) -> Result<(), sqlx::Err
 /// Warm-up, then the iterations spread over `concurrency` connections
 /// that start measuring together; then the plan of the slowest iteration.
 pub async fn measure(ctx: &TierContext<'_>, query: &LatencyQuery, bindings: &[Binding]) -> Result<Measured, String> {
-    let Some(actor) = Actor::of(ctx) else {
+    let Some(actor) = Actor::of(ctx).await else {
         return Err("the application role and tenant setting must be known (--app-role, --tenant-guc)".into());
     };
     let effort = ctx.scenario.measure(query);
@@ -220,6 +220,7 @@ mod tests {
             role: "app".into(),
             guc: "app.tenant".into(),
             mechanism: ContextMechanism::Local,
+            jwt: None,
         };
         assert_eq!(
             request(&actor, "t", None),

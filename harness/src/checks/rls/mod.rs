@@ -10,6 +10,7 @@ mod disabled;
 pub mod effect;
 mod existence_oracle;
 mod exposure;
+mod membership;
 mod no_policy;
 mod not_forced;
 mod privileged_role;
@@ -131,13 +132,21 @@ async fn probe(ctx: &TierContext<'_>) -> Vec<Finding> {
     if ctx.tenancy.scoped_tables(ctx.catalog).next().is_none() {
         return Vec::new();
     }
-    let Some(actor) = Actor::of(ctx) else {
+    let Some(actor) = Actor::of(ctx).await else {
         // One finding for the tier, not one per probe and table: the cause is one.
         return vec![reads::READ_LEAK.error(tier, "*", format!("{}; no isolation probe ran on this tier", NO_ACTOR))];
     };
     let tenants = act::tenants(ctx).await;
     if tenants.len() < 2 {
         return skip_all("fewer than two tenants have rows: nothing can leak between them (seed with --tenants 2 or more)");
+    }
+    // Membership: a tenant is acted for by a user that is a member of it alone.
+    let tenants: Vec<String> = tenants.into_iter().filter(|t| actor.can_act_for(t)).collect();
+    if tenants.len() < 2 {
+        return skip_all(&format!(
+            "fewer than two tenants have a user that is a member of that tenant alone ({}): no user can act for one tenant",
+            ctx.tenancy.model(tier)
+        ));
     }
     let prober = Prober { actor, tenants };
     // Writes are judged against the committed rows of every tenant table,
@@ -167,14 +176,19 @@ async fn probe(ctx: &TierContext<'_>) -> Vec<Finding> {
         .map(|&(table, scope)| reads::check(ctx, &prober, table, scope))
         .buffered(CONCURRENT_READERS)
         .collect::<Vec<_>>();
+    let members = membership::Users::read(ctx).await;
     let writing = async {
         let mut per_table = Vec::new();
         for &(table, scope) in &tables {
-            per_table.push([
+            let mut findings = vec![
                 writes::check(ctx, &prober, table, scope, ledger).await,
                 unset_context::check(ctx, &prober, table, scope).await,
                 existence_oracle::check(ctx, &prober, table, scope).await,
-            ]);
+            ];
+            if let Some(users) = &members {
+                findings.push(membership::check(ctx, &prober, users, table, scope).await);
+            }
+            per_table.push(findings);
         }
         per_table
     };

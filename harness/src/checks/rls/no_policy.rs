@@ -1,7 +1,10 @@
 //! `rls.no_policy`: RLS is on and the app role is granted a command, but no
 //! permissive policy applies to that command for the app role. PostgreSQL
 //! then denies every row: the application is broken for that command, and
-//! the usual "fix" under pressure is to switch RLS off.
+//! the usual "fix" under pressure is to switch RLS off. Under JWT claims
+//! (Supabase) every API role is granted every command by default and a
+//! missing write policy is how a write is refused: there only a read
+//! without a policy fails.
 
 use crate::catalog::{Command, Table};
 use crate::checks::{CheckId, Severity, Finding, TierContext};
@@ -16,9 +19,11 @@ pub fn check(ctx: &TierContext<'_>) -> Vec<Finding> {
         .scoped_tables(ctx.catalog)
         .filter(|(table, _)| table.rls_enabled)
         .map(|(table, _)| {
+            let refused_by_design = |cmd: &Command| ctx.tenancy.model(ctx.tier()).jwt() && *cmd != Command::Select;
             let uncovered: Vec<&str> = Command::WRITES_AND_READS
                 .into_iter()
                 .filter(|cmd| ctx.catalog.has_table_privilege(app, table, cmd.privilege()))
+                .filter(|cmd| !refused_by_design(cmd))
                 .filter(|cmd| !has_permissive_policy(ctx, app, table, *cmd))
                 .map(Command::privilege)
                 .collect();
@@ -40,7 +45,7 @@ pub fn check(ctx: &TierContext<'_>) -> Vec<Finding> {
         .collect()
 }
 
-fn has_permissive_policy(ctx: &TierContext<'_>, app: &str, table: &Table, command: Command) -> bool {
+pub(super) fn has_permissive_policy(ctx: &TierContext<'_>, app: &str, table: &Table, command: Command) -> bool {
     table.policies.iter().any(|p| {
         p.permissive
             && p.command.covers(command)

@@ -19,7 +19,11 @@ pub async fn check(ctx: &TierContext<'_>, prober: &Prober, table: &Table, scope:
         .and_then(|c| table.column(c))
         .map(|c| c.data_type.clone())
         .unwrap_or_else(|| "text".into());
-    let contexts = [Context::Unset, Context::Empty, Context::Tenant(act::nonexistent_tenant(&data_type))];
+    let mut contexts = vec![Context::Unset, Context::Empty, Context::Tenant(act::nonexistent_tenant(&data_type))];
+    // Under JWT claims, a request without any JWT: PostgREST's `anon`.
+    if ctx.tenancy.model(tier).jwt() {
+        contexts.push(Context::Anonymous);
+    }
     let mut cases: Vec<Case> = contexts
         .iter()
         .map(|context| prober.case(context.clone(), format!("SELECT {ROW_ID} FROM {}", table.name.sql()), false))

@@ -28,7 +28,7 @@ use statements::{Kind, KINDS};
 use super::act::{Context, Outcome, Truth};
 use super::effect::{self, Change, Effect, Ledger, Observed};
 use super::Prober;
-use crate::catalog::Table;
+use crate::catalog::{Command, Table};
 use crate::tenancy::TenantScope;
 use crate::checks::{CheckId, Finding, Severity, TierContext};
 
@@ -148,7 +148,15 @@ impl Writer<'_> {
             }
             _ => self.ctx.catalog.has_table_privilege(role, self.table, privilege),
         };
-        if !kind.privileges().iter().all(|p| granted(p)) {
+        // Under JWT claims every API role is granted every command, and a
+        // command no policy allows is refused by design (see rls.no_policy).
+        let allowed = |privilege: &str| {
+            let refused_by_design = self.ctx.tenancy.model(self.ctx.tier()).jwt()
+                && self.table.rls_enabled
+                && Command::of_privilege(privilege).is_some_and(|cmd| !super::no_policy::has_permissive_policy(self.ctx, role, self.table, cmd));
+            granted(privilege) && !refused_by_design
+        };
+        if !kind.privileges().iter().all(|p| allowed(p)) {
             return Verdict::NotGranted;
         }
         if kind == Kind::Truncate {
@@ -283,7 +291,10 @@ impl Writer<'_> {
             return WRITE_LEAK.skip(tier, name, format!("{name}: no proof either way for {reasons}"));
         }
         let mut message = if proven.is_empty() {
-            "the application role may not insert, update, delete or truncate here".to_string()
+            match self.ctx.tenancy.model(tier).jwt() {
+                true => "the signed-in role may not insert, update, delete or truncate here: not granted, or no policy allows it".to_string(),
+                false => "the application role may not insert, update, delete or truncate here".to_string(),
+            }
         } else {
             format!("other tenants' rows held, and each tenant's own write went through: {}", proven.join(", "))
         };

@@ -1,0 +1,144 @@
+//! `rls.membership`: in the membership model (a signed-in user reaches its
+//! tenants through a membership table), a user that is a member of two
+//! tenants sees exactly the rows of both, and a user that is a member of
+//! none sees no tenant row. The other probes act for one tenant through a
+//! user that is a member of it alone; these two users are where a policy
+//! that reads one membership (`LIMIT 1`, `= (SELECT ...)`) or trusts any
+//! signed-in user shows. On the membership table itself, a user that is a
+//! member of one tenant tries to add itself to another (an insert policy
+//! checking only `user_id = auth.uid()` lets it). Judged against the
+//! membership rows and the rows' tenants as the database holds them.
+
+use std::collections::BTreeSet;
+
+use sqlx::PgPool;
+
+use super::act::{self, Context, Outcome, Truth, ROW_ID};
+use super::writes::insert_row;
+use super::Prober;
+use crate::catalog::Table;
+use crate::checks::{CheckId, Finding, Severity, TierContext};
+use crate::sql::quote_ident;
+use crate::tenancy::{Membership, Model, TenantScope};
+
+pub const MEMBERSHIP: CheckId = CheckId::new("rls.membership", Severity::Error);
+
+/// The users these probes act as.
+pub struct Users {
+    membership: Membership,
+    /// The first user (by id) with two memberships or more, and its tenants.
+    pub of_several: Option<(String, BTreeSet<String>)>,
+    /// A user with no membership: the first such row of the users table,
+    /// else an id nobody has.
+    pub of_none: String,
+}
+
+impl Users {
+    pub async fn read(ctx: &TierContext<'_>) -> Option<Users> {
+        let Model::Membership(membership) = ctx.tenancy.model(ctx.tier()) else { return None };
+        Some(Users {
+            membership: membership.clone(),
+            of_several: of_several(ctx.pool, membership).await.ok().flatten(),
+            of_none: of_none(ctx, membership).await.unwrap_or_else(|| "00000000-0000-4000-8000-00000000dead".into()),
+        })
+    }
+}
+
+pub async fn check(ctx: &TierContext<'_>, prober: &Prober, users: &Users, table: &Table, scope: &TenantScope) -> Finding {
+    let tier = ctx.tier();
+    let truth = match Truth::read(ctx.pool, table, scope).await {
+        Ok(t) => t,
+        Err(e) => return MEMBERSHIP.error(tier, &table.name, format!("could not read the ground truth: {e}")),
+    };
+    let read = format!("SELECT {ROW_ID} FROM {}", table.name.sql());
+    let none = prober.case(Context::User(users.of_none.clone()), read.clone(), false);
+    match act::run(ctx.acting_pool(), &none).await {
+        Ok(Outcome::Rows(seen)) if !seen.is_empty() => {
+            let message = format!("{}: {} row(s) visible to a user that is a member of no tenant ({})", table.name, seen.len(), none.describe());
+            return prober.failure(MEMBERSHIP, ctx, &table.name, message, none, seen.len(), seen.into_iter().take(10).collect());
+        }
+        Err(e) => return MEMBERSHIP.error(tier, &table.name, format!("probe failed: {e}")),
+        _ => {}
+    }
+    if table.name == users.membership.table && !ctx.read_only {
+        if let Some(finding) = joins_another_tenant(ctx, prober, users, table).await {
+            return finding;
+        }
+    }
+    let Some((user, tenants)) = &users.of_several else {
+        return MEMBERSHIP.skip(tier, &table.name, "a user of no tenant sees nothing; no user is a member of two tenants, so seeing both was not tried");
+    };
+    let several = prober.case(Context::User(user.clone()), read, false);
+    let seen = match act::run(ctx.acting_pool(), &several).await {
+        Ok(Outcome::Rows(seen)) => seen,
+        Ok(_) => Vec::new(),
+        Err(e) => return MEMBERSHIP.error(tier, &table.name, format!("probe failed: {e}")),
+    };
+    let theirs = |owner: &String| tenants.contains(owner);
+    let foreign: Vec<String> = seen.iter().filter(|id| truth.owner.get(*id).is_some_and(|o| !o.is_empty() && !theirs(o))).cloned().collect();
+    let own: Vec<&String> = truth.owner.iter().filter(|(_, o)| theirs(o)).map(|(id, _)| id).collect();
+    let missing = own.iter().filter(|id| !seen.contains(id)).count();
+    let tenants_list = tenants.iter().cloned().collect::<Vec<_>>().join(", ");
+    if !foreign.is_empty() {
+        let message = format!("{}: user {user}, a member of {tenants_list}, sees {} row(s) of other tenants ({})", table.name, foreign.len(), several.describe());
+        return prober.failure(MEMBERSHIP, ctx, &table.name, message, several, foreign.len(), foreign.into_iter().take(10).collect());
+    }
+    if missing > 0 {
+        let message = format!("{}: user {user}, a member of {tenants_list}, does not see {missing} of its tenants' {} row(s) ({})", table.name, own.len(), several.describe());
+        return prober.failure(MEMBERSHIP, ctx, &table.name, message, several, missing, Vec::new());
+    }
+    if own.is_empty() {
+        return MEMBERSHIP.skip(tier, &table.name, format!("a user of no tenant sees nothing; the tenants of user {user} ({tenants_list}) have no rows here"));
+    }
+    let joined = if table.name == users.membership.table && !ctx.read_only { "; a member of one tenant could not add itself to another" } else { "" };
+    MEMBERSHIP.pass(
+        tier,
+        &table.name,
+        format!("user {user}, a member of {tenants_list}, sees exactly their {} row(s); a user of no tenant sees none{joined}", own.len()),
+    )
+}
+
+/// As the user acting for the first tenant, a membership of its own in
+/// the last tenant: a failing finding when the insert goes through.
+async fn joins_another_tenant(ctx: &TierContext<'_>, prober: &Prober, users: &Users, table: &Table) -> Option<Finding> {
+    let (own, other) = (prober.tenants.first()?, prober.tenants.last()?);
+    let user = prober.actor.jwt.as_ref()?.members.get(own)?;
+    let other_index = ctx.seeded?.tenants().iter().position(|t| t.text().as_deref() == Some(other.as_str()))?;
+    let insert = insert_row(ctx, table, other_index, &[(users.membership.user_column.clone(), user.clone())])?;
+    let case = prober.case(Context::Tenant(own.clone()), insert, true);
+    match act::run(ctx.acting_pool(), &case).await {
+        Ok(Outcome::Affected(n)) if n > 0 => {
+            let message = format!("{}: user {user}, a member of {own} alone, added itself to tenant {other} ({})", table.name, case.describe());
+            Some(prober.failure(MEMBERSHIP, ctx, &table.name, message, case, n as usize, Vec::new()))
+        }
+        Err(e) => Some(MEMBERSHIP.error(ctx.tier(), &table.name, format!("probe failed: {e}"))),
+        _ => None,
+    }
+}
+
+/// The first user (by id) with two memberships or more, and its tenants.
+async fn of_several(pool: &PgPool, membership: &Membership) -> Result<Option<(String, BTreeSet<String>)>, sqlx::Error> {
+    let (user, tenant) = (quote_ident(&membership.user_column), quote_ident(&membership.tenant_column));
+    let sql = format!(
+        "SELECT {user}::text, array_agg(DISTINCT {tenant}::text) FROM {} WHERE {tenant} IS NOT NULL
+         GROUP BY {user} HAVING count(DISTINCT {tenant}) > 1 ORDER BY {user}::text LIMIT 1",
+        membership.table.sql()
+    );
+    let row: Option<(String, Vec<String>)> = sqlx::query_as(&sql).fetch_optional(pool).await?;
+    Ok(row.map(|(user, tenants)| (user, tenants.into_iter().collect())))
+}
+
+/// The first row of the users table (the membership user column's FK
+/// target) without a membership.
+async fn of_none(ctx: &TierContext<'_>, membership: &Membership) -> Option<String> {
+    let table = ctx.catalog.table(&membership.table)?;
+    let (_, fk) = table.foreign_keys().find(|(c, _)| c.columns == [membership.user_column.clone()])?;
+    let key = quote_ident(fk.target_columns.first()?);
+    let sql = format!(
+        "SELECT u.{key}::text FROM {} u WHERE NOT EXISTS (SELECT 1 FROM {} m WHERE m.{} = u.{key}) ORDER BY 1 LIMIT 1",
+        fk.target.sql(),
+        membership.table.sql(),
+        quote_ident(&membership.user_column)
+    );
+    sqlx::query_scalar(&sql).fetch_optional(ctx.pool).await.ok().flatten()
+}
