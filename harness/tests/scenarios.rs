@@ -15,7 +15,7 @@ use common::repo;
 
 #[rstest]
 fn seed_scenario_passes_clean(
-    #[values("cpa", "leads", "events", "analytics", "teamspace")] scenario: &str,
+    #[values("cpa", "leads", "events", "analytics", "teamspace", "invoicely")] scenario: &str,
     #[values("local", "containers")] backend: &str,
 ) {
     let mut args = vec![
@@ -84,6 +84,13 @@ fn seed_scenario_passes_clean(
         );
         let membership_passes = report["findings"].as_array().expect("findings").iter().filter(|f| f["check"] == "rls.membership" && f["status"] == "pass").count();
         assert_eq!(membership_passes, 4, "rls.membership on every tenant table");
+    }
+    if scenario == "invoicely" {
+        assert!(err.contains("tenancy invoicely: JWT claims (role authenticated) hold the tenant at `app_metadata.tenant_id` (inferred)"), "{err}");
+        let service_role = report["findings"].as_array().expect("findings").iter().any(|f| {
+            f["check"] == "rls.privileged_role" && f["object"] == "service_role" && f["status"] == "pass"
+        });
+        assert!(service_role, "service_role is reported as an expected bypass");
     }
     if scenario == "events" {
         // Tables reached only through FK paths are audited like any other.

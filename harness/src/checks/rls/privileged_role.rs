@@ -3,14 +3,30 @@
 //! and owning one at all lets it ALTER the table and drop its policies.
 //! One finding per tier: the cause is the role, whatever number of tables
 //! it reaches (`details.tables`, absent when it bypasses RLS everywhere).
+//! Under JWT claims (Supabase), `service_role` bypasses RLS by design: it
+//! is said so in a pass of its own, not failed.
 
 use serde_json::json;
 
 use crate::checks::{CheckId, Finding, Severity, TierContext};
+use crate::tenancy::model::SERVICE_ROLE;
 
 pub const ID: CheckId = CheckId::new("rls.privileged_role", Severity::Error);
 
 pub fn check(ctx: &TierContext<'_>) -> Vec<Finding> {
+    let mut findings = app_role(ctx);
+    let service = ctx.catalog.role(SERVICE_ROLE).filter(|r| r.bypass_rls || r.superuser);
+    if let (true, Some(service)) = (ctx.tenancy.model(ctx.tier()).jwt(), service) {
+        findings.push(ID.pass(
+            ctx.tier(),
+            &service.name,
+            format!("`{SERVICE_ROLE}` bypasses RLS by design (Supabase's server-side key): an expected bypass, not probed; keep its key off clients"),
+        ));
+    }
+    findings
+}
+
+fn app_role(ctx: &TierContext<'_>) -> Vec<Finding> {
     let Some(app) = ctx.tenancy.app_role.as_deref() else {
         return vec![ID.skip(ctx.tier(), "*", "no application role given or inferred (--app-role)")];
     };
