@@ -12,6 +12,7 @@ use sqlx::{Connection, PgConnection, PgPool, Postgres, Transaction};
 use std::collections::BTreeMap;
 
 use crate::catalog::{Catalog, QualName};
+use crate::tenancy::inputs::CLAIM_PREFIX;
 use crate::tenancy::model::{Membership, Model, ANON};
 use crate::checks::TierContext;
 use crate::sql::{quote_ident, quote_literal};
@@ -30,6 +31,9 @@ pub enum Context {
     User(String),
     /// No JWT at all: PostgREST's `anon` role (JWT models).
     Anonymous,
+    /// The tenant's context, and one more setting (or `jwt.`-prefixed
+    /// claim) the policies read, set to `value`.
+    Elevated { tenant: String, input: String, value: String },
 }
 
 impl Context {
@@ -40,6 +44,7 @@ impl Context {
             Context::Unset => "no tenant setting".into(),
             Context::User(u) => format!("user {u} (with its own memberships)"),
             Context::Anonymous => format!("role {ANON} without a JWT"),
+            Context::Elevated { tenant, input, value } => format!("tenant {tenant} and {input} = '{value}'"),
         }
     }
 }
@@ -73,12 +78,8 @@ impl Jwt {
     /// The claims of `sub`, with `value` at the tenant claim.
     fn claims(&self, role: &str, sub: &str, value: Option<&str>) -> String {
         let mut claims = serde_json::json!({ "role": role, "sub": sub, "aud": role });
-        if let (Some(value), Some((last, parents))) = (value, self.path.split_last()) {
-            let mut at = &mut claims;
-            for key in parents {
-                at = at.as_object_mut().expect("an object").entry(key.clone()).or_insert_with(|| serde_json::json!({}));
-            }
-            at.as_object_mut().expect("an object").insert(last.clone(), serde_json::Value::String(value.to_string()));
+        if let Some(value) = value {
+            insert_at(&mut claims, &self.path, value);
         }
         claims.to_string()
     }
@@ -226,6 +227,11 @@ impl Actor {
             (Context::Empty, _) => set_config("", true),
             (Context::Unset | Context::Anonymous, _) => return vec![role],
             (Context::User(u), _) => set_config(u, true),
+            (Context::Elevated { tenant, input, value }, _) => {
+                let mut statements = self.statements(&Context::Tenant(tenant.clone()));
+                statements.push(format!("SELECT set_config({}, {}, true)", quote_literal(input), quote_literal(value)));
+                return statements;
+            }
         };
         vec![role, context]
     }
@@ -247,6 +253,22 @@ impl Actor {
             Context::Empty => vec![role, claims("")],
             Context::Unset => vec![role],
             Context::Anonymous => vec![format!("SET LOCAL ROLE {}", quote_ident(ANON)), claims(&format!("{{\"role\": \"{ANON}\"}}"))],
+            Context::Elevated { tenant, input, value } => {
+                let user = jwt.members.get(tenant).cloned().unwrap_or_else(|| Jwt::stand_in_user(tenant));
+                let value_at_tenant = (jwt.path != ["sub"]).then_some(tenant.as_str());
+                let mut claims_json: serde_json::Value = serde_json::from_str(&jwt.claims(&self.role, &user, value_at_tenant)).expect("claims are JSON");
+                match input.strip_prefix(CLAIM_PREFIX) {
+                    Some(path) => insert_at(&mut claims_json, &path.split('.').map(str::to_string).collect::<Vec<_>>(), value),
+                    None => {
+                        return vec![
+                            role,
+                            claims(&claims_json.to_string()),
+                            format!("SELECT set_config({}, {}, true)", quote_literal(input), quote_literal(value)),
+                        ]
+                    }
+                }
+                vec![role, claims(&claims_json.to_string())]
+            }
         }
     }
 
@@ -296,6 +318,19 @@ impl Actor {
     fn opening(&self, context: &Context) -> String {
         format!("BEGIN; {}", self.statements(context).join("; "))
     }
+}
+
+/// Sets `value` at `path` of a JSON object, making the objects on the way.
+fn insert_at(json: &mut serde_json::Value, path: &[String], value: &str) {
+    let Some((last, parents)) = path.split_last() else { return };
+    let mut at = json;
+    for key in parents {
+        at = at.as_object_mut().expect("an object").entry(key.clone()).or_insert_with(|| serde_json::json!({}));
+        if !at.is_object() {
+            *at = serde_json::json!({});
+        }
+    }
+    at.as_object_mut().expect("an object").insert(last.clone(), serde_json::Value::String(value.to_string()));
 }
 
 /// Tenant id → the first user (by id) that is a member of that tenant

@@ -114,6 +114,10 @@ pub(super) struct TenancyFile {
     pub(super) membership: Option<String>,
     /// The membership table's user column.
     pub(super) membership_user: Option<String>,
+    /// `"app.user_role" = ["platform_admin"]`: values of other settings (or
+    /// `jwt.`-prefixed claims) meant to open other tenants' rows.
+    #[serde(default)]
+    pub(super) privileged: IndexMap<String, Vec<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]

@@ -173,6 +173,10 @@ pub struct TenancyHints {
     /// column, for `model = "membership"`.
     pub membership: Option<TierTable>,
     pub membership_user: Option<String>,
+    /// Values of other settings or claims meant to open other tenants'
+    /// rows (`[tenancy.privileged]`: a platform admin): what they open is
+    /// reported as `info`, not failed. A claim is written `jwt.PATH`.
+    pub privileged: Vec<(String, Vec<String>)>,
 }
 
 /// Who the application acts as, and what its context carries
@@ -392,6 +396,7 @@ impl Scenario {
                 .map(|t| t.parse().map_err(|m| err(format!("tenancy.membership: {m}"))))
                 .transpose()?,
             membership_user: file.tenancy.membership_user,
+            privileged: file.tenancy.privileged.into_iter().collect(),
         };
         scenario.tiers = file
             .tiers

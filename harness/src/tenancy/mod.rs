@@ -19,6 +19,7 @@
 
 mod columns;
 mod describe;
+pub mod inputs;
 pub mod model;
 mod paths;
 mod roles;

@@ -106,7 +106,7 @@ pub(super) fn infer(hints: &TenancyHints, catalog: &Catalog, column: Option<&str
 }
 
 /// Policy expressions of the tier and the bodies of the functions they call.
-fn policy_texts(catalog: &Catalog) -> Vec<String> {
+pub(super) fn policy_texts(catalog: &Catalog) -> Vec<String> {
     let expressions: Vec<&String> = catalog
         .tables
         .iter()
@@ -129,23 +129,33 @@ fn reads_jwt(text: &str) -> bool {
 /// `(auth.jwt() -> 'app_metadata'::text) ->> 'tenant_id'::text` gives
 /// `app_metadata.tenant_id`.
 fn claim_path(texts: &[String], column: &str) -> Option<Vec<String>> {
-    let start = Regex::new(r"auth\.jwt\(\)|current_setting\('request\.jwt\.claims'[^)]*\)(?:::jsonb?)?").expect("valid regex");
-    let step = Regex::new(r"^[)\s]*->>?\s*'([^']+)'(?:::text)?").expect("valid regex");
     let mut counts: BTreeMap<Vec<String>, usize> = BTreeMap::new();
     for text in texts.iter().filter(|t| mentions(t, column)) {
-        for found in start.find_iter(text) {
-            let mut rest = &text[found.end()..];
-            let mut path = Vec::new();
-            while let Some(key) = step.captures(rest) {
-                path.push(key[1].to_string());
-                rest = &rest[key.get(0).expect("whole match").end()..];
-            }
-            if !path.is_empty() && path != ["sub"] && path != ["role"] {
-                *counts.entry(path).or_default() += 1;
-            }
+        for path in claim_paths(text).into_iter().filter(|p| p != &["sub"] && p != &["role"]) {
+            *counts.entry(path).or_default() += 1;
         }
     }
     counts.into_iter().max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(&a.0))).map(|(path, _)| path)
+}
+
+/// Every claim path `text` reads from the JWT: `auth.jwt() -> 'a' ->> 'b'`
+/// or the claims setting cast to JSON, as Postgres prints them.
+pub(super) fn claim_paths(text: &str) -> Vec<Vec<String>> {
+    let start = Regex::new(r"auth\.jwt\(\)|current_setting\('request\.jwt\.claims'[^)]*\)(?:::jsonb?)?").expect("valid regex");
+    let step = Regex::new(r"^[)\s]*->>?\s*'([^']+)'(?:::text)?").expect("valid regex");
+    let mut paths = Vec::new();
+    for found in start.find_iter(text) {
+        let mut rest = &text[found.end()..];
+        let mut path = Vec::new();
+        while let Some(key) = step.captures(rest) {
+            path.push(key[1].to_string());
+            rest = &rest[key.get(0).expect("whole match").end()..];
+        }
+        if !path.is_empty() {
+            paths.push(path);
+        }
+    }
+    paths
 }
 
 /// The declared membership table, else the tier's table that the policy

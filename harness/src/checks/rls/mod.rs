@@ -3,6 +3,7 @@
 //! compare what they see and change with who owns what (the ground truth).
 
 pub mod act;
+mod claim_escalation;
 mod context_bleed;
 mod definer;
 mod definer_search_path;
@@ -26,7 +27,8 @@ use crate::tenancy::TenantScope;
 use act::{Actor, Case, Context};
 
 /// Ids of the probes, for the `skip` findings when probing is impossible.
-const PROBES: [CheckId; 10] = [
+const PROBES: [CheckId; 11] = [
+    claim_escalation::CLAIM_ESCALATION,
     reads::READ_LEAK,
     reads::OWN_ROWS_HIDDEN,
     writes::WRITE_LEAK,
@@ -199,6 +201,7 @@ async fn probe(ctx: &TierContext<'_>) -> Vec<Finding> {
         findings.extend(written);
     }
     findings.push(context_bleed::check(ctx, &prober).await);
+    findings.extend(claim_escalation::check(ctx, &prober, &tables).await);
     findings.extend(exposure::check(ctx, &prober).await);
     findings.extend(definer::check(ctx, &prober, &observed, ledger).await);
     findings
