@@ -15,7 +15,7 @@ use common::repo;
 
 #[rstest]
 fn seed_scenario_passes_clean(
-    #[values("cpa", "leads", "events", "analytics", "teamspace", "invoicely")] scenario: &str,
+    #[values("cpa", "leads", "events", "analytics", "teamspace", "invoicely", "supportdesk")] scenario: &str,
     #[values("local", "containers")] backend: &str,
 ) {
     let mut args = vec![
@@ -91,6 +91,13 @@ fn seed_scenario_passes_clean(
             f["check"] == "rls.privileged_role" && f["object"] == "service_role" && f["status"] == "pass"
         });
         assert!(service_role, "service_role is reported as an expected bypass");
+    }
+    if scenario == "supportdesk" {
+        // The declared platform admin is listed with what it opens, as info.
+        let admin = report["findings"].as_array().expect("findings").iter().find(|f| f["check"] == "rls.claim_escalation" && f["object"] == "app.user_role=platform_admin");
+        let admin = admin.expect("the declared privileged role is reported");
+        assert_eq!((admin["status"].as_str(), admin["severity"].as_str()), (Some("pass"), Some("info")), "{admin}");
+        assert_eq!(admin["details"]["tables"], serde_json::json!(["public.ticket_notes", "public.tickets"]));
     }
     if scenario == "events" {
         // Tables reached only through FK paths are audited like any other.
