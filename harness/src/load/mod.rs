@@ -44,7 +44,7 @@ pub fn expand(tier: &str, paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
 }
 
 /// Supabase's `auth` schema stand-in (`auth_stub.sql`).
-const AUTH_STUB: &str = include_str!("auth_stub.sql");
+pub const AUTH_STUB: &str = include_str!("auth_stub.sql");
 
 /// Applies a tier's schema files. When they use Supabase's `auth.*`
 /// (`auth.uid()`, `auth.jwt()`, `auth.role()`, `auth.users`) and neither

@@ -22,6 +22,9 @@ use crate::scenario::Scenario;
 /// stay a file a person opens, and `tierguard replay` rebuilds any volume.
 pub const DATA_ROWS: u64 = 100_000;
 
+/// The auth stand-in a JWT repro needs outside Supabase, beside the scripts.
+const AUTH_STUB_FILE: &str = "auth_stub.sql";
+
 #[derive(Debug, Serialize, Deserialize)]
 pub struct ReproFile {
     pub check: String,
@@ -152,6 +155,17 @@ pub fn write(findings: &[Finding], scenario: &Scenario, data: &BTreeMap<String, 
                 scenario.seed,
                 path.display()
             ),
+        };
+        // Acting through JWT claims needs auth.* (Supabase's, or the stand-in).
+        let how = match case.actor.jwt {
+            Some(_) => {
+                std::fs::write(dir.join("repro").join(AUTH_STUB_FILE), crate::load::AUTH_STUB)?;
+                format!(
+                    "-- It signs in through PostgREST's JWT claims: outside Supabase, the database needs\n\
+                     -- tierguard's stand-in for the auth schema ({AUTH_STUB_FILE} beside this file) loaded before the schema.\n{how}"
+                )
+            }
+            None => how,
         };
         let sql = format!(
             "-- tierguard repro: {} on tier {}, {}\n-- {}\n{how}{}",
