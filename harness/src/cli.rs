@@ -22,6 +22,15 @@ pub enum Commands {
     Run(Box<RunArgs>),
     /// Re-run one saved failure from its repro file in a fresh environment.
     Replay(ReplayArgs),
+    /// List every check: id, severity and what fails it (Markdown, or JSON).
+    Checks(ChecksArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ChecksArgs {
+    /// Print JSON (one object per check) instead of a Markdown table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -52,6 +52,18 @@ async fn dispatch(cli: Cli) -> ExitCode {
         Err(e) => return fail(&HarnessError::input(format!("cannot install signal handlers: {e}"))),
     };
     match cli.command {
+        Commands::Checks(args) => {
+            let registry = tierguard::checks::registry::all();
+            if args.json {
+                let list: Vec<_> = registry
+                    .map(|c| serde_json::json!({ "id": c.id, "severity": c.severity, "summary": c.summary }))
+                    .collect();
+                say(&serde_json::to_string_pretty(&list).expect("serialises"));
+            } else {
+                say(tierguard::checks::registry::markdown().trim_end());
+            }
+            ExitCode::SUCCESS
+        }
         Commands::Replay(args) => {
             let overrides = Overrides {
                 backend: args.backend,

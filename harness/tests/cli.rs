@@ -838,3 +838,16 @@ fn references_without_a_foreign_key_and_random_ids_raise_no_false_alarm() {
     assert_eq!(severities, [("public.projects.created_by", "error"), ("public.tasks.project_id", "error")]);
     assert_eq!(not_passing(&report, "rls.existence_oracle"), []);
 }
+
+#[test]
+fn checks_lists_every_registered_check() {
+    let output = Command::new(env!("CARGO_BIN_EXE_tierguard")).args(["checks", "--json"]).output().expect("runs");
+    assert_eq!(output.status.code(), Some(0));
+    let listed: Vec<Value> = serde_json::from_slice(&output.stdout).expect("json");
+    assert_eq!(listed.len(), tierguard::checks::registry::all().count());
+    let membership = listed.iter().find(|c| c["id"] == "rls.membership").expect("rls.membership is listed");
+    assert_eq!(membership["severity"], "error");
+    assert!(membership["summary"].as_str().is_some_and(|s| s.contains("member of two tenants")));
+    let table = Command::new(env!("CARGO_BIN_EXE_tierguard")).arg("checks").output().expect("runs");
+    assert!(String::from_utf8_lossy(&table.stdout).starts_with("| check | fails when |"));
+}

@@ -367,7 +367,6 @@ fn seeding_leaves_every_index_and_constraint_as_the_schema_made_it() {
 fn a_repro_data_script_rebuilds_every_row_and_sequence_of_its_tier() {
     use tierguard::checks::acting::{Actor, Context};
     use tierguard::checks::rls::act::Case;
-    use tierguard::checks::{CheckId, Severity};
     use tierguard::report::{repro, stats};
 
     // Arrays, jsonb, citext, inet, bytea, domains, enums, identity columns
@@ -377,7 +376,7 @@ fn a_repro_data_script_rebuilds_every_row_and_sequence_of_its_tier() {
     rt().block_on(async {
         let seeded = lab.clone_tier(&spec.name, "repro_source").await;
         let catalog = Catalog::read(&spec.name, &seeded).await.expect("catalog");
-        let mut finding = CheckId::new("rls.read_leak", Severity::Error).fail(&spec.name, "public.x", "a leak");
+        let mut finding = tierguard::checks::registry::all().find(|c| c.id == "rls.read_leak").expect("registered").fail(&spec.name, "public.x", "a leak");
         finding.case = Some(Box::new(Case {
             actor: Actor { role: "app".into(), guc: "app.tenant".into(), mechanism: Default::default(), jwt: None },
             context: Context::Unset,

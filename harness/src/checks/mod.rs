@@ -10,6 +10,7 @@ pub mod latency;
 pub mod login;
 pub mod orphan;
 pub mod partition;
+pub mod registry;
 pub mod rls;
 pub mod rows;
 pub mod sandbox;
@@ -137,16 +138,19 @@ impl Gate {
     }
 }
 
-/// A check's identity: id and the severity its failures carry.
+/// A check's identity: id, the severity its failures carry, and what fails
+/// it in one paragraph (Markdown) — defined once, beside the check, and
+/// listed by [`registry`] for the docs and `tierguard checks`.
 #[derive(Debug, Clone, Copy)]
 pub struct CheckId {
     pub id: &'static str,
     pub severity: Severity,
+    pub summary: &'static str,
 }
 
 impl CheckId {
-    pub const fn new(id: &'static str, severity: Severity) -> Self {
-        CheckId { id, severity }
+    pub const fn new(id: &'static str, severity: Severity, summary: &'static str) -> Self {
+        CheckId { id, severity, summary }
     }
 
     pub fn pass(&self, tier: &str, object: impl fmt::Display, message: impl Into<String>) -> Finding {

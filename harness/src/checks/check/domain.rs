@@ -26,7 +26,11 @@ use crate::seed::Seeded;
 use crate::scenario::expectations::Domain;
 use crate::sql::{quote_ident, quote_literal};
 
-pub const ID: CheckId = CheckId::new("check.domain", Severity::Error);
+pub const ID: CheckId = CheckId::new(
+    "check.domain",
+    Severity::Error,
+    r#"a value outside the declared `[domains]` entry is accepted, or one inside refused (the minimal such value is reported)"#,
+);
 
 /// A `skip` finding (warning) for each table, or rows of one, that seeding
 /// could not make: `check.domain` is the closest stable id, since it

@@ -13,7 +13,11 @@ use crate::catalog::{Column, ConstraintKind, Table};
 use crate::checks::{CheckId, Finding, Severity, TierContext};
 use crate::scenario::TierColumn;
 
-pub const ID: CheckId = CheckId::new("check.missing", Severity::Warning);
+pub const ID: CheckId = CheckId::new(
+    "check.missing",
+    Severity::Warning,
+    r#"a `status`/`state`/`stage`/`type`/`kind`/`priority`/`severity`/`temperature` column has no CHECK, enum or lookup FK"#,
+);
 
 /// Base types an enumerated value is stored in (booleans, JSON, dates are not).
 const ENUM_LIKE_TYPES: [&str; 5] = ["text", "citext", "smallint", "integer", "bigint"];

@@ -7,6 +7,13 @@ mod violations;
 
 use super::{Finding, TierContext};
 
+/// The checks of this family, in the order the docs list them.
+pub const CHECKS: &[crate::checks::CheckId] = &[
+    missing::ID,
+    domain::ID,
+    violations::ID,
+];
+
 pub async fn run(ctx: &TierContext<'_>) -> Vec<Finding> {
     // Domains are tried by writing values; external sessions are read-only.
     let external = ctx.read_only;

@@ -11,7 +11,11 @@ use crate::checks::rows::shown_fields;
 use crate::checks::{CheckId, Finding, Severity, TierContext};
 use crate::sql::quote_ident;
 
-pub const ID: CheckId = CheckId::new("check.violations", Severity::Error);
+pub const ID: CheckId = CheckId::new(
+    "check.violations",
+    Severity::Error,
+    r#"existing rows violate a CHECK (e.g. one added NOT VALID), counted with up to ten samples"#,
+);
 
 /// Rows shown per finding.
 const SAMPLES: i64 = 10;

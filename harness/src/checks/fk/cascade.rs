@@ -17,7 +17,11 @@ use crate::checks::{CheckId, Finding, Severity, TierContext};
 use crate::scenario::expectations::{OnDelete, RelationKind};
 use crate::sql::quote_ident;
 
-pub const ID: CheckId = CheckId::new("fk.cascade", Severity::Error);
+pub const ID: CheckId = CheckId::new(
+    "fk.cascade",
+    Severity::Error,
+    r#"deleting a parent does not do what `[cascade_rules]`/`[[cascade]]` declare (observed: children deleted, nulled, reset, left, or the delete refused)"#,
+);
 
 /// What happened to the children when their parent was deleted.
 enum Observed {

@@ -27,7 +27,11 @@ use crate::checks::sandbox::{Outcome, Sandbox};
 use crate::checks::{CheckId, Finding, Severity, TierContext};
 use crate::sql::{quote_ident, quote_literal};
 
-pub const ID: CheckId = CheckId::new("fk.cross_tenant", Severity::Error);
+pub const ID: CheckId = CheckId::new(
+    "fk.cross_tenant",
+    Severity::Error,
+    r#"acting as tenant A (app role, tenant setting), a row pointing at tenant B's parent row is accepted; either side's tenant may come up its tenant path, so a shortcut column beside the path (`task_comments.workspace_id` next to `task_id`) is probed too"#,
+);
 
 /// Refusals that say the copied row was wrong, not that the reference was
 /// stopped: nothing is shown by them.

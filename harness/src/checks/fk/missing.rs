@@ -7,7 +7,11 @@
 use crate::catalog::references::{inferred, Inferred};
 use crate::checks::{CheckId, Finding, Severity, TierContext};
 
-pub const ID: CheckId = CheckId::new("fk.missing", Severity::Warning);
+pub const ID: CheckId = CheckId::new(
+    "fk.missing",
+    Severity::Warning,
+    r#"a `<x>_id` column matches the key of table `<x>`/`<x>s` in the same tier, or a `created_by`/`assigned_to`/`owner_id`-style column the key of a `users` table, without an FK (an error when rows tierguard did not write already point at nothing)"#,
+);
 
 pub fn check(ctx: &TierContext<'_>) -> Vec<Finding> {
     let tier = ctx.tier();

@@ -10,6 +10,15 @@ mod unindexed;
 
 use super::{Finding, TierContext};
 
+/// The checks of this family, in the order the docs list them.
+pub const CHECKS: &[crate::checks::CheckId] = &[
+    missing::ID,
+    unindexed::ID,
+    not_enforced::ID,
+    cross_tenant::ID,
+    cascade::ID,
+];
+
 pub async fn run(ctx: &TierContext<'_>) -> Vec<Finding> {
     // External sessions are read-only: the writing probes would be refused
     // for that reason alone and prove nothing, so they are skipped there.

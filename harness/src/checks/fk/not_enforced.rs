@@ -17,7 +17,11 @@ use crate::checks::sandbox::{Outcome, Sandbox};
 use crate::checks::{CheckId, Finding, Severity, TierContext};
 use crate::sql::quote_ident;
 
-pub const ID: CheckId = CheckId::new("fk.not_enforced", Severity::Error);
+pub const ID: CheckId = CheckId::new(
+    "fk.not_enforced",
+    Severity::Error,
+    r#"an FK is NOT VALID, its triggers are disabled, or a copied row pointing at a missing parent is accepted (existing violators counted)"#,
+);
 
 /// Rows shown per finding.
 const SAMPLES: i64 = 10;

@@ -5,7 +5,11 @@
 use crate::catalog::Table;
 use crate::checks::{CheckId, Severity, Finding, TierContext};
 
-pub const ID: CheckId = CheckId::new("fk.unindexed", Severity::Warning);
+pub const ID: CheckId = CheckId::new(
+    "fk.unindexed",
+    Severity::Warning,
+    r#"no index is led by an FK's columns"#,
+);
 
 pub fn check(ctx: &TierContext<'_>) -> Vec<Finding> {
     let tier = ctx.tier();

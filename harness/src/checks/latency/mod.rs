@@ -19,6 +19,12 @@ use crate::error::{HarnessError, Result};
 use crate::scenario::Scenario;
 use crate::scenario::workload::Param;
 
+/// The checks of this family, in the order the docs list them.
+pub const CHECKS: &[crate::checks::CheckId] = &[
+    target::ID,
+    seq_scan::ID,
+];
+
 pub async fn run(ctx: &TierContext<'_>) -> Vec<Finding> {
     let mut findings = Vec::new();
     for query in ctx.scenario.latency.iter().filter(|q| q.tier == ctx.tier()) {

@@ -12,7 +12,11 @@ use crate::checks::{CheckId, Finding, Severity, TierContext};
 use crate::sql::quote_ident;
 use crate::scenario::workload::LatencyQuery;
 
-pub const ID: CheckId = CheckId::new("latency.seq_scan", Severity::Warning);
+pub const ID: CheckId = CheckId::new(
+    "latency.seq_scan",
+    Severity::Warning,
+    r#"the plan of a named query's slowest iteration scans a table of more than `seq_scan_rows` rows sequentially"#,
+);
 
 pub async fn check(ctx: &TierContext<'_>, query: &LatencyQuery, plan: &Value, plan_file: &str) -> Finding {
     let threshold = ctx.scenario.measure(query).seq_scan_rows;

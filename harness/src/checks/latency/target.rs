@@ -9,7 +9,11 @@ use super::measure::Measured;
 use crate::checks::{Attachment, CheckId, Finding, Severity, TierContext};
 use crate::scenario::workload::LatencyQuery;
 
-pub const ID: CheckId = CheckId::new("latency.target", Severity::Error);
+pub const ID: CheckId = CheckId::new(
+    "latency.target",
+    Severity::Error,
+    r#"a named query's declared statistic (p95, mean or max over the iterations, run as the application under a tenant's context) exceeds its `target_ms`"#,
+);
 
 pub fn check(ctx: &TierContext<'_>, query: &LatencyQuery, measured: &Measured, plan_file: &str) -> Finding {
     let stats = &measured.stats;

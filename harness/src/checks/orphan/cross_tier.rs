@@ -30,7 +30,11 @@ use super::{Offenders, Probed};
 use crate::checks::{CheckId, Severity};
 use crate::sql::quote_literal;
 
-pub const ID: CheckId = CheckId::new("orphan.cross_tier", Severity::Error);
+pub const ID: CheckId = CheckId::new(
+    "orphan.cross_tier",
+    Severity::Error,
+    r#"rows whose declared cross-tier reference finds no target row"#,
+);
 
 pub async fn probe(link: &Link<'_>, from_pool: &PgPool, to_pool: &PgPool) -> Result<Probed> {
     let tenant_kind = link.tenant_kind();

@@ -17,7 +17,11 @@ use crate::catalog::references::inferred;
 use crate::checks::{CheckId, Severity};
 use crate::scenario::Scenario;
 
-pub const ID: CheckId = CheckId::new("orphan.intra", Severity::Error);
+pub const ID: CheckId = CheckId::new(
+    "orphan.intra",
+    Severity::Error,
+    r#"in one tier, rows behind a NOT VALID FK, an FK with disabled triggers, an `fk.missing` column or a declared soft reference that find no target row (for an `fk.missing` column, only rows tierguard did not write: fixed data, external servers; seeded rows take keys that exist)"#,
+);
 
 /// References inside `catalog`'s tier that no enforced FK guards (declared
 /// soft references come from the scenario, with the cross-tier ones).

@@ -24,6 +24,13 @@ use crate::checks::{CheckId, Finding};
 use crate::scenario::Scenario;
 use crate::seed::Seeded;
 
+/// The checks of this family, in the order the docs list them.
+pub const CHECKS: &[crate::checks::CheckId] = &[
+    intra::ID,
+    cross_tier::ID,
+    tenant_mismatch::ID,
+];
+
 /// References probed at once: each holds a connection on one or two tiers.
 const CONCURRENT_PROBES: usize = 4;
 

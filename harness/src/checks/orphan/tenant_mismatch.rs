@@ -9,4 +9,8 @@
 
 use crate::checks::{CheckId, Severity};
 
-pub const ID: CheckId = CheckId::new("orphan.tenant_mismatch", Severity::Error);
+pub const ID: CheckId = CheckId::new(
+    "orphan.tenant_mismatch",
+    Severity::Error,
+    r#"rows whose reference finds a target row of another tenant"#,
+);

@@ -10,7 +10,11 @@ use sqlx::PgPool;
 use crate::catalog::{Table, TableKind};
 use crate::checks::{CheckId, Severity, Finding, TierContext};
 
-pub const ID: CheckId = CheckId::new("partition.coverage", Severity::Error);
+pub const ID: CheckId = CheckId::new(
+    "partition.coverage",
+    Severity::Error,
+    r#"a time-range-partitioned table has no partition for now or the months ahead"#,
+);
 
 const TIME_TYPES: [&str; 4] = [
     "date",

@@ -19,7 +19,11 @@ use crate::checks::{CheckId, Finding, Severity, TierContext};
 use crate::tenancy::inputs::context_inputs;
 use crate::tenancy::TenantScope;
 
-pub const CLAIM_ESCALATION: CheckId = CheckId::new("rls.claim_escalation", Severity::Error);
+pub const CLAIM_ESCALATION: CheckId = CheckId::new(
+    "rls.claim_escalation",
+    Severity::Error,
+    r#"acting as tenant A with one more setting or JWT claim the policies read (`app.user_role`, `app.is_admin`, `user_metadata.is_admin`) set to a value they compare it with (or `true`), rows of other tenants beyond those A sees anyway become visible; the object names the input and value (`app.user_role=supervisor`), `details.tables` what it opens. Values declared in `[tenancy.privileged]` are `info` passes listing what they open"#,
+);
 
 /// What one input value opened: table → rows of other tenants seen, and
 /// the first case that showed it.

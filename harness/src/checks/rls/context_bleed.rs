@@ -12,7 +12,11 @@ use super::Prober;
 use crate::checks::{CheckId, Finding, Severity, TierContext};
 use crate::scenario::ContextMechanism;
 
-pub const CONTEXT_BLEED: CheckId = CheckId::new("rls.context_bleed", Severity::Error);
+pub const CONTEXT_BLEED: CheckId = CheckId::new(
+    "rls.context_bleed",
+    Severity::Error,
+    r#"the tenant setting survives into the next use of a pooled connection"#,
+);
 
 pub async fn check(ctx: &TierContext<'_>, prober: &Prober) -> Finding {
     let tier = ctx.tier();

@@ -29,7 +29,11 @@ use crate::checks::{CheckId, Finding, Severity, TierContext};
 use crate::sql::quote_ident;
 use crate::scenario::ContextMechanism;
 
-pub const DEFINER_BYPASS: CheckId = CheckId::new("rls.definer_bypass", Severity::Error);
+pub const DEFINER_BYPASS: CheckId = CheckId::new(
+    "rls.definer_bypass",
+    Severity::Error,
+    r#"a SECURITY DEFINER function or procedure the app can call, called as tenant A with B's tenant id (or, for an argument named after a tenant table such as `p_workspace_id`, the key of one of B's rows there), returns rows of another tenant, answers A what it answers B and not what it answers for ids no row has, or changes, adds or removes any of B's rows in any tenant table (the scenario's context function is left out)"#,
+);
 
 pub async fn check(ctx: &TierContext<'_>, prober: &Prober, observed: &[Observed], ledger: &Ledger) -> Vec<Finding> {
     let Some(column) = ctx.tenancy.column(ctx.tier()).map(str::to_string) else { return Vec::new() };

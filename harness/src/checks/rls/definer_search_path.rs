@@ -7,7 +7,11 @@
 
 use crate::checks::{CheckId, Finding, Severity, TierContext};
 
-pub const DEFINER_SEARCH_PATH: CheckId = CheckId::new("rls.definer_search_path", Severity::Warning);
+pub const DEFINER_SEARCH_PATH: CheckId = CheckId::new(
+    "rls.definer_search_path",
+    Severity::Warning,
+    r#"a SECURITY DEFINER function without a `search_path` of its own (`SET search_path = ...`)"#,
+);
 
 pub fn check(ctx: &TierContext<'_>) -> Vec<Finding> {
     ctx.catalog

@@ -3,7 +3,11 @@
 
 use crate::checks::{CheckId, Severity, Finding, TierContext};
 
-pub const ID: CheckId = CheckId::new("rls.disabled", Severity::Error);
+pub const ID: CheckId = CheckId::new(
+    "rls.disabled",
+    Severity::Error,
+    r#"a tenant-scoped table has row level security off"#,
+);
 
 pub fn check(ctx: &TierContext<'_>) -> Vec<Finding> {
     ctx.tenancy

@@ -36,7 +36,11 @@ use crate::tenancy::TenantScope;
 use crate::checks::{CheckId, Finding, Severity, TierContext};
 use crate::sql::quote_ident;
 
-pub const EXISTENCE_ORACLE: CheckId = CheckId::new("rls.existence_oracle", Severity::Warning);
+pub const EXISTENCE_ORACLE: CheckId = CheckId::new(
+    "rls.existence_oracle",
+    Severity::Warning,
+    r#"acting as A, a new row carrying a value of B's in a unique key is refused as a duplicate while the same row with A's own values is accepted: the error tells A that B has it (e.g. `UNIQUE (email)` where `UNIQUE (tenant_id, email)` was meant)"#,
+);
 
 const UNIQUE_VIOLATION: &str = "23505";
 

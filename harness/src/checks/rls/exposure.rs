@@ -10,9 +10,21 @@ use crate::catalog::{QualName, Table};
 use crate::checks::{CheckId, Finding, Severity, TierContext};
 use crate::sql::quote_ident;
 
-pub const VIEW_BYPASS: CheckId = CheckId::new("rls.view_bypass", Severity::Error);
-pub const MATVIEW_EXPOSED: CheckId = CheckId::new("rls.matview_exposed", Severity::Error);
-pub const PARTITION_BYPASS: CheckId = CheckId::new("rls.partition_bypass", Severity::Error);
+pub const VIEW_BYPASS: CheckId = CheckId::new(
+    "rls.view_bypass",
+    Severity::Error,
+    r#"a view the app can read returns other tenants' rows"#,
+);
+pub const MATVIEW_EXPOSED: CheckId = CheckId::new(
+    "rls.matview_exposed",
+    Severity::Error,
+    r#"a materialized view holding tenant rows is readable by the app"#,
+);
+pub const PARTITION_BYPASS: CheckId = CheckId::new(
+    "rls.partition_bypass",
+    Severity::Error,
+    r#"a partition the app can read directly returns other tenants' rows"#,
+);
 
 pub async fn check(ctx: &TierContext<'_>, prober: &Prober) -> Vec<Finding> {
     let mut findings = Vec::new();

@@ -21,7 +21,11 @@ use crate::checks::{CheckId, Finding, Severity, TierContext};
 use crate::sql::quote_ident;
 use crate::tenancy::{Membership, Model, TenantScope};
 
-pub const MEMBERSHIP: CheckId = CheckId::new("rls.membership", Severity::Error);
+pub const MEMBERSHIP: CheckId = CheckId::new(
+    "rls.membership",
+    Severity::Error,
+    r#"membership model (users reach tenants through a membership table): a user that is a member of two tenants sees rows of another tenant or misses rows of its own, a user that is a member of none sees tenant rows, or a member of one tenant inserts a membership of its own in another"#,
+);
 
 /// The users these probes act as.
 pub struct Users {

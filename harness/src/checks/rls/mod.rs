@@ -26,6 +26,27 @@ use super::{CheckId, Finding, Repro, TierContext};
 use crate::tenancy::TenantScope;
 use act::{Actor, Case, Context};
 
+/// The checks of this family, in the order the docs list them.
+pub const CHECKS: &[crate::checks::CheckId] = &[
+    disabled::ID,
+    not_forced::ID,
+    no_policy::ID,
+    privileged_role::ID,
+    reads::READ_LEAK,
+    reads::OWN_ROWS_HIDDEN,
+    writes::WRITE_LEAK,
+    unset_context::UNSET_CONTEXT,
+    claim_escalation::CLAIM_ESCALATION,
+    membership::MEMBERSHIP,
+    context_bleed::CONTEXT_BLEED,
+    exposure::VIEW_BYPASS,
+    exposure::MATVIEW_EXPOSED,
+    exposure::PARTITION_BYPASS,
+    definer::DEFINER_BYPASS,
+    definer_search_path::DEFINER_SEARCH_PATH,
+    existence_oracle::EXISTENCE_ORACLE,
+];
+
 /// Ids of the probes, for the `skip` findings when probing is impossible.
 const PROBES: [CheckId; 11] = [
     claim_escalation::CLAIM_ESCALATION,

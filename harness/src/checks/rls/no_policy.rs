@@ -9,7 +9,11 @@
 use crate::catalog::{Command, Table};
 use crate::checks::{CheckId, Severity, Finding, TierContext};
 
-pub const ID: CheckId = CheckId::new("rls.no_policy", Severity::Error);
+pub const ID: CheckId = CheckId::new(
+    "rls.no_policy",
+    Severity::Error,
+    r#"the app role is granted a command but no permissive policy applies to it"#,
+);
 
 pub fn check(ctx: &TierContext<'_>) -> Vec<Finding> {
     let Some(app) = ctx.tenancy.app_role.as_deref() else {

@@ -6,7 +6,11 @@
 
 use crate::checks::{CheckId, Finding, Severity, TierContext};
 
-pub const ID: CheckId = CheckId::new("rls.not_forced", Severity::Error);
+pub const ID: CheckId = CheckId::new(
+    "rls.not_forced",
+    Severity::Error,
+    r#"RLS is not forced and the owner is a non-superuser role (error when the app role is or can act as the owner, else warning)"#,
+);
 
 pub fn check(ctx: &TierContext<'_>) -> Vec<Finding> {
     let app_role = ctx.tenancy.app_role.as_deref();

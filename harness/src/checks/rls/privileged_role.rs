@@ -11,7 +11,11 @@ use serde_json::json;
 use crate::checks::{CheckId, Finding, Severity, TierContext};
 use crate::tenancy::model::SERVICE_ROLE;
 
-pub const ID: CheckId = CheckId::new("rls.privileged_role", Severity::Error);
+pub const ID: CheckId = CheckId::new(
+    "rls.privileged_role",
+    Severity::Error,
+    r#"the app role is superuser, has BYPASSRLS, or owns tenant tables (one finding per tier, the owned tables in `details.tables`)"#,
+);
 
 pub fn check(ctx: &TierContext<'_>) -> Vec<Finding> {
     let mut findings = app_role(ctx);

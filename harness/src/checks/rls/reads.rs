@@ -13,8 +13,16 @@ use crate::tenancy::TenantScope;
 use crate::checks::{CheckId, Finding, Severity, TierContext};
 use crate::tenancy::inputs::context_inputs;
 
-pub const READ_LEAK: CheckId = CheckId::new("rls.read_leak", Severity::Error);
-pub const OWN_ROWS_HIDDEN: CheckId = CheckId::new("rls.own_rows_hidden", Severity::Error);
+pub const READ_LEAK: CheckId = CheckId::new(
+    "rls.read_leak",
+    Severity::Error,
+    r#"acting as tenant A (full scan, another tenant's row by key, a filter on another tenant, ORDER BY/LIMIT, count, a join along an FK), a row of another tenant is returned"#,
+);
+pub const OWN_ROWS_HIDDEN: CheckId = CheckId::new(
+    "rls.own_rows_hidden",
+    Severity::Error,
+    r#"acting as tenant A, some of A's own rows are not visible"#,
+);
 
 #[derive(Debug, Clone)]
 enum Shape {

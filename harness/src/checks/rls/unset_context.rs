@@ -10,7 +10,11 @@ use crate::catalog::Table;
 use crate::tenancy::TenantScope;
 use crate::checks::{CheckId, Finding, Severity, TierContext};
 
-pub const UNSET_CONTEXT: CheckId = CheckId::new("rls.unset_context", Severity::Error);
+pub const UNSET_CONTEXT: CheckId = CheckId::new(
+    "rls.unset_context",
+    Severity::Error,
+    r#"with no, an empty, or an unknown tenant setting (under JWT claims also as `anon` without a JWT), rows are visible or a write succeeds"#,
+);
 
 pub async fn check(ctx: &TierContext<'_>, prober: &Prober, table: &Table, scope: &TenantScope) -> Finding {
     let tier = ctx.tier();

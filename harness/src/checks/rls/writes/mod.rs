@@ -32,7 +32,11 @@ use crate::catalog::{Command, Table};
 use crate::tenancy::TenantScope;
 use crate::checks::{CheckId, Finding, Severity, TierContext};
 
-pub const WRITE_LEAK: CheckId = CheckId::new("rls.write_leak", Severity::Error);
+pub const WRITE_LEAK: CheckId = CheckId::new(
+    "rls.write_leak",
+    Severity::Error,
+    r#"acting as A, a write changes, adds or removes rows of B: insert a row of B; update B's row by key, or every row with a WHERE that reads no column (PostgreSQL adds the SELECT policy only when a statement reads columns); move A's rows to B by key and unqualified (the row's references move with it); `INSERT ... ON CONFLICT DO UPDATE` and `MERGE` on B's key; delete by key and unqualified; or TRUNCATE granted to the app role (directly, through a role it belongs to, or by `GRANT ALL`), which ignores row level security. See [Write probes](#write-probes)"#,
+);
 
 /// What one way of writing came to.
 #[derive(Debug)]
