@@ -15,11 +15,13 @@ pub mod names;
 pub mod provision;
 pub mod replay;
 pub mod report;
+pub mod rng;
 pub mod run;
 pub mod scenario;
 pub mod seed;
 pub mod sql;
 pub mod tenancy;
+pub mod truth;
 pub mod verdict;
 
 /// Imports flow one way, down the layers of a run: a module may use the
@@ -37,11 +39,11 @@ mod layers {
         &["cli", "report", "names"],
         &["checks"],
         &["seed"],
-        &["tenancy"],
+        &["tenancy", "truth"],
         &["catalog"],
         &["provision", "load"],
         &["scenario"],
-        &["sql", "verdict", "error"],
+        &["sql", "verdict", "error", "rng"],
     ];
 
     fn layer(module: &str) -> usize {

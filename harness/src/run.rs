@@ -10,6 +10,7 @@ use indexmap::IndexMap;
 use sqlx::PgPool;
 
 use crate::catalog::Catalog;
+use crate::truth::SeedTruth;
 use crate::tenancy::Tenancy;
 use crate::checks::{self, Family, Finding, TierContext};
 use crate::error::{HarnessError, Result};
@@ -118,7 +119,7 @@ pub async fn run(scenario: &Scenario) -> Result<Outcome> {
     }
     // Tables left empty by `on_unsatisfiable = "skip"` are reported whatever
     // families run: every check that reads them sees an empty table.
-    let mut findings = seeded.as_ref().map(checks::check::domain::unseeded).unwrap_or_default();
+    let mut findings = seeded.as_ref().map(|s| checks::check::domain::unseeded(s)).unwrap_or_default();
     findings.extend(audit(
         &Audit {
             scenario,
@@ -264,7 +265,7 @@ pub async fn audit(audit: &Audit<'_>, tiers: &[(&Catalog, &PgPool)]) -> Vec<Find
             scenario: audit.scenario,
             pool,
             app_pool: app_pool.as_ref(),
-            seeded: audit.seeded,
+            seeded: audit.seeded.map(|s| s as &dyn SeedTruth),
             read_only: audit.read_only,
         };
         let findings = checks::run_tier(&ctx).await;
@@ -277,7 +278,7 @@ pub async fn audit(audit: &Audit<'_>, tiers: &[(&Catalog, &PgPool)]) -> Vec<Find
     let mut findings: Vec<Finding> = per_tier.into_iter().flatten().collect();
     // References may cross tiers: this family looks at all of them at once.
     if audit.scenario.runs(Family::Orphan) {
-        findings.extend(checks::orphan::run(audit.scenario, tiers, audit.tenancy, audit.seeded).await);
+        findings.extend(checks::orphan::run(audit.scenario, tiers, audit.tenancy, audit.seeded.map(|s| s as &dyn SeedTruth)).await);
     }
     checks::causes::attribute(&mut findings);
     findings

@@ -15,6 +15,7 @@ use sqlx::PgPool;
 use tierguard::catalog::Catalog;
 use tierguard::tenancy::TenantScope;
 use tierguard::sql::quote_ident;
+use tierguard::truth::SeedTruth;
 
 use common::lab::Lab;
 use common::{repo, rt, validate_against_contract};

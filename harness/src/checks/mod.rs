@@ -24,7 +24,7 @@ use sqlx::PgPool;
 use crate::catalog::Catalog;
 use crate::tenancy::Tenancy;
 use crate::scenario::Scenario;
-use crate::seed::Seeded;
+use crate::truth::SeedTruth;
 
 pub use crate::verdict::{Family, Severity, Status};
 
@@ -180,7 +180,7 @@ pub struct TierContext<'a> {
     /// Logged in as the application role (disposable servers; see `login`).
     pub app_pool: Option<&'a PgPool>,
     /// Who owns which seeded row, and how to make new valid rows.
-    pub seeded: Option<&'a Seeded>,
+    pub seeded: Option<&'a dyn SeedTruth>,
     /// External servers: probes may read but never write, not even rolled back.
     pub read_only: bool,
 }

@@ -7,8 +7,8 @@
 //! `plan` decides every value (a pure function of seed, table, column and
 //! row), `copy` streams them into the servers as a bulk load (`fk_checks`,
 //! `indexes` and `fresh` set aside what a row-by-row load would pay for),
-//! and [`Seeded`] answers which tenant owns which row: the ground truth the
-//! probes compare against.
+//! and [`Seeded`] answers which tenant owns which row (as `truth::SeedTruth`,
+//! the interface the checks read).
 
 mod copy;
 mod domain;
@@ -18,7 +18,6 @@ mod indexes;
 mod pattern;
 mod plan;
 mod realism;
-mod rng;
 mod value;
 
 use std::collections::BTreeMap;
@@ -31,10 +30,9 @@ use crate::catalog::{Catalog, QualName};
 use crate::tenancy::{Tenancy, TenantScope};
 use crate::error::{HarnessError, Result};
 use crate::scenario::{ColumnOverride, OnUnsatisfiable, Scenario, TierTable};
+use crate::truth::{shown_rows, SeedTruth, Unseeded};
 
 pub use plan::Plan;
-/// Stable hashing of names into seeds, for other seeded parts of a run.
-pub(crate) use rng::{stream, RowRng};
 pub use value::Value;
 
 /// How much to seed and how, from the scenario and flags.
@@ -76,29 +74,6 @@ impl Settings {
     }
 }
 
-/// A table, or some of its rows, that seeding could not make.
-#[derive(Debug, Clone)]
-pub struct Unseeded {
-    pub tier: String,
-    /// `schema.table.column` of an empty table, `schema.table` of rows left out.
-    pub object: String,
-    pub message: String,
-    /// The rows left out (none: the whole table).
-    pub rows: Vec<u64>,
-}
-
-impl Unseeded {
-    /// The first rows left out, as a finding shows them (`#17`).
-    pub fn samples(&self) -> Vec<String> {
-        shown_rows(&self.rows)
-    }
-}
-
-/// Row numbers as messages show them: the first ten, `#17`.
-fn shown_rows(rows: &[u64]) -> Vec<String> {
-    rows.iter().take(10).map(|r| format!("#{r}")).collect()
-}
-
 /// What was seeded, and who owns each row.
 pub struct Seeded {
     plan: Arc<Plan>,
@@ -106,33 +81,24 @@ pub struct Seeded {
     left_out: Vec<copy::LeftOut>,
 }
 
-impl Seeded {
-    /// Tenant ids, as the tenant column holds them.
-    pub fn tenants(&self) -> &[Value] {
-        &self.plan.tenants
+impl SeedTruth for Seeded {
+    fn tenants(&self) -> Vec<String> {
+        self.plan.tenants.iter().map(|t| t.text().unwrap_or_default()).collect()
     }
 
-    /// Whether every row of the table was written by tierguard (none was
-    /// there before seeding): its references hold by construction.
-    pub fn generated(&self, tier: &str, table: &QualName) -> bool {
+    fn generated(&self, tier: &str, table: &QualName) -> bool {
         self.plan.table(tier, table).is_some_and(|t| t.fixed.is_none() && t.preexisting == 0)
     }
 
-    /// Rows in the table after seeding (fixed rows included).
-    pub fn rows(&self, tier: &str, table: &QualName) -> u64 {
+    fn rows(&self, tier: &str, table: &QualName) -> u64 {
         self.plan.table(tier, table).map_or(0, |t| t.rows)
     }
 
-    /// The tenant (index into [`Seeded::tenants`]) that owns row `row`:
-    /// directly through the tenant column or through its FK path.
-    pub fn owner(&self, tier: &str, table: &QualName, row: u64) -> Option<usize> {
+    fn owner(&self, tier: &str, table: &QualName, row: u64) -> Option<usize> {
         self.plan.table(tier, table).and_then(|t| self.plan.tenant_of(t, row))
     }
 
-    /// A new row for `table` owned by tenant `tenant`, valid in every
-    /// respect (unique keys past the seeded ones, parents of that tenant):
-    /// what the write probes try to insert. (column, type, text or NULL).
-    pub fn fresh_row(&self, tier: &str, table: &QualName, tenant: usize) -> Option<Vec<(String, String, Option<String>)>> {
+    fn fresh_row(&self, tier: &str, table: &QualName, tenant: usize) -> Option<Vec<(String, String, Option<String>)>> {
         let plan_table = self.plan.table(tier, table)?;
         if plan_table.fixed.is_some() || plan_table.unsatisfiable.is_some() {
             return None;
@@ -152,15 +118,11 @@ impl Seeded {
         )
     }
 
-    /// The value row `row` holds in `column` (keys, to look rows up).
-    pub fn value(&self, tier: &str, table: &QualName, row: u64, column: &str) -> Option<Value> {
-        self.plan.table(tier, table).map(|t| self.plan.value(t, row, column, 0))
+    fn value(&self, tier: &str, table: &QualName, row: u64, column: &str) -> Option<String> {
+        self.plan.table(tier, table).and_then(|t| self.plan.value(t, row, column, 0).text())
     }
 
-    /// What could not be seeded: each table left empty because no row
-    /// could be made, and each table some of whose rows were left out for
-    /// a CHECK (`check.domain` reports them).
-    pub fn unseeded(&self) -> Vec<Unseeded> {
+    fn unseeded(&self) -> Vec<Unseeded> {
         let empty = self.plan.tables.iter().filter_map(|t| Some((t, t.unsatisfiable.as_ref()?))).map(|(table, why)| {
             let column = why.column.split(", ").next().unwrap_or_default();
             Unseeded {

@@ -9,7 +9,7 @@
 use rand::Rng;
 use regex_syntax::hir::{Capture, Class, ClassBytes, ClassBytesRange, ClassUnicode, ClassUnicodeRange, Hir, HirKind, Repetition};
 
-use super::rng::RowRng;
+use crate::rng::RowRng;
 use super::realism::Realism;
 
 /// Longest run drawn for `*`, `+` and `{n,}` in random strings.

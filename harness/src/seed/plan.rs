@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::domain::{Domains, Relation};
-use super::rng::{stream, RowRng};
+use crate::rng::{stream, RowRng};
 use super::value::{Kind, Value};
 use super::Settings;
 use crate::catalog::references::Inferred;

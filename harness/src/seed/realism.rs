@@ -13,7 +13,7 @@ use fake::faker::phone_number::en::PhoneNumber;
 use fake::Fake;
 use rand::Rng;
 
-use super::rng::RowRng;
+use crate::rng::RowRng;
 
 /// What a text column's name says it holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

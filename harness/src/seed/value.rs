@@ -11,7 +11,7 @@ use rand::{Rng, RngCore};
 use super::domain::ColumnDomain;
 use super::pattern::Pattern;
 use super::realism::Realism;
-use super::rng::RowRng;
+use crate::rng::RowRng;
 use crate::scenario::ColumnOverride;
 
 /// Data that does not depend on the day it was generated: times spread

@@ -22,7 +22,7 @@ use tokio::runtime::Handle;
 use crate::catalog::{Column, Table};
 use crate::checks::sandbox::{Outcome, Sandbox};
 use crate::checks::{CheckId, Finding, Severity, Status, TierContext};
-use crate::seed::Seeded;
+use crate::truth::SeedTruth;
 use crate::scenario::expectations::Domain;
 use crate::sql::{quote_ident, quote_literal};
 
@@ -38,7 +38,7 @@ pub const ID: CheckId = CheckId::new(
 /// none the seeder could make (or the table's parent is empty for that
 /// reason). Reported whatever families run: every check that reads such a
 /// table sees it empty or short.
-pub fn unseeded(seeded: &Seeded) -> Vec<Finding> {
+pub fn unseeded(seeded: &dyn SeedTruth) -> Vec<Finding> {
     seeded
         .unseeded()
         .into_iter()
@@ -206,7 +206,7 @@ async fn run(ctx: &TierContext<'_>, table: &Table, column: &Column, trials: Tria
                 max_global_rejects: MAX_UNRELATED,
                 failure_persistence: None,
                 rng_algorithm: RngAlgorithm::ChaCha,
-                rng_seed: RngSeed::Fixed(crate::seed::stream(0, &[&salt, name])),
+                rng_seed: RngSeed::Fixed(crate::rng::stream(0, &[&salt, name])),
                 ..Config::default()
             });
             let outcome = runner.run(strategy, |value| match (side, try_value(&value)) {

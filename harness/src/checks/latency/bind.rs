@@ -8,7 +8,7 @@ use rand::RngCore;
 use crate::catalog::QualName;
 use crate::checks::rls::act;
 use crate::checks::TierContext;
-use crate::seed::{stream, RowRng};
+use crate::rng::{stream, RowRng};
 use crate::scenario::workload::{LatencyQuery, Param};
 
 /// One iteration: the tenant it acts as and its parameters as text (`None`
@@ -73,12 +73,12 @@ fn row_value(
 ) -> Result<Option<String>, Unbound> {
     let seeded = ctx.seeded.expect("checked by the caller");
     let tier = ctx.tier();
-    let owner = seeded.tenants().iter().position(|t| t.text().as_deref() == Some(tenant));
+    let owner = seeded.tenants().iter().position(|t| t == tenant);
     let rows = seeded.rows(tier, table);
     let start = if rows == 0 { 0 } else { draw % rows };
     (0..rows)
         .map(|k| (start + k) % rows)
         .find(|&row| owner.is_some() && seeded.owner(tier, table, row) == owner)
-        .map(|row| seeded.value(tier, table, row, column).and_then(|v| v.text()))
+        .map(|row| seeded.value(tier, table, row, column))
         .ok_or_else(|| Unbound(format!("tenant {tenant} has no seeded row in {table} to bind a parameter from")))
 }

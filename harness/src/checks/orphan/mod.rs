@@ -22,7 +22,7 @@ use crate::catalog::Catalog;
 use crate::tenancy::Tenancy;
 use crate::checks::{CheckId, Finding};
 use crate::scenario::Scenario;
-use crate::seed::Seeded;
+use crate::truth::SeedTruth;
 
 /// The checks of this family, in the order the docs list them.
 pub const CHECKS: &[crate::checks::CheckId] = &[
@@ -56,7 +56,7 @@ pub struct Probed {
 /// that only looks like a reference is audited where tierguard did not
 /// write the rows (`seeded` says which): seeded rows hold by construction,
 /// and `fk.missing` already says that nothing enforces it.
-pub async fn run(scenario: &Scenario, tiers: &[(&Catalog, &PgPool)], tenancy: &Tenancy, seeded: Option<&Seeded>) -> Vec<Finding> {
+pub async fn run(scenario: &Scenario, tiers: &[(&Catalog, &PgPool)], tenancy: &Tenancy, seeded: Option<&dyn SeedTruth>) -> Vec<Finding> {
     let catalogs: Vec<&Catalog> = tiers.iter().map(|(catalog, _)| *catalog).collect();
     let mut findings = Vec::new();
     let mut links = Vec::new();

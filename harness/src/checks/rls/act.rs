@@ -184,7 +184,7 @@ impl Truth {
 /// The tenants to act as: the seeded ones, else those found in the data.
 pub async fn tenants(ctx: &TierContext<'_>) -> Vec<String> {
     if let Some(seeded) = ctx.seeded {
-        return seeded.tenants().iter().filter_map(|t| t.text()).collect();
+        return seeded.tenants();
     }
     let mut found = std::collections::BTreeSet::new();
     for (table, scope) in ctx.tenancy.scoped_tables(ctx.catalog) {

@@ -25,7 +25,7 @@ where
 {
     let mut bytes = [0u8; 32];
     bytes[..8].copy_from_slice(&seed.to_le_bytes());
-    bytes[8..16].copy_from_slice(&crate::seed::stream(seed, &[stream]).to_le_bytes());
+    bytes[8..16].copy_from_slice(&crate::rng::stream(seed, &[stream]).to_le_bytes());
     let config = Config {
         cases: CASES,
         failure_persistence: None,

@@ -112,7 +112,7 @@ pub async fn check(ctx: &TierContext<'_>, prober: &Prober, table: &Table, scope:
 fn pairs(ctx: &TierContext<'_>, table: &Table, with_rows: &[usize]) -> Vec<(usize, usize)> {
     let mut pairs = vec![(with_rows[0], with_rows[1])];
     if with_rows.len() > 2 {
-        let draw = crate::seed::stream(ctx.scenario.seed, &["write_leak", ctx.tier(), &table.name.to_string()]);
+        let draw = crate::rng::stream(ctx.scenario.seed, &["write_leak", ctx.tier(), &table.name.to_string()]);
         let n = with_rows.len() as u64;
         let a = (draw % n) as usize;
         let b = (a + 1 + ((draw / n) % (n - 1)) as usize) % with_rows.len();

@@ -1,5 +1,6 @@
-//! A small, fully specified RNG (SplitMix64), seeded per value from the
-//! run seed, table, column and row number. Every value is a pure function
+//! A small, fully specified RNG (SplitMix64), and stable hashing of names
+//! into seeds: the seeder seeds each value from the run seed, table, column
+//! and row number; the probes draw their cases the same way. Every value is a pure function
 //! of those, so any row's key can be recomputed without storing it (children
 //! in other tiers pick parents that way), and the same seed gives the same
 //! bytes on every machine and release.
