@@ -15,7 +15,7 @@ use common::repo;
 
 #[rstest]
 fn seed_scenario_passes_clean(
-    #[values("cpa", "leads", "events", "analytics", "teamspace", "invoicely", "supportdesk")] scenario: &str,
+    #[values("cpa", "leads", "events", "analytics", "teamspace", "invoicely", "supportdesk", "projecthub")] scenario: &str,
     #[values("local", "containers")] backend: &str,
 ) {
     let mut args = vec![
@@ -98,6 +98,12 @@ fn seed_scenario_passes_clean(
         let admin = admin.expect("the declared privileged role is reported");
         assert_eq!((admin["status"].as_str(), admin["severity"].as_str()), (Some("pass"), Some("info")), "{admin}");
         assert_eq!(admin["details"]["tables"], serde_json::json!(["public.ticket_notes", "public.tickets"]));
+    }
+    if scenario == "projecthub" {
+        assert!(
+            err.contains("tenancy projecthub: the setting app.user_id holds a user, a member of the tenants of public.org_members (user_id -> org_id) (inferred)"),
+            "{err}"
+        );
     }
     if scenario == "events" {
         // Tables reached only through FK paths are audited like any other.

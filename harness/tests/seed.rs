@@ -379,7 +379,7 @@ fn a_repro_data_script_rebuilds_every_row_and_sequence_of_its_tier() {
         let catalog = Catalog::read(&spec.name, &seeded).await.expect("catalog");
         let mut finding = tierguard::checks::registry::all().find(|c| c.id == "rls.read_leak").expect("registered").fail(&spec.name, "public.x", "a leak");
         finding.case = Some(Box::new(Case {
-            actor: Actor { role: "app".into(), guc: "app.tenant".into(), mechanism: Default::default(), jwt: None },
+            actor: Actor { role: "app".into(), guc: "app.tenant".into(), mechanism: Default::default(), jwt: None, members: None },
             context: Context::Unset,
             statement: "SELECT 1".into(),
             write: false,

@@ -60,25 +60,25 @@ pub struct Actor {
     /// JWT claims as PostgREST sets them, instead of the plain setting.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jwt: Option<Jwt>,
+    /// Membership model: the context carries a user, not the tenant; for
+    /// each tenant id, the user that is a member of it alone acts for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub members: Option<BTreeMap<String, String>>,
 }
 
 /// What goes into the JWT claims for a tenant.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Jwt {
     /// The claim that carries the tenant id (`app_metadata.tenant_id`);
-    /// `["sub"]` when a user acts for its tenant (membership).
+    /// empty when the claims carry a user only (membership).
     pub path: Vec<String>,
-    /// Membership: tenant id → the user that is a member of it alone, who
-    /// acts for it.
-    #[serde(default)]
-    pub members: BTreeMap<String, String>,
 }
 
 impl Jwt {
     /// The claims of `sub`, with `value` at the tenant claim.
     fn claims(&self, role: &str, sub: &str, value: Option<&str>) -> String {
         let mut claims = serde_json::json!({ "role": role, "sub": sub, "aud": role });
-        if let Some(value) = value {
+        if let (Some(value), false) = (value, self.path.is_empty()) {
             insert_at(&mut claims, &self.path, value);
         }
         claims.to_string()
@@ -179,14 +179,16 @@ impl Actor {
             guc: ctx.tenancy.guc(ctx.tier())?.to_string(),
             mechanism: ctx.scenario.tenancy.context.clone(),
             jwt: None,
+            members: None,
         };
-        actor.jwt = match ctx.tenancy.model(ctx.tier()) {
-            Model::Setting => None,
-            Model::Claim { path } => Some(Jwt { path: path.clone(), members: BTreeMap::new() }),
-            Model::Membership(membership) => Some(Jwt {
-                path: vec!["sub".into()],
-                members: sole_members(ctx.pool, membership).await.unwrap_or_default(),
-            }),
+        let model = ctx.tenancy.model(ctx.tier());
+        if let Model::Membership(membership) = model {
+            actor.members = Some(sole_members(ctx.pool, membership).await.unwrap_or_default());
+        }
+        actor.jwt = match model {
+            Model::Claim { path } => Some(Jwt { path: path.clone() }),
+            Model::Membership(m) if m.user_setting.is_none() => Some(Jwt::default()),
+            _ => None,
         };
         Some(actor)
     }
@@ -194,9 +196,21 @@ impl Actor {
     /// Whether the probes can act for `tenant`: always, except in the
     /// membership model, where a user must be a member of it alone.
     pub fn can_act_for(&self, tenant: &str) -> bool {
-        match &self.jwt {
-            Some(jwt) if jwt.path == ["sub"] => jwt.members.contains_key(tenant),
-            _ => true,
+        self.members.as_ref().is_none_or(|m| m.contains_key(tenant))
+    }
+
+    /// The user that acts for `tenant` (membership: its sole member; else
+    /// a stand-in id, stable per tenant, for the JWT's `sub`).
+    pub fn user_for(&self, tenant: &str) -> String {
+        self.members.as_ref().and_then(|m| m.get(tenant).cloned()).unwrap_or_else(|| Jwt::stand_in_user(tenant))
+    }
+
+    /// What the context carries for `tenant`: the tenant id, or in the
+    /// membership model the user that acts for it.
+    fn principal(&self, tenant: &str) -> String {
+        match &self.members {
+            Some(_) => self.user_for(tenant),
+            None => tenant.to_string(),
         }
     }
 
@@ -216,11 +230,11 @@ impl Actor {
             return self.jwt_statements(jwt, role, context);
         }
         let context = match (context, &self.mechanism) {
-            (Context::Tenant(t), ContextMechanism::Local) => set_config(t, true),
-            (Context::Tenant(t), ContextMechanism::Session) => set_config(t, false),
+            (Context::Tenant(t), ContextMechanism::Local) => set_config(&self.principal(t), true),
+            (Context::Tenant(t), ContextMechanism::Session) => set_config(&self.principal(t), false),
             // An untyped literal: it takes the argument type the function declares.
             (Context::Tenant(t), ContextMechanism::Function(function)) => {
-                format!("SELECT {}({})", function.sql(), quote_literal(t))
+                format!("SELECT {}({})", function.sql(), quote_literal(&self.principal(t)))
             }
             // An empty setting is a state of the connection, however the
             // application usually fills it.
@@ -241,22 +255,13 @@ impl Actor {
     fn jwt_statements(&self, jwt: &Jwt, role: String, context: &Context) -> Vec<String> {
         let claims = |claims: &str| format!("SELECT set_config({}, {}, true)", quote_literal(&self.guc), quote_literal(claims));
         match context {
-            Context::Tenant(t) if jwt.path == ["sub"] => {
-                let user = jwt.members.get(t).cloned().unwrap_or_else(|| Jwt::stand_in_user(t));
-                vec![role, claims(&jwt.claims(&self.role, &user, None))]
-            }
-            Context::Tenant(t) => {
-                let user = jwt.members.get(t).cloned().unwrap_or_else(|| Jwt::stand_in_user(t));
-                vec![role, claims(&jwt.claims(&self.role, &user, Some(t)))]
-            }
+            Context::Tenant(t) => vec![role, claims(&jwt.claims(&self.role, &self.user_for(t), Some(t)))],
             Context::User(u) => vec![role, claims(&jwt.claims(&self.role, u, None))],
             Context::Empty => vec![role, claims("")],
             Context::Unset => vec![role],
             Context::Anonymous => vec![format!("SET LOCAL ROLE {}", quote_ident(ANON)), claims(&format!("{{\"role\": \"{ANON}\"}}"))],
             Context::Elevated { tenant, input, value } => {
-                let user = jwt.members.get(tenant).cloned().unwrap_or_else(|| Jwt::stand_in_user(tenant));
-                let value_at_tenant = (jwt.path != ["sub"]).then_some(tenant.as_str());
-                let mut claims_json: serde_json::Value = serde_json::from_str(&jwt.claims(&self.role, &user, value_at_tenant)).expect("claims are JSON");
+                let mut claims_json: serde_json::Value = serde_json::from_str(&jwt.claims(&self.role, &self.user_for(tenant), Some(tenant))).expect("claims are JSON");
                 match input.strip_prefix(CLAIM_PREFIX) {
                     Some(path) => insert_at(&mut claims_json, &path.split('.').map(str::to_string).collect::<Vec<_>>(), value),
                     None => {
@@ -365,6 +370,7 @@ mod tests {
             guc: "app.tenant".into(),
             mechanism,
             jwt: None,
+            members: None,
         }
     }
 
@@ -407,10 +413,8 @@ mod tests {
             role: "authenticated".into(),
             guc: "request.jwt.claims".into(),
             mechanism: ContextMechanism::Local,
-            jwt: Some(Jwt {
-                path: path.iter().map(|p| p.to_string()).collect(),
-                members: members.iter().map(|(t, u)| (t.to_string(), u.to_string())).collect(),
-            }),
+            jwt: Some(Jwt { path: path.iter().map(|p| p.to_string()).collect() }),
+            members: (!members.is_empty()).then(|| members.iter().map(|(t, u)| (t.to_string(), u.to_string())).collect()),
         };
         let tenant = Context::Tenant("t1".into());
         let claim = jwt(&["app_metadata", "tenant_id"], &[]).statements(&tenant);
@@ -423,11 +427,11 @@ mod tests {
         assert_eq!(claims["role"], "authenticated");
         assert!(claims["sub"].as_str().is_some_and(|s| s.len() == 36), "a stand-in user id: {claims}");
         // membership: the tenant's sole member signs in
-        let member = jwt(&["sub"], &[("t1", "u1")]).statements(&tenant);
+        let member = jwt(&[], &[("t1", "u1")]).statements(&tenant);
         assert!(member[1].contains("\"sub\":\"u1\""), "{}", member[1]);
         assert!(!member[1].contains("t1"), "the tenant id is not a claim: {}", member[1]);
-        let anon = jwt(&["sub"], &[]).statements(&Context::Anonymous);
+        let anon = jwt(&[], &[]).statements(&Context::Anonymous);
         assert_eq!(anon, ["SET LOCAL ROLE \"anon\"", "SELECT set_config('request.jwt.claims', '{\"role\": \"anon\"}', true)"]);
-        assert_eq!(jwt(&["sub"], &[]).statements(&Context::Empty)[1], "SELECT set_config('request.jwt.claims', '', true)");
+        assert_eq!(jwt(&[], &[]).statements(&Context::Empty)[1], "SELECT set_config('request.jwt.claims', '', true)");
     }
 }

@@ -90,8 +90,13 @@ impl TierTenancy {
             },
         };
         let (model, model_origin) = model::infer(hints, catalog, column.as_deref());
-        if model.jwt() {
-            let guc = own.guc.unwrap_or_else(|| model::JWT_CLAIMS.to_string());
+        let context_setting = match &model {
+            Model::Membership(m) => m.user_setting.clone(),
+            _ => None,
+        }
+        .or_else(|| model.jwt().then(|| model::JWT_CLAIMS.to_string()));
+        if let Some(setting) = context_setting {
+            let guc = own.guc.unwrap_or(setting);
             return TierTenancy {
                 model,
                 model_origin,
@@ -158,14 +163,21 @@ fn policies_column(catalog: &Catalog) -> Option<String> {
 /// (any setting when `None`): `tenant_id = current_setting('app.tenant')`,
 /// with the casts and NULLIF Postgres prints around it. A column only
 /// named inside a subquery (`workspace_id IN (SELECT ...)`) does not count.
-fn compares_with(table: &Table, column: &str, setting: Option<&str>) -> bool {
+pub(super) fn compares_with(table: &Table, column: &str, setting: Option<&str>) -> bool {
+    table.policies.iter().any(|p| p.using.iter().chain(&p.with_check).any(|e| compared_in(e, column, setting, false)))
+}
+
+/// Whether `text` compares `column` directly with the setting: the table's
+/// own column, or with `aliased` also one qualified by an alias (a
+/// subquery's `m.user_id`).
+pub(super) fn compared_in(text: &str, column: &str, setting: Option<&str>, aliased: bool) -> bool {
     let setting = setting.map_or_else(|| "[^']+".to_string(), regex::escape);
+    let (before, alias) = if aliased { (r#"[^\w"]"#, r"(?:\w+\.)?") } else { (r#"[^\w."]"#, "") };
     let pattern = format!(
-        r#"(?:^|[^\w."])"?{}"?\s*=\s*[(\s]*(?:NULLIF\s*\(\s*)?[(\s]*current_setting\('{setting}'"#,
+        r#"(?:^|{before}){alias}"?{}"?\s*=\s*[(\s]*(?:NULLIF\s*\(\s*)?[(\s]*current_setting\('{setting}'"#,
         regex::escape(column)
     );
-    let comparison = Regex::new(&pattern).expect("valid regex");
-    table.policies.iter().any(|p| p.using.iter().chain(&p.with_check).any(|e| comparison.is_match(e)))
+    Regex::new(&pattern).expect("valid regex").is_match(text)
 }
 
 /// The candidate with the highest count above zero (ties: the likelier name).

@@ -43,6 +43,8 @@ pub struct Membership {
     pub table: QualName,
     pub user_column: String,
     pub tenant_column: String,
+    /// The setting that holds the user (`app.user_id`); `None`: the JWT's `sub`.
+    pub user_setting: Option<String>,
     /// A column naming what the membership grants (`role`: owner, admin,
     /// member), when the table has one.
     pub role_column: Option<String>,
@@ -51,7 +53,11 @@ pub struct Membership {
 impl Model {
     /// Whether the context is JWT claims as PostgREST sets them.
     pub fn jwt(&self) -> bool {
-        !matches!(self, Model::Setting)
+        match self {
+            Model::Setting => false,
+            Model::Claim { .. } => true,
+            Model::Membership(m) => m.user_setting.is_none(),
+        }
     }
 }
 
@@ -60,11 +66,13 @@ impl fmt::Display for Model {
         match self {
             Model::Setting => f.write_str("a setting holds the tenant"),
             Model::Claim { path } => write!(f, "JWT claims (role {AUTHENTICATED}) hold the tenant at `{}`", path.join(".")),
-            Model::Membership(m) => write!(
-                f,
-                "JWT claims (role {AUTHENTICATED}) hold a user in `sub`, a member of the tenants of {} ({} -> {})",
-                m.table, m.user_column, m.tenant_column
-            ),
+            Model::Membership(m) => {
+                match &m.user_setting {
+                    None => write!(f, "JWT claims (role {AUTHENTICATED}) hold a user in `sub`")?,
+                    Some(setting) => write!(f, "the setting {setting} holds a user")?,
+                }
+                write!(f, ", a member of the tenants of {} ({} -> {})", m.table, m.user_column, m.tenant_column)
+            }
         }
     }
 }
@@ -83,8 +91,19 @@ pub(super) fn infer(hints: &TenancyHints, catalog: &Catalog, column: Option<&str
     } else {
         None
     });
-    if wanted == Some(ModelKind::Setting) || (wanted.is_none() && !uses_jwt) {
+    if wanted == Some(ModelKind::Setting) {
         return (Model::Setting, origin);
+    }
+    if !uses_jwt {
+        // A user in a setting, reaching tenants through a membership table:
+        // only where no policy compares the tenant column with a setting
+        // itself (then a setting holds the tenant).
+        let tenant_in_setting = column.is_some_and(|c| catalog.tables.iter().any(|t| super::columns::compares_with(t, c, None)));
+        let by_setting = match (wanted, tenant_in_setting) {
+            (Some(ModelKind::Membership), _) | (None, false) => column.and_then(|c| membership_by_setting(hints, catalog, &texts, c)),
+            _ => None,
+        };
+        return (by_setting.map_or(Model::Setting, Model::Membership), origin);
     }
     let claim = || {
         hints
@@ -93,7 +112,7 @@ pub(super) fn infer(hints: &TenancyHints, catalog: &Catalog, column: Option<&str
             .map(|c| c.split('.').map(str::to_string).collect())
             .or_else(|| claim_path(&texts, column?))
     };
-    let membership = || membership_table(hints, catalog, &texts, column?);
+    let membership = || membership_table(hints, catalog, &texts, column?, "auth.uid()", None);
     let model = match wanted {
         Some(ModelKind::Supabase) => claim().map(|path| Model::Claim { path }),
         Some(ModelKind::Membership) => membership().map(Model::Membership),
@@ -159,9 +178,10 @@ pub(super) fn claim_paths(text: &str) -> Vec<Vec<String>> {
 }
 
 /// The declared membership table, else the tier's table that the policy
-/// texts reading `auth.uid()` name most and that carries the tenant column
-/// and a user column.
-fn membership_table(hints: &TenancyHints, catalog: &Catalog, texts: &[String], column: &str) -> Option<Membership> {
+/// texts reading the user (`reader`: `auth.uid()`, or a setting) name most
+/// and that carries the tenant column and a user column (compared with
+/// the setting, when the user sits in one).
+fn membership_table(hints: &TenancyHints, catalog: &Catalog, texts: &[String], column: &str, reader: &str, user_setting: Option<&str>) -> Option<Membership> {
     let of = |table: &Table| -> Option<Membership> {
         let tenant_column = hints
             .columns
@@ -174,18 +194,25 @@ fn membership_table(hints: &TenancyHints, catalog: &Catalog, texts: &[String], c
             Some(user) => user.clone(),
             None => user_column(table)?,
         };
+        if let Some(setting) = user_setting {
+            let compared = texts.iter().any(|t| names_table(t, &table.name) && super::columns::compared_in(t, &user_column, Some(setting), true));
+            if !compared && hints.membership.is_none() {
+                return None;
+            }
+        }
         let role_column = ["role", "member_role", "membership_role"].into_iter().find(|c| table.column(c).is_some()).map(str::to_string);
         Some(Membership {
             table: table.name.clone(),
             user_column,
             tenant_column,
+            user_setting: user_setting.map(str::to_string),
             role_column,
         })
     };
     if let Some(declared) = hints.membership.as_ref().filter(|t| t.tier == catalog.tier) {
         return catalog.table(&declared.qual_name()).and_then(of);
     }
-    let reading: Vec<&String> = texts.iter().filter(|t| t.contains("auth.uid()")).collect();
+    let reading: Vec<&String> = texts.iter().filter(|t| t.contains(reader)).collect();
     catalog
         .tables
         .iter()
@@ -195,6 +222,18 @@ fn membership_table(hints: &TenancyHints, catalog: &Catalog, texts: &[String], c
         })
         .max_by(|a, b| a.0.cmp(&b.0).then_with(|| b.1.table.cmp(&a.1.table)))
         .map(|(_, m)| m)
+}
+
+/// Membership with the user in a setting: the declared setting (`guc`)
+/// or each setting the policy texts read, tried in name order, the first
+/// that some membership table's user column is compared with.
+fn membership_by_setting(hints: &TenancyHints, catalog: &Catalog, texts: &[String], column: &str) -> Option<Membership> {
+    let read = Regex::new(r"current_setting\('([^']+)'").expect("valid regex");
+    let mut settings: Vec<String> = texts.iter().flat_map(|t| read.captures_iter(t).map(|c| c[1].to_string())).collect();
+    settings.sort();
+    settings.dedup();
+    let candidates = hints.guc.iter().cloned().chain(settings);
+    candidates.into_iter().find_map(|setting| membership_table(hints, catalog, texts, column, &format!("current_setting('{setting}'"), Some(&setting)))
 }
 
 /// A column of a membership table naming the user: the one with an FK to

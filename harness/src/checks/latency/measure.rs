@@ -221,6 +221,7 @@ mod tests {
             guc: "app.tenant".into(),
             mechanism: ContextMechanism::Local,
             jwt: None,
+            members: None,
         };
         assert_eq!(
             request(&actor, "t", None),
