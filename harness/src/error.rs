@@ -50,3 +50,28 @@ impl HarnessError {
         }
     }
 }
+
+/// A regex error as one line: the cause and where, without the library's
+/// caret drawing (`unclosed character class (at character 2)`).
+pub fn regex_message(error: &regex::Error) -> String {
+    let text = error.to_string();
+    let lines: Vec<&str> = text.lines().collect();
+    let cause = lines.iter().rev().find_map(|l| l.trim().strip_prefix("error: ")).unwrap_or_else(|| lines.last().copied().unwrap_or_default().trim());
+    // The drawing is the pattern indented four spaces, then a line of carets under it.
+    let at = lines.iter().find_map(|l| l.trim_start().starts_with('^').then(|| l.find('^').unwrap_or(0))).filter(|&c| c >= 4).map(|c| c - 3);
+    match at {
+        Some(at) => format!("{cause} (at character {at})"),
+        None => cause.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn regex_errors_are_one_line() {
+        let error = regex::Regex::new("([a-z").unwrap_err();
+        assert_eq!(super::regex_message(&error), "unclosed character class (at character 2)");
+        let error = regex::Regex::new("a{3").unwrap_err();
+        assert!(!super::regex_message(&error).contains('\n'));
+    }
+}

@@ -851,3 +851,17 @@ fn checks_lists_every_registered_check() {
     let table = Command::new(env!("CARGO_BIN_EXE_tierguard")).arg("checks").output().expect("runs");
     assert!(String::from_utf8_lossy(&table.stdout).starts_with("| check | fails when |"));
 }
+
+#[test]
+fn toml_and_regex_errors_are_one_line_without_caret_drawings() {
+    let run = Run::new();
+    for (file, must_mention) in [
+        ("fixtures/bad/bad_header.toml", &["line 4", "invalid table header; expected"][..]),
+        ("fixtures/bad/bad_regex.toml", &["invalid regex `([a-z`", "unclosed character class (at character 2)"][..]),
+    ] {
+        let output = run.run(&[file, "--backend", "local"]);
+        assert_one_clear_error(&output, must_mention);
+        let err = stderr(&output);
+        assert_eq!(err.trim_end().lines().count(), 1, "{file}: one line, no drawing: {err}");
+    }
+}

@@ -256,7 +256,7 @@ impl DomainFile {
             return Ok(Domain::List(values));
         }
         if let Some(regex) = self.regex {
-            regex::Regex::new(&regex).map_err(|e| format!("invalid regex: {e}"))?;
+            regex::Regex::new(&regex).map_err(|e| format!("invalid regex `{regex}`: {}", crate::error::regex_message(&e)))?;
             // Values inside are generated from it: it must be generatable.
             let _generator = proptest::string::string_regex(Domain::unanchored(&regex))
                 .map_err(|e| format!("cannot generate values from this regex: {e}"))?;

@@ -554,7 +554,8 @@ fn toml_error(text: &str, error: &toml::de::Error) -> String {
     let line = error
         .span()
         .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
-    let message = error.message().trim_end_matches('.');
+    // One line: the parser's hints (`expected ...`) joined after its message.
+    let message = error.message().trim_end_matches('.').lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("; ");
     match line {
         Some(line) => format!("line {line}: {message}"),
         None => message.to_string(),

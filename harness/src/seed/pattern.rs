@@ -35,7 +35,7 @@ impl Pattern {
         let hir = regex_syntax::ParserBuilder::new().build().parse(body).map_err(|e| e.to_string())?;
         let hir = narrowed(hir);
         let random = rand_regex::Regex::with_hir(hir.clone(), MAX_REPEAT).map_err(|e| e.to_string())?;
-        let whole = regex::Regex::new(&format!("^(?:{body})$")).map_err(|e| e.to_string())?;
+        let whole = regex::Regex::new(&format!("^(?:{body})$")).map_err(|e| crate::error::regex_message(&e))?;
         Ok(Pattern { random, hir, whole, realism })
     }
 

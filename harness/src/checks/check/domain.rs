@@ -376,7 +376,7 @@ fn text_list_trials(values: &[String]) -> Trials {
 
 fn regex_trials(regex: &str) -> Result<Trials, String> {
     let unanchored = Domain::unanchored(regex);
-    let whole = Regex::new(&format!("^(?:{unanchored})$")).map_err(|e| e.to_string())?;
+    let whole = Regex::new(&format!("^(?:{unanchored})$")).map_err(|e| crate::error::regex_message(&e))?;
     let inside = proptest::string::string_regex(unanchored).map_err(|e| e.to_string())?.sboxed();
     let matches = whole.clone();
     let outside = "[ -~]{0,16}".prop_filter("does not match", move |v| !matches.is_match(v)).sboxed();
