@@ -35,6 +35,23 @@ mod tests {
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
     }
 
+    /// The text of every file ending in `.{extension}` below `dir` (relative to the repository).
+    fn texts_under(dir: &str, extension: &str) -> Vec<String> {
+        let mut texts = Vec::new();
+        let mut stack = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(dir)];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())).flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if path.extension().is_some_and(|e| e == extension) {
+                    texts.push(std::fs::read_to_string(&path).expect("readable"));
+                }
+            }
+        }
+        texts
+    }
+
     #[test]
     fn every_check_is_registered_once() {
         let ids: Vec<&str> = all().map(|c| c.id).collect();
@@ -42,18 +59,7 @@ mod tests {
         assert_eq!(ids.len(), unique.len(), "an id is registered twice: {ids:?}");
         // Every CheckId the sources define is in a family's CHECKS.
         let defined = regex::Regex::new(r#"CheckId::new\(\s*"([a-z_.]+)""#).expect("regex");
-        let mut sources = Vec::new();
-        let mut stack = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("src")];
-        while let Some(dir) = stack.pop() {
-            for entry in std::fs::read_dir(dir).expect("src").flatten() {
-                let path = entry.path();
-                if path.is_dir() {
-                    stack.push(path);
-                } else if path.extension().is_some_and(|e| e == "rs") {
-                    sources.push(std::fs::read_to_string(&path).expect("source"));
-                }
-            }
-        }
+        let sources = texts_under("harness/src", "rs");
         for source in &sources {
             for id in defined.captures_iter(source).map(|c| c[1].to_string()) {
                 assert!(unique.contains(id.as_str()), "{id} is defined but no family lists it in CHECKS");
@@ -68,19 +74,8 @@ mod tests {
         let table = markdown();
         assert!(readme.contains(&table), "README.md's table of checks differs from the registry; it should read:\n{table}");
         let expected = regex::Regex::new(r"(?m)^-- (?:expect|follows): ([a-z_]+\.[a-z_]+)").expect("regex");
-        let mut corpus = BTreeSet::new();
-        let mut stack = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/defects")];
-        while let Some(dir) = stack.pop() {
-            for entry in std::fs::read_dir(dir).expect("fixtures/defects").flatten() {
-                let path = entry.path();
-                if path.is_dir() {
-                    stack.push(path);
-                } else if path.extension().is_some_and(|e| e == "sql") {
-                    let text = std::fs::read_to_string(&path).expect("defect");
-                    corpus.extend(expected.captures_iter(&text).map(|c| c[1].to_string()));
-                }
-            }
-        }
+        let corpus: BTreeSet<String> =
+            texts_under("fixtures/defects", "sql").iter().flat_map(|text| expected.captures_iter(text).map(|c| c[1].to_string()).collect::<Vec<_>>()).collect();
         for check in all() {
             assert!(design.contains(&format!("| {} |", check.id)), "{} is not in design.md's table of check ids", check.id);
             assert!(corpus.contains(check.id), "no defect under fixtures/defects/ expects {}", check.id);
