@@ -107,3 +107,56 @@ fn panic_after_containers_start_removes_them() {
     assert_eq!(output.status.code(), Some(2), "{}", String::from_utf8_lossy(&output.stderr));
     assert!(tierguard_containers(&id).is_empty(), "left running: {:?}", tierguard_containers(&id));
 }
+
+/// The watchdogs of this test's runs (their command line names the run's label).
+fn watchdogs_of(run_id: &str) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .expect("/proc")
+        .flatten()
+        .filter_map(|e| Some((e.file_name().to_str()?.parse::<i32>().ok()?, std::fs::read(e.path().join("cmdline")).ok()?)))
+        .filter(|(_, cmdline)| {
+            let cmdline = String::from_utf8_lossy(cmdline);
+            cmdline.contains("tierguard-watchdog") && cmdline.contains(&format!("tierguard.run={run_id}"))
+        })
+        .map(|(pid, _)| pid)
+        .collect()
+}
+
+#[test]
+fn sigkilled_runs_leave_no_container_once_the_next_run_is_done() {
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    require_engine();
+    let reports = tempfile::tempdir().expect("tmp");
+    let killed: Vec<String> = (0..4).map(|round| run_id(&format!("killed-{round}"))).collect();
+    for (round, id) in killed.iter().enumerate() {
+        let mut child = tierguard(reports.path(), id).args(["--only", "partition"]).stderr(Stdio::piped()).spawn().expect("spawn");
+        for line in BufReader::new(child.stderr.take().expect("stderr")).lines().map_while(Result::ok) {
+            if line.contains("provisioned") {
+                break;
+            }
+        }
+        if round % 2 == 1 {
+            // The watchdog dies with it (a whole cgroup killed): only the
+            // next run's sweep is left.
+            for pid in watchdogs_of(id) {
+                // SAFETY: the watchdog of a run this test started.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+        // SAFETY: signalling a child we spawned.
+        unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+        child.wait().expect("wait");
+    }
+    // The surviving watchdogs remove their runs' containers within seconds.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while killed.iter().any(|id| !watchdogs_of(id).is_empty()) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    // The next run sweeps the containers of runs whose watchdog died too.
+    let next = run_id("after-kills");
+    let output = tierguard(reports.path(), &next).args(["--only", "partition"]).output().expect("runs");
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    for id in killed.iter().chain([&next]) {
+        assert!(tierguard_containers(id).is_empty(), "{id} left running: {:?}", tierguard_containers(id));
+    }
+}

@@ -1,8 +1,11 @@
 //! The `containers` backend: one PostgreSQL container per tier through
 //! testcontainers. Containers carry a per-run label so that a start cut
-//! short (error or Ctrl-C) can still be found and removed.
+//! short (error or Ctrl-C) can still be found and removed, and the run's
+//! process id and machine, so that a watchdog removes them when the run is
+//! killed outright and the next run sweeps those whose run is gone.
 
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sqlx::postgres::PgConnectOptions;
@@ -10,6 +13,7 @@ use testcontainers_modules::testcontainers::core::{IntoContainerPort, WaitFor};
 use testcontainers_modules::testcontainers::runners::AsyncRunner;
 use testcontainers_modules::testcontainers::{ContainerAsync, GenericImage, ImageExt};
 
+use super::watchdog::{self, Watchdog};
 use super::{create_database, disposable_password, wait_until_accepting, BackendKind, Guard, Server};
 use crate::error::{HarnessError, Result};
 
@@ -20,6 +24,9 @@ pub const DEFAULT_IMAGE: &str = "postgres:15";
 pub const IMAGE_ENV: &str = "TIERGUARD_IMAGE";
 
 const LABEL: &str = "tierguard.run";
+/// The process id of the run that started the container, and its machine.
+const OWNER_LABEL: &str = "tierguard.owner";
+const HOST_LABEL: &str = "tierguard.host";
 /// Names the run's container label (`tierguard.run=<id>`), for CI systems
 /// that clean up by label; default: process id and a random suffix.
 pub const RUN_ID_ENV: &str = "TIERGUARD_RUN_ID";
@@ -62,17 +69,26 @@ async fn docker_ok(args: &[&str]) -> bool {
 pub struct RunLabel {
     id: String,
     armed: bool,
+    /// Removes the labelled containers if this process dies without doing so;
+    /// every container's server holds it until it is dropped.
+    watchdog: Arc<Watchdog>,
 }
 
 impl RunLabel {
-    pub fn new() -> RunLabel {
-        RunLabel {
-            id: std::env::var(RUN_ID_ENV)
-                .ok()
-                .filter(|id| !id.is_empty())
-                .unwrap_or_else(|| format!("{}-{}", std::process::id(), super::disposable_password())),
+    /// Sweeps the containers of dead runs of this machine first.
+    pub fn new() -> Result<RunLabel> {
+        sweep_dead();
+        let id = std::env::var(RUN_ID_ENV)
+            .ok()
+            .filter(|id| !id.is_empty())
+            .unwrap_or_else(|| format!("{}-{}", std::process::id(), super::disposable_password()));
+        let watchdog = watchdog::watch_containers(&format!("{LABEL}={id}"))
+            .map_err(|e| HarnessError::Backend(format!("cannot start the cleanup watchdog: {e}")))?;
+        Ok(RunLabel {
+            id,
             armed: true,
-        }
+            watchdog: Arc::new(watchdog),
+        })
     }
 
     /// All containers came up and belong to their `Server`s now.
@@ -136,6 +152,8 @@ pub async fn start(image: &str, run: &RunLabel, tier: &str) -> Result<Server> {
         .with_wait_for(WaitFor::message_on_stderr("database system is ready to accept connections"))
         .with_env_var("POSTGRES_PASSWORD", &password)
         .with_label(LABEL, &run.id)
+        .with_label(OWNER_LABEL, std::process::id().to_string())
+        .with_label(HOST_LABEL, hostname())
         .with_label("tierguard.tier", tier)
         .with_cmd(std::iter::once("postgres").chain(super::SERVER_SETTINGS.iter().flat_map(|setting| ["-c", *setting])))
         .with_startup_timeout(START_TIMEOUT)
@@ -173,8 +191,36 @@ pub async fn start(image: &str, run: &RunLabel, tier: &str) -> Result<Server> {
         backend: BackendKind::Containers,
         options,
         version,
-        _guard: Guard::Container(Box::new(container)),
+        _guard: Guard::Container(Box::new(container), run.watchdog.clone()),
     })
+}
+
+/// Removes the containers tierguard started on this machine for runs whose
+/// process is gone (killed outright, watchdog too). Never touches a
+/// container without tierguard's owner label, or of another machine.
+fn sweep_dead() -> usize {
+    let format = format!("{{{{.ID}}}}\t{{{{.Label \"{OWNER_LABEL}\"}}}}\t{{{{.Label \"{HOST_LABEL}\"}}}}");
+    let Ok(listed) = Command::new("docker").args(["ps", "-a", "--filter", &format!("label={OWNER_LABEL}"), "--format", &format]).output() else {
+        return 0;
+    };
+    let host = hostname();
+    let dead: Vec<String> = String::from_utf8_lossy(&listed.stdout)
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split('\t');
+            let (id, owner, machine) = (fields.next()?, fields.next()?.parse::<i32>().ok()?, fields.next()?);
+            (machine == host && owner != std::process::id() as i32 && !watchdog::alive(owner)).then(|| id.to_string())
+        })
+        .collect();
+    if !dead.is_empty() {
+        let _ = Command::new("docker").args(["rm", "-f", "-v"]).args(&dead).stdout(Stdio::null()).stderr(Stdio::null()).status();
+    }
+    dead.len()
+}
+
+/// This machine's name, as the containers' host label holds it.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default()
 }
 
 /// `registry/name:tag` → (`registry/name`, `tag`); no tag means `latest`.

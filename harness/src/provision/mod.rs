@@ -9,6 +9,7 @@ mod local;
 mod watchdog;
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::future::try_join_all;
@@ -58,7 +59,8 @@ pub struct Server {
 #[allow(dead_code)]
 enum Guard {
     Local(local::LocalServer),
-    Container(Box<containers::Container>),
+    /// The container, and the run's watchdog (kept until the last is dropped).
+    Container(Box<containers::Container>, Arc<watchdog::Watchdog>),
     External,
 }
 
@@ -126,7 +128,7 @@ pub async fn provision(scenario: &Scenario) -> Result<Vec<Server>> {
             let image = containers::image_name(scenario.image.as_deref());
             // Armed until every tier is up: an error or Ctrl-C before then
             // drops it, which removes whatever this run started.
-            let run = containers::RunLabel::new();
+            let run = containers::RunLabel::new()?;
             let servers = try_join_all(
                 scenario
                     .tiers

@@ -6,6 +6,10 @@
 //! shutdown) and removes the folder. A normal run stops its watchdog
 //! before removing the folder itself.
 //!
+//! Containers get the same: a watchdog that removes the run's labelled
+//! containers once the run's process is gone, and a sweep by the next
+//! containers run of those whose owner (a process of this machine) is gone.
+//!
 //! Should the watchdog die too (a whole cgroup killed), the next local run
 //! sweeps: run folders under the same temp folder whose owner is no longer
 //! running lose their postmasters and are removed. Only folders with
@@ -49,11 +53,35 @@ impl Drop for Watchdog {
 /// Marks `root` as this process's run folder and starts its watchdog.
 pub fn watch(root: &Path) -> std::io::Result<Watchdog> {
     fs::write(root.join(OWNER_FILE), std::process::id().to_string())?;
+    spawn(WATCH, &root.to_string_lossy())
+}
+
+/// What the containers' watchdog runs: `$1` is the run's process id, `$2`
+/// the run's container label (`tierguard.run=<id>`).
+/// A container whose create request was in flight appears a moment later:
+/// look a few times.
+const WATCH_CONTAINERS: &str = r#"while kill -0 "$1" 2>/dev/null; do sleep 1; done
+for attempt in 1 2 3 4 5; do
+    ids=$(docker ps -aq --filter "label=$2")
+    [ -n "$ids" ] && docker rm -f -v $ids >/dev/null 2>&1
+    sleep 2
+done
+exit 0"#;
+
+/// Starts the watchdog that removes the containers labelled `label` once
+/// this process is gone.
+pub fn watch_containers(label: &str) -> std::io::Result<Watchdog> {
+    spawn(WATCH_CONTAINERS, label)
+}
+
+/// Runs `script` with this process's id and `target` as `$1` and `$2`, in
+/// a session of its own.
+fn spawn(script: &str, target: &str) -> std::io::Result<Watchdog> {
     let mut command = Command::new("sh");
     command
-        .args(["-c", WATCH, "tierguard-watchdog"])
+        .args(["-c", script, "tierguard-watchdog"])
         .arg(std::process::id().to_string())
-        .arg(root)
+        .arg(target)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
@@ -89,7 +117,8 @@ pub fn sweep(base: &Path) -> usize {
     swept
 }
 
-fn alive(pid: i32) -> bool {
+/// Whether process `pid` exists (on this machine).
+pub fn alive(pid: i32) -> bool {
     // SAFETY: signal 0 only checks that the process exists.
     unsafe { libc::kill(pid, 0) == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM) }
 }
