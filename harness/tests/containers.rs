@@ -91,6 +91,12 @@ fn ctrl_c_while_containers_start_removes_them() {
     let status = child.wait().expect("wait");
     assert_eq!(status.code(), Some(2), "{rest:?}");
     assert!(rest.iter().any(|l| l.contains("interrupted by SIGINT")), "{rest:?}");
+    // A create request in flight when the run stopped completes later: the
+    // run's watchdog removes such containers within seconds; look after that.
+    let settled = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while !watchdogs_of(&id).is_empty() && std::time::Instant::now() < settled {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
     assert!(tierguard_containers(&id).is_empty(), "left running: {:?}", tierguard_containers(&id));
 }
 
