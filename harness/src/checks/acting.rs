@@ -12,7 +12,7 @@ use sqlx::{Connection, PgConnection, PgPool, Postgres, Transaction};
 use std::collections::BTreeMap;
 
 use crate::catalog::{Catalog, QualName};
-use crate::tenancy::inputs::CLAIM_PREFIX;
+use crate::tenancy::inputs::claim_path;
 use crate::tenancy::model::{Membership, Model, ANON};
 use crate::checks::TierContext;
 use crate::sql::{quote_ident, quote_literal};
@@ -76,12 +76,12 @@ pub struct Jwt {
 
 impl Jwt {
     /// The claims of `sub`, with `value` at the tenant claim.
-    fn claims(&self, role: &str, sub: &str, value: Option<&str>) -> String {
+    fn claims(&self, role: &str, sub: &str, value: Option<&str>) -> serde_json::Value {
         let mut claims = serde_json::json!({ "role": role, "sub": sub, "aud": role });
-        if let (Some(value), false) = (value, self.path.is_empty()) {
+        if let Some(value) = value {
             insert_at(&mut claims, &self.path, value);
         }
-        claims.to_string()
+        claims
     }
 
     /// A user id standing for `tenant` where no member is known: stable per tenant.
@@ -219,31 +219,25 @@ impl Actor {
     /// session-scoped mechanism leaves behind when that transaction commits.
     pub fn statements(&self, context: &Context) -> Vec<String> {
         let role = format!("SET LOCAL ROLE {}", quote_ident(&self.role));
-        let set_config = |value: &str, local: bool| {
-            format!(
-                "SELECT set_config({}, {}, {local})",
-                quote_literal(&self.guc),
-                quote_literal(value)
-            )
-        };
+        let set_guc = |value: &str, local: bool| set_config(&self.guc, value, local);
         if let Some(jwt) = &self.jwt {
             return self.jwt_statements(jwt, role, context);
         }
         let context = match (context, &self.mechanism) {
-            (Context::Tenant(t), ContextMechanism::Local) => set_config(&self.principal(t), true),
-            (Context::Tenant(t), ContextMechanism::Session) => set_config(&self.principal(t), false),
+            (Context::Tenant(t), ContextMechanism::Local) => set_guc(&self.principal(t), true),
+            (Context::Tenant(t), ContextMechanism::Session) => set_guc(&self.principal(t), false),
             // An untyped literal: it takes the argument type the function declares.
             (Context::Tenant(t), ContextMechanism::Function(function)) => {
                 format!("SELECT {}({})", function.sql(), quote_literal(&self.principal(t)))
             }
             // An empty setting is a state of the connection, however the
             // application usually fills it.
-            (Context::Empty, _) => set_config("", true),
+            (Context::Empty, _) => set_guc("", true),
             (Context::Unset | Context::Anonymous, _) => return vec![role],
-            (Context::User(u), _) => set_config(u, true),
+            (Context::User(u), _) => set_guc(u, true),
             (Context::Elevated { tenant, input, value }, _) => {
                 let mut statements = self.statements(&Context::Tenant(tenant.clone()));
-                statements.push(format!("SELECT set_config({}, {}, true)", quote_literal(input), quote_literal(value)));
+                statements.push(set_config(input, value, true));
                 return statements;
             }
         };
@@ -253,26 +247,22 @@ impl Actor {
     /// As PostgREST does: the role, and the claims in `request.jwt.claims`
     /// for the transaction.
     fn jwt_statements(&self, jwt: &Jwt, role: String, context: &Context) -> Vec<String> {
-        let claims = |claims: &str| format!("SELECT set_config({}, {}, true)", quote_literal(&self.guc), quote_literal(claims));
+        let claims = |claims: &serde_json::Value| set_config(&self.guc, &claims.to_string(), true);
         match context {
             Context::Tenant(t) => vec![role, claims(&jwt.claims(&self.role, &self.user_for(t), Some(t)))],
             Context::User(u) => vec![role, claims(&jwt.claims(&self.role, u, None))],
-            Context::Empty => vec![role, claims("")],
+            Context::Empty => vec![role, set_config(&self.guc, "", true)],
             Context::Unset => vec![role],
-            Context::Anonymous => vec![format!("SET LOCAL ROLE {}", quote_ident(ANON)), claims(&format!("{{\"role\": \"{ANON}\"}}"))],
+            Context::Anonymous => vec![format!("SET LOCAL ROLE {}", quote_ident(ANON)), set_config(&self.guc, &format!("{{\"role\": \"{ANON}\"}}"), true)],
             Context::Elevated { tenant, input, value } => {
-                let mut claims_json: serde_json::Value = serde_json::from_str(&jwt.claims(&self.role, &self.user_for(tenant), Some(tenant))).expect("claims are JSON");
-                match input.strip_prefix(CLAIM_PREFIX) {
-                    Some(path) => insert_at(&mut claims_json, &path.split('.').map(str::to_string).collect::<Vec<_>>(), value),
-                    None => {
-                        return vec![
-                            role,
-                            claims(&claims_json.to_string()),
-                            format!("SELECT set_config({}, {}, true)", quote_literal(input), quote_literal(value)),
-                        ]
+                let mut tenant_claims = jwt.claims(&self.role, &self.user_for(tenant), Some(tenant));
+                match claim_path(input) {
+                    Some(path) => {
+                        insert_at(&mut tenant_claims, &path, value);
+                        vec![role, claims(&tenant_claims)]
                     }
+                    None => vec![role, claims(&tenant_claims), set_config(input, value, true)],
                 }
-                vec![role, claims(&claims_json.to_string())]
             }
         }
     }
@@ -325,7 +315,13 @@ impl Actor {
     }
 }
 
-/// Sets `value` at `path` of a JSON object, making the objects on the way.
+/// `SELECT set_config('name', 'value', local)`.
+fn set_config(name: &str, value: &str, local: bool) -> String {
+    format!("SELECT set_config({}, {}, {local})", quote_literal(name), quote_literal(value))
+}
+
+/// Sets `value` at `path` of a JSON object, making the objects on the way
+/// (nothing for an empty path).
 fn insert_at(json: &mut serde_json::Value, path: &[String], value: &str) {
     let Some((last, parents)) = path.split_last() else { return };
     let mut at = json;

@@ -94,6 +94,17 @@ impl fmt::Display for ContextMechanism {
 }
 
 impl TenancyHints {
+    /// The tenant column `[tenancy.columns]` declares for `table` of `tier`.
+    pub fn table_column(&self, tier: &str, table: &QualName) -> Option<&str> {
+        self.columns.iter().find(|(t, _)| t.tier == tier && t.qual_name() == *table).map(|(_, c)| c.as_str())
+    }
+
+    /// Whether `[tenancy.privileged]` declares `input = value` an intended
+    /// cross-tenant role.
+    pub fn privileged(&self, input: &str, value: &str) -> bool {
+        self.privileged.iter().any(|(name, values)| name == input && values.iter().any(|v| v == value))
+    }
+
     /// The hints of a scenario file; `err` says which file is wrong.
     pub(super) fn from_file(tenancy: TenancyFile, tiers: &IndexMap<String, TierFile>, err: impl Fn(String) -> HarnessError + Copy) -> Result<TenancyHints> {
         let parse_all = |key: &str, items: &[String]| -> Result<Vec<TierTable>> {

@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::LazyLock;
 
 use regex::Regex;
 use serde::Serialize;
@@ -63,6 +64,23 @@ pub struct TierTenancy {
     pub guc_origin: Origin,
 }
 
+/// What all tiers together say: the candidate column most tables carry and
+/// the setting policies read most. Read once; each tier's inference starts
+/// from it.
+pub(super) struct Overall {
+    column: Option<String>,
+    setting: Option<String>,
+}
+
+impl Overall {
+    pub(super) fn of(catalogs: &[Catalog]) -> Overall {
+        Overall {
+            column: most_carried_column(catalogs),
+            setting: most_read(settings_read(catalogs, None)),
+        }
+    }
+}
+
 impl TierTenancy {
     /// A tier's own declaration wins. Else the scenario's column if this
     /// tier carries it, the column most tables of all tiers carry if this
@@ -71,15 +89,15 @@ impl TierTenancy {
     /// policies compare that column with; else the scenario's setting if
     /// this tier's policies read it (or read none), the setting most
     /// policies read if they do, the one they read most.
-    pub(super) fn infer(hints: &TenancyHints, catalog: &Catalog, catalogs: &[Catalog]) -> TierTenancy {
+    pub(super) fn infer(hints: &TenancyHints, catalog: &Catalog, overall: &Overall) -> TierTenancy {
         let own = hints.tiers.get(&catalog.tier).cloned().unwrap_or_default();
-        let general = |declared: &Option<String>, inferred: Option<String>| {
-            [(declared.clone(), Origin::Declared), (inferred, Origin::Inferred)]
+        let general = |declared: &Option<String>, inferred: &Option<String>| {
+            [(declared.clone(), Origin::Declared), (inferred.clone(), Origin::Inferred)]
                 .into_iter()
                 .filter_map(|(value, origin)| Some((value?, origin)))
                 .collect::<Vec<_>>()
         };
-        let columns = general(&hints.column, most_carried_column(catalogs));
+        let columns = general(&hints.column, &overall.column);
         let carried = |c: &String| catalog.tables.iter().any(|t| t.column(c).is_some());
         let (column, column_origin) = match own.column.clone() {
             Some(c) => (Some(c), Origin::Declared),
@@ -106,7 +124,7 @@ impl TierTenancy {
                 guc_origin: model_origin,
             };
         }
-        let settings = general(&hints.guc, most_read_setting(catalogs));
+        let settings = general(&hints.guc, &overall.setting);
         let read = settings_read(std::slice::from_ref(catalog), None);
         // A tier keyed on its own column: the setting its policies compare
         // that column with, whatever the other tiers read.
@@ -164,20 +182,21 @@ fn policies_column(catalog: &Catalog) -> Option<String> {
 /// with the casts and NULLIF Postgres prints around it. A column only
 /// named inside a subquery (`workspace_id IN (SELECT ...)`) does not count.
 pub(super) fn compares_with(table: &Table, column: &str, setting: Option<&str>) -> bool {
-    table.policies.iter().any(|p| p.using.iter().chain(&p.with_check).any(|e| compared_in(e, column, setting, false)))
+    let comparison = comparison(column, setting, false);
+    table.policies.iter().any(|p| p.using.iter().chain(&p.with_check).any(|e| comparison.is_match(e)))
 }
 
-/// Whether `text` compares `column` directly with the setting: the table's
-/// own column, or with `aliased` also one qualified by an alias (a
+/// `column` compared directly with the setting (any when `None`): the
+/// table's own column, or with `aliased` also one qualified by an alias (a
 /// subquery's `m.user_id`).
-pub(super) fn compared_in(text: &str, column: &str, setting: Option<&str>, aliased: bool) -> bool {
+pub(super) fn comparison(column: &str, setting: Option<&str>, aliased: bool) -> Regex {
     let setting = setting.map_or_else(|| "[^']+".to_string(), regex::escape);
     let (before, alias) = if aliased { (r#"[^\w"]"#, r"(?:\w+\.)?") } else { (r#"[^\w."]"#, "") };
     let pattern = format!(
         r#"(?:^|{before}){alias}"?{}"?\s*=\s*[(\s]*(?:NULLIF\s*\(\s*)?[(\s]*current_setting\('{setting}'"#,
         regex::escape(column)
     );
-    Regex::new(&pattern).expect("valid regex").is_match(text)
+    Regex::new(&pattern).expect("valid regex")
 }
 
 /// The candidate with the highest count above zero (ties: the likelier name).
@@ -190,11 +209,6 @@ fn most_common_candidate(count: impl Fn(&str) -> usize) -> Option<String> {
         .map(|(candidate, _)| candidate.to_string())
 }
 
-/// The setting that policies read with `current_setting()` most often.
-fn most_read_setting(catalogs: &[Catalog]) -> Option<String> {
-    most_read(settings_read(catalogs, None))
-}
-
 fn most_read(counts: BTreeMap<String, usize>) -> Option<String> {
     counts.into_iter().max_by_key(|(_, n)| *n).map(|(guc, _)| guc)
 }
@@ -202,15 +216,20 @@ fn most_read(counts: BTreeMap<String, usize>) -> Option<String> {
 /// How often policies read each setting with `current_setting()`, in
 /// expressions that name `column` when given.
 fn settings_read(catalogs: &[Catalog], column: Option<&str>) -> BTreeMap<String, usize> {
-    let pattern = Regex::new(r"current_setting\('([^']+)'").expect("valid regex");
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     for policy in catalogs.iter().flat_map(|c| &c.tables).flat_map(|t| &t.policies) {
         let expressions = [&policy.using, &policy.with_check].into_iter().flatten();
         for expr in expressions.filter(|e| column.is_none_or(|c| mentions(e, c))) {
-            for capture in pattern.captures_iter(expr) {
-                *counts.entry(capture[1].to_string()).or_default() += 1;
+            for setting in settings_in(expr) {
+                *counts.entry(setting.to_string()).or_default() += 1;
             }
         }
     }
     counts
+}
+
+/// The settings `text` reads with `current_setting('...'`, in order.
+pub(super) fn settings_in(text: &str) -> impl Iterator<Item = &str> {
+    static READ: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"current_setting\('([^']+)'").expect("valid regex"));
+    READ.captures_iter(text).map(|c| c.get(1).expect("a setting's name").as_str())
 }

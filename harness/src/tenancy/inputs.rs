@@ -5,9 +5,12 @@
 //! for one of those values opens them to whoever can set it; the probes
 //! try each (`rls.claim_escalation`).
 
+use std::sync::LazyLock;
+
 use regex::Regex;
 
 use super::model::{self, JWT_CLAIMS};
+use super::columns::settings_in;
 use super::TierTenancy;
 use crate::catalog::Catalog;
 
@@ -27,11 +30,10 @@ pub struct ContextInput {
     pub values: Vec<String>,
 }
 
-impl ContextInput {
-    /// The claim path, when the input is a claim.
-    pub fn claim(&self) -> Option<Vec<String>> {
-        self.name.strip_prefix(CLAIM_PREFIX).map(|p| p.split('.').map(str::to_string).collect())
-    }
+/// The claim path an input names (`jwt.app_metadata.role` →
+/// `app_metadata`, `role`); None for a setting.
+pub fn claim_path(input: &str) -> Option<Vec<String>> {
+    input.strip_prefix(CLAIM_PREFIX).map(|p| p.split('.').map(str::to_string).collect())
 }
 
 /// Values tried per input, at most: the policies rarely compare one input
@@ -41,16 +43,15 @@ const MAX_VALUES: usize = 8;
 /// The other inputs the tier's policies (and the functions they call) read.
 pub fn context_inputs(catalog: &Catalog, tier: &TierTenancy) -> Vec<ContextInput> {
     let texts = model::policy_texts(catalog);
-    let setting = Regex::new(r"current_setting\('([^']+)'").expect("valid regex");
     let tenant_claim = match &tier.model {
         model::Model::Claim { path } => Some(path.clone()),
         _ => None,
     };
     let mut inputs: Vec<ContextInput> = Vec::new();
     for text in &texts {
-        let settings = setting.captures_iter(text).map(|c| c[1].to_string()).filter(|name| {
-            Some(name.as_str()) != tier.guc.as_deref() && name != JWT_CLAIMS && !name.starts_with("request.jwt.claim")
-        });
+        let settings = settings_in(text)
+            .filter(|name| Some(*name) != tier.guc.as_deref() && *name != JWT_CLAIMS && !name.starts_with("request.jwt.claim"))
+            .map(str::to_string);
         let claims = model::claim_paths(text)
             .into_iter()
             .filter(|path| Some(path) != tenant_claim.as_ref() && !(path.len() == 1 && STANDARD_CLAIMS.contains(&path[0].as_str())))
@@ -76,8 +77,8 @@ pub fn context_inputs(catalog: &Catalog, tier: &TierTenancy) -> Vec<ContextInput
 /// String literals of `text` that are values, not names: not a setting's
 /// name (`current_setting('x'`), a claim key (`-> 'x'`) or empty.
 fn compared_literals(text: &str) -> Vec<String> {
-    let literal = Regex::new(r"(current_setting\(|->>?\s*)?'((?:[^']|'')*)'").expect("valid regex");
-    literal
+    static LITERAL: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(current_setting\(|->>?\s*)?'((?:[^']|'')*)'").expect("valid regex"));
+    LITERAL
         .captures_iter(text)
         .filter(|c| c.get(1).is_none())
         .map(|c| c[2].replace("''", "'"))

@@ -67,18 +67,15 @@ impl Tenancy {
     /// on a context function the catalog does not have.
     pub fn infer(scenario: &Scenario, catalogs: &[Catalog]) -> Result<Tenancy> {
         let hints = &scenario.tenancy;
-        let tiers: IndexMap<String, TierTenancy> = catalogs
-            .iter()
-            .map(|c| (c.tier.clone(), TierTenancy::infer(hints, c, catalogs)))
-            .collect();
+        let overall = columns::Overall::of(catalogs);
+        let tiers: IndexMap<String, TierTenancy> = catalogs.iter().map(|c| (c.tier.clone(), TierTenancy::infer(hints, c, &overall))).collect();
         let shared = |tier: &str, table: &QualName| hints.shared.iter().any(|s| s == &TierTable::of(tier, table));
         // The tenant column each table would carry: declared for it, else
         // its tier's if it has it, else one its policies compare with the
         // tier's setting.
         let column_of = |tier: &str, table: &Table| -> Option<String> {
-            let own = hints.columns.iter().find(|(t, _)| *t == TierTable::of(tier, &table.name));
-            if let Some((_, column)) = own {
-                return Some(column.clone());
+            if let Some(column) = hints.table_column(tier, &table.name) {
+                return Some(column.to_string());
             }
             let tenancy = &tiers[tier];
             let column = tenancy.column.as_ref()?;

@@ -11,13 +11,14 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::LazyLock;
 
 use regex::Regex;
 use serde::Serialize;
 
 use super::Origin;
 use crate::catalog::{mentions, Catalog, QualName, Table};
-use crate::scenario::{ModelKind, TenancyHints, TierTable};
+use crate::scenario::{ModelKind, TenancyHints};
 
 /// The setting PostgREST puts the JWT claims in.
 pub const JWT_CLAIMS: &str = "request.jwt.claims";
@@ -160,8 +161,10 @@ fn claim_path(texts: &[String], column: &str) -> Option<Vec<String>> {
 /// Every claim path `text` reads from the JWT: `auth.jwt() -> 'a' ->> 'b'`
 /// or the claims setting cast to JSON, as Postgres prints them.
 pub(super) fn claim_paths(text: &str) -> Vec<Vec<String>> {
-    let start = Regex::new(r"auth\.jwt\(\)|current_setting\('request\.jwt\.claims'[^)]*\)(?:::jsonb?)?").expect("valid regex");
-    let step = Regex::new(r"^[)\s]*->>?\s*'([^']+)'(?:::text)?").expect("valid regex");
+    static START: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"auth\.jwt\(\)|current_setting\('request\.jwt\.claims'[^)]*\)(?:::jsonb?)?").expect("valid regex"));
+    static STEP: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[)\s]*->>?\s*'([^']+)'(?:::text)?").expect("valid regex"));
+    let (start, step) = (&*START, &*STEP);
     let mut paths = Vec::new();
     for found in start.find_iter(text) {
         let mut rest = &text[found.end()..];
@@ -183,19 +186,15 @@ pub(super) fn claim_paths(text: &str) -> Vec<Vec<String>> {
 /// the setting, when the user sits in one).
 fn membership_table(hints: &TenancyHints, catalog: &Catalog, texts: &[String], column: &str, reader: &str, user_setting: Option<&str>) -> Option<Membership> {
     let of = |table: &Table| -> Option<Membership> {
-        let tenant_column = hints
-            .columns
-            .iter()
-            .find(|(t, _)| *t == TierTable::of(&catalog.tier, &table.name))
-            .map(|(_, c)| c.clone())
-            .unwrap_or_else(|| column.to_string());
+        let tenant_column = hints.table_column(&catalog.tier, &table.name).unwrap_or(column).to_string();
         table.column(&tenant_column)?;
         let user_column = match &hints.membership_user {
             Some(user) => user.clone(),
             None => user_column(table)?,
         };
         if let Some(setting) = user_setting {
-            let compared = texts.iter().any(|t| names_table(t, &table.name) && super::columns::compared_in(t, &user_column, Some(setting), true));
+            let (reads, compared) = (reads_table(&table.name), super::columns::comparison(&user_column, Some(setting), true));
+            let compared = texts.iter().any(|t| reads.is_match(t) && compared.is_match(t));
             if !compared && hints.membership.is_none() {
                 return None;
             }
@@ -217,7 +216,8 @@ fn membership_table(hints: &TenancyHints, catalog: &Catalog, texts: &[String], c
         .tables
         .iter()
         .filter_map(|table| {
-            let named = reading.iter().filter(|t| names_table(t, &table.name)).count();
+            let reads = reads_table(&table.name);
+            let named = reading.iter().filter(|t| reads.is_match(t)).count();
             (named > 0).then(|| of(table).map(|m| (named, m))).flatten()
         })
         .max_by(|a, b| a.0.cmp(&b.0).then_with(|| b.1.table.cmp(&a.1.table)))
@@ -228,12 +228,11 @@ fn membership_table(hints: &TenancyHints, catalog: &Catalog, texts: &[String], c
 /// or each setting the policy texts read, tried in name order, the first
 /// that some membership table's user column is compared with.
 fn membership_by_setting(hints: &TenancyHints, catalog: &Catalog, texts: &[String], column: &str) -> Option<Membership> {
-    let read = Regex::new(r"current_setting\('([^']+)'").expect("valid regex");
-    let mut settings: Vec<String> = texts.iter().flat_map(|t| read.captures_iter(t).map(|c| c[1].to_string())).collect();
+    let mut settings: Vec<&str> = texts.iter().flat_map(|t| super::columns::settings_in(t)).collect();
     settings.sort();
     settings.dedup();
-    let candidates = hints.guc.iter().cloned().chain(settings);
-    candidates.into_iter().find_map(|setting| membership_table(hints, catalog, texts, column, &format!("current_setting('{setting}'"), Some(&setting)))
+    let candidates = hints.guc.as_deref().into_iter().chain(settings);
+    candidates.into_iter().find_map(|setting| membership_table(hints, catalog, texts, column, &format!("current_setting('{setting}'"), Some(setting)))
 }
 
 /// A column of a membership table naming the user: the one with an FK to
@@ -246,12 +245,12 @@ fn user_column(table: &Table) -> Option<String> {
     to_users.or_else(|| table.column("user_id").map(|c| c.name.clone()))
 }
 
-/// Whether `text` reads `table` (`FROM public.memberships m`, `JOIN memberships`).
-fn names_table(text: &str, table: &QualName) -> bool {
+/// `FROM public.memberships m`, `JOIN memberships`: a text reading `table`.
+fn reads_table(table: &QualName) -> Regex {
     let pattern = format!(
         r#"(?i)\b(?:from|join)\s+(?:"?{}"?\.)?"?{}"?\b"#,
         regex::escape(&table.schema),
         regex::escape(&table.name)
     );
-    Regex::new(&pattern).expect("valid regex").is_match(text)
+    Regex::new(&pattern).expect("valid regex")
 }

@@ -94,7 +94,7 @@ fn finding(ctx: &TierContext<'_>, prober: &Prober, input: &str, value: &str, ten
     let object = format!("{input}={value}");
     let tables: Vec<String> = opened.keys().cloned().collect();
     let rows: usize = opened.values().map(|(n, _)| n).sum();
-    let declared = ctx.scenario.tenancy.privileged.iter().any(|(name, values)| name == input && values.iter().any(|v| v == value));
+    let declared = ctx.scenario.tenancy.privileged(input, value);
     let (_, (_, case)) = opened.into_iter().next().expect("something was opened");
     let message = format!(
         "acting as tenant {tenant} with {input} = '{value}', {rows} row(s) of other tenants are visible in {}",

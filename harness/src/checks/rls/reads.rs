@@ -165,9 +165,8 @@ pub async fn check(ctx: &TierContext<'_>, prober: &Prober, table: &Table, scope:
 /// `input = 'value'` under which the case shows all of `own`, if any.
 async fn gated_by_input(ctx: &TierContext<'_>, conn: &mut sqlx::PgConnection, case: &Case, tenant: &str, own: &[String]) -> Option<String> {
     let inputs = context_inputs(ctx.catalog, ctx.tenancy.tier(ctx.tier())?);
-    let privileged = |name: &str, value: &str| ctx.scenario.tenancy.privileged.iter().any(|(n, values)| n == name && values.iter().any(|v| v == value));
     for input in &inputs {
-        for value in input.values.iter().filter(|v| !privileged(&input.name, v)) {
+        for value in input.values.iter().filter(|v| !ctx.scenario.tenancy.privileged(&input.name, v)) {
             let mut elevated = case.clone();
             elevated.context = Context::Elevated { tenant: tenant.to_string(), input: input.name.clone(), value: value.clone() };
             if let Ok(Outcome::Rows(seen)) = act::run_on(conn, &elevated).await {
