@@ -114,14 +114,17 @@ impl TierTenancy {
         }
         .or_else(|| model.jwt().then(|| model::JWT_CLAIMS.to_string()));
         if let Some(setting) = context_setting {
-            let guc = own.guc.unwrap_or(setting);
+            let (guc, guc_origin) = match own.guc {
+                Some(declared) => (declared, Origin::Declared),
+                None => (setting, model_origin),
+            };
             return TierTenancy {
                 model,
                 model_origin,
                 column,
                 column_origin,
                 guc: Some(guc),
-                guc_origin: model_origin,
+                guc_origin,
             };
         }
         let settings = general(&hints.guc, &overall.setting);
