@@ -8,13 +8,12 @@
 //! read as that table's tenant rather than left unknown.
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::sync::LazyLock;
 
-use regex::Regex;
 use serde::Serialize;
 
 use super::model::{self, Model};
+use super::policies::{compares_with, settings_in};
+use super::Origin;
 use crate::catalog::{mentions, Catalog, Table};
 use crate::scenario::TenancyHints;
 
@@ -29,28 +28,6 @@ const TENANT_COLUMN_CANDIDATES: [&str; 8] = [
     "customer_id",
     "team_id",
 ];
-
-/// Where a tier's tenant column or setting came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Origin {
-    /// The scenario or a flag names it.
-    Declared,
-    /// The name most tables (columns) or policies (settings) of all tiers use.
-    Inferred,
-    /// This tier's own policies use it, unlike the other tiers'.
-    TierPolicies,
-}
-
-impl fmt::Display for Origin {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Origin::Declared => "declared",
-            Origin::Inferred => "inferred",
-            Origin::TierPolicies => "inferred from this tier's policies",
-        })
-    }
-}
 
 /// A tier's tenancy model, tenant column and setting, and where each came from.
 #[derive(Debug, Clone, Serialize)]
@@ -180,28 +157,6 @@ fn policies_column(catalog: &Catalog) -> Option<String> {
     })
 }
 
-/// Whether a policy of `table` compares `column` directly with the setting
-/// (any setting when `None`): `tenant_id = current_setting('app.tenant')`,
-/// with the casts and NULLIF Postgres prints around it. A column only
-/// named inside a subquery (`workspace_id IN (SELECT ...)`) does not count.
-pub(super) fn compares_with(table: &Table, column: &str, setting: Option<&str>) -> bool {
-    let comparison = comparison(column, setting, false);
-    table.policies.iter().any(|p| p.using.iter().chain(&p.with_check).any(|e| comparison.is_match(e)))
-}
-
-/// `column` compared directly with the setting (any when `None`): the
-/// table's own column, or with `aliased` also one qualified by an alias (a
-/// subquery's `m.user_id`).
-pub(super) fn comparison(column: &str, setting: Option<&str>, aliased: bool) -> Regex {
-    let setting = setting.map_or_else(|| "[^']+".to_string(), regex::escape);
-    let (before, alias) = if aliased { (r#"[^\w"]"#, r"(?:\w+\.)?") } else { (r#"[^\w."]"#, "") };
-    let pattern = format!(
-        r#"(?:^|{before}){alias}"?{}"?\s*=\s*[(\s]*(?:NULLIF\s*\(\s*)?[(\s]*current_setting\('{setting}'"#,
-        regex::escape(column)
-    );
-    Regex::new(&pattern).expect("valid regex")
-}
-
 /// The candidate with the highest count above zero (ties: the likelier name).
 fn most_common_candidate(count: impl Fn(&str) -> usize) -> Option<String> {
     TENANT_COLUMN_CANDIDATES
@@ -229,10 +184,4 @@ fn settings_read(catalogs: &[Catalog], column: Option<&str>) -> BTreeMap<String,
         }
     }
     counts
-}
-
-/// The settings `text` reads with `current_setting('...'`, in order.
-pub(super) fn settings_in(text: &str) -> impl Iterator<Item = &str> {
-    static READ: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"current_setting\('([^']+)'").expect("valid regex"));
-    READ.captures_iter(text).map(|c| c.get(1).expect("a setting's name").as_str())
 }

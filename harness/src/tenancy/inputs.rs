@@ -10,7 +10,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use super::model::{self, JWT_CLAIMS};
-use super::columns::settings_in;
+use super::policies::settings_in;
 use super::TierTenancy;
 use crate::catalog::Catalog;
 

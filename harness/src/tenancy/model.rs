@@ -99,7 +99,7 @@ pub(super) fn infer(hints: &TenancyHints, catalog: &Catalog, column: Option<&str
         // A user in a setting, reaching tenants through a membership table:
         // only where no policy compares the tenant column with a setting
         // itself (then a setting holds the tenant).
-        let tenant_in_setting = column.is_some_and(|c| catalog.tables.iter().any(|t| super::columns::compares_with(t, c, None)));
+        let tenant_in_setting = column.is_some_and(|c| catalog.tables.iter().any(|t| super::policies::compares_with(t, c, None)));
         let by_setting = match (wanted, tenant_in_setting) {
             (Some(ModelKind::Membership), _) | (None, false) => column.and_then(|c| membership_by_setting(hints, catalog, &texts, c)),
             _ => None,
@@ -193,7 +193,7 @@ fn membership_table(hints: &TenancyHints, catalog: &Catalog, texts: &[String], c
             None => user_column(table)?,
         };
         if let Some(setting) = user_setting {
-            let (reads, compared) = (reads_table(&table.name), super::columns::comparison(&user_column, Some(setting), true));
+            let (reads, compared) = (reads_table(&table.name), super::policies::comparison(&user_column, Some(setting), true));
             let compared = texts.iter().any(|t| reads.is_match(t) && compared.is_match(t));
             if !compared && hints.membership.is_none() {
                 return None;
@@ -228,7 +228,7 @@ fn membership_table(hints: &TenancyHints, catalog: &Catalog, texts: &[String], c
 /// or each setting the policy texts read, tried in name order, the first
 /// that some membership table's user column is compared with.
 fn membership_by_setting(hints: &TenancyHints, catalog: &Catalog, texts: &[String], column: &str) -> Option<Membership> {
-    let mut settings: Vec<&str> = texts.iter().flat_map(|t| super::columns::settings_in(t)).collect();
+    let mut settings: Vec<&str> = texts.iter().flat_map(|t| super::policies::settings_in(t)).collect();
     settings.sort();
     settings.dedup();
     let candidates = hints.guc.as_deref().into_iter().chain(settings);
