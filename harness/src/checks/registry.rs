@@ -10,6 +10,12 @@ pub fn all() -> impl Iterator<Item = &'static CheckId> {
     [rls::CHECKS, fk::CHECKS, check::CHECKS, orphan::CHECKS, partition::CHECKS, latency::CHECKS].into_iter().flatten()
 }
 
+/// Checks design.md's table of check ids does not list: tierguard has them,
+/// the contract (owned outside this repository) has not taken them yet. Each
+/// was proposed in the note of the issue that brought it (#18). The README
+/// marks them so that scripts keyed on the contract know they are extra.
+pub const BEYOND_THE_CONTRACT: &[&str] = &["rls.claim_escalation", "rls.membership"];
+
 /// The table of checks as the README shows it: id (and severity when not
 /// `error`), then what fails it.
 pub fn markdown() -> String {
@@ -19,9 +25,18 @@ pub fn markdown() -> String {
             super::Severity::Error => String::new(),
             other => format!(" ({})", serde_json::to_value(other).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()),
         };
-        out.push_str(&format!("| `{}`{severity} | {} |\n", check.id, check.summary));
+        let extra = if BEYOND_THE_CONTRACT.contains(&check.id) { " ⁺" } else { "" };
+        out.push_str(&format!("| `{}`{severity}{extra} | {} |\n", check.id, check.summary));
     }
+    out.push_str("\n⁺ not yet in design.md's table of check ids (proposed in issue #18).\n");
     out
+}
+
+/// Whether `id` is a check id of the product contract, or one of ours the
+/// contract has not taken yet. `design` is the text of design.md.
+#[cfg(test)]
+pub(crate) fn known_to_the_contract(design: &str, id: &str) -> bool {
+    design.contains(&format!("| {id} |")) || BEYOND_THE_CONTRACT.contains(&id)
 }
 
 #[cfg(test)]
@@ -77,8 +92,11 @@ mod tests {
         let corpus: BTreeSet<String> =
             texts_under("fixtures/defects", "sql").iter().flat_map(|text| expected.captures_iter(text).map(|c| c[1].to_string()).collect::<Vec<_>>()).collect();
         for check in all() {
-            assert!(design.contains(&format!("| {} |", check.id)), "{} is not in design.md's table of check ids", check.id);
+            assert!(known_to_the_contract(&design, check.id), "{} is neither in design.md's table of check ids nor in BEYOND_THE_CONTRACT", check.id);
             assert!(corpus.contains(check.id), "no defect under fixtures/defects/ expects {}", check.id);
+        }
+        for id in BEYOND_THE_CONTRACT {
+            assert!(all().any(|check| check.id == *id), "{id} is listed beyond the contract but is no check");
         }
     }
 }
