@@ -6,6 +6,7 @@
 //! strings them together.
 //! [`sql`] holds the quoting every one of them uses.
 
+pub mod canary;
 pub mod catalog;
 pub mod checks;
 pub mod cli;
@@ -42,7 +43,7 @@ mod layers {
         &["tenancy", "truth"],
         &["catalog"],
         &["provision", "load"],
-        &["scenario"],
+        &["scenario", "canary"],
         &["sql", "verdict", "error", "rng"],
     ];
 

@@ -33,6 +33,12 @@ pub trait SeedTruth: Sync {
 
     /// What could not be seeded.
     fn unseeded(&self) -> Vec<Unseeded>;
+
+    /// Each tenant's canary tag (see `crate::canary`), by tenant index.
+    fn canary_tags(&self) -> Vec<String>;
+
+    /// The tier, table and row a marker was seeded into.
+    fn canary_origin(&self, marker: &crate::canary::Marker) -> Option<(String, QualName, u64)>;
 }
 
 /// A table, or some of its rows, that seeding could not make.

@@ -15,7 +15,7 @@ use common::repo;
 
 #[rstest]
 fn seed_scenario_passes_clean(
-    #[values("cpa", "leads", "events", "analytics", "teamspace", "invoicely", "supportdesk", "projecthub")] scenario: &str,
+    #[values("cpa", "leads", "events", "analytics", "teamspace", "invoicely", "supportdesk", "projecthub", "docsafe")] scenario: &str,
     #[values("local", "containers")] backend: &str,
 ) {
     let mut args = vec![

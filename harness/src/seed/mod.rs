@@ -15,6 +15,7 @@ mod domain;
 pub mod fk_checks;
 mod fresh;
 mod indexes;
+mod marks;
 mod pattern;
 mod plan;
 mod realism;
@@ -120,6 +121,15 @@ impl SeedTruth for Seeded {
 
     fn value(&self, tier: &str, table: &QualName, row: u64, column: &str) -> Option<String> {
         self.plan.table(tier, table).and_then(|t| self.plan.value(t, row, column, 0).text())
+    }
+
+    fn canary_tags(&self) -> Vec<String> {
+        self.plan.canary_tags.clone()
+    }
+
+    fn canary_origin(&self, marker: &crate::canary::Marker) -> Option<(String, QualName, u64)> {
+        let table = self.plan.tables.get(marker.table)?;
+        Some((table.tier.clone(), table.name.clone(), marker.row))
     }
 
     fn unseeded(&self) -> Vec<Unseeded> {

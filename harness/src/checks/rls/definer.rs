@@ -158,7 +158,7 @@ async fn side_effects(
     )
 }
 
-fn call(function: &Function, values: &[String]) -> String {
+pub(super) fn call(function: &Function, values: &[String]) -> String {
     format!("{}({})", function.name.sql(), values.join(", "))
 }
 
@@ -175,9 +175,9 @@ fn placeholders(mut rows: Vec<String>, values: &[String]) -> Vec<String> {
 }
 
 /// One argument of a function's signature.
-struct Argument {
-    name: String,
-    data_type: String,
+pub(super) struct Argument {
+    pub name: String,
+    pub data_type: String,
 }
 
 impl Argument {
@@ -193,7 +193,7 @@ impl Argument {
 
     /// The value of an argument that names no tenant: a match-all pattern
     /// for text, a date far ahead (inside every "up to" window), true.
-    fn plain(&self) -> String {
+    pub(super) fn plain(&self) -> String {
         match self.data_type.as_str() {
             "text" | "character varying" => "'%'".into(),
             "integer" | "bigint" | "smallint" => "1000".into(),
@@ -206,7 +206,7 @@ impl Argument {
 
 /// `pg_get_function_identity_arguments()` split: `name type` or just `type`
 /// (types may have spaces: `character varying`).
-fn arguments(signature: &str) -> Vec<Argument> {
+pub(super) fn arguments(signature: &str) -> Vec<Argument> {
     signature
         .split(',')
         .map(str::trim)

@@ -3,6 +3,7 @@
 //! compare what they see and change with who owns what (the ground truth).
 
 pub mod act;
+mod canary;
 mod claim_escalation;
 mod context_bleed;
 mod definer;
@@ -45,10 +46,11 @@ pub const CHECKS: &[crate::checks::CheckId] = &[
     definer::DEFINER_BYPASS,
     definer_search_path::DEFINER_SEARCH_PATH,
     existence_oracle::EXISTENCE_ORACLE,
+    canary::CANARY_LEAK,
 ];
 
 /// Ids of the probes, for the `skip` findings when probing is impossible.
-const PROBES: [CheckId; 11] = [
+const PROBES: [CheckId; 12] = [
     claim_escalation::CLAIM_ESCALATION,
     reads::READ_LEAK,
     reads::OWN_ROWS_HIDDEN,
@@ -60,6 +62,7 @@ const PROBES: [CheckId; 11] = [
     exposure::PARTITION_BYPASS,
     definer::DEFINER_BYPASS,
     existence_oracle::EXISTENCE_ORACLE,
+    canary::CANARY_LEAK,
 ];
 
 pub async fn run(ctx: &TierContext<'_>) -> Vec<Finding> {
@@ -225,5 +228,7 @@ async fn probe(ctx: &TierContext<'_>) -> Vec<Finding> {
     findings.extend(claim_escalation::check(ctx, &prober, &tables).await);
     findings.extend(exposure::check(ctx, &prober).await);
     findings.extend(definer::check(ctx, &prober, &observed, ledger).await);
+    // Last: its notification probe commits a write (see canary::notify).
+    findings.extend(canary::check(ctx, &prober).await);
     findings
 }

@@ -25,6 +25,7 @@ pub fn build(settings: &Settings, tenancy: &Tenancy, tiers: &[TierInput<'_>], re
     let n = settings.tenants.max(1) as u64;
     let mut plan = Plan {
         tenants: Vec::new(),
+        canary_tags: Vec::new(),
         tables: Vec::new(),
         index: HashMap::new(),
     };
@@ -48,6 +49,7 @@ pub fn build(settings: &Settings, tenancy: &Tenancy, tiers: &[TierInput<'_>], re
             };
             plan.index.insert((tier.catalog.tier.clone(), table.name.clone()), plan.tables.len());
             plan.tables.push(TablePlan {
+                position: plan.tables.len(),
                 tier: tier.catalog.tier.clone(),
                 name: table.name.clone(),
                 tenant_scoped: scope.is_some(),
@@ -143,6 +145,7 @@ impl Plan {
             Some(root) => root.tenant_values.clone(),
             None => tenant_values(settings, self),
         };
+        self.canary_tags = (0..self.tenants.len()).map(|t| canary::tag(settings.seed, t)).collect();
         let tenants = self.tenants.clone();
         for table in &mut self.tables {
             if let Some(fixed) = &mut table.fixed {

@@ -14,6 +14,7 @@ use super::domain::{Domains, Relation};
 use crate::rng::{stream, RowRng};
 use super::value::{Kind, Value};
 use super::Settings;
+use crate::canary;
 use crate::catalog::references::Inferred;
 use crate::catalog::{mentions, Catalog, ConstraintKind, QualName, Table, TableKind};
 use crate::tenancy::{Model, Tenancy, TenantScope};
@@ -27,11 +28,15 @@ const NULL_RATIO: f64 = 0.1;
 
 pub struct Plan {
     pub tenants: Vec<Value>,
+    /// Each tenant's canary tag (see `crate::canary`), by tenant number.
+    pub canary_tags: Vec<String>,
     pub tables: Vec<TablePlan>,
     index: HashMap<(String, QualName), usize>,
 }
 
 pub struct TablePlan {
+    /// Its index in [`Plan::tables`]: the table number canaries carry.
+    pub position: usize,
     pub tier: String,
     pub name: QualName,
     /// Whether rows belong to tenants (`j % N`); shared tables' rows do not.
@@ -242,8 +247,16 @@ impl Plan {
                         _ => position,
                     }
                 });
-                let kind = leaf_kind.unwrap_or(kind);
-                kind.sample(&mut rng, ordinal)
+                match (leaf_kind, tenant) {
+                    (Some(leaf), _) => leaf.sample(&mut rng, ordinal),
+                    // Columns a CHECK only PostgreSQL can judge stay as drawn:
+                    // a marker could be what that CHECK refuses.
+                    (None, Some(tenant)) if !plan.redrawn => {
+                        let marker = canary::marker(&self.canary_tags[tenant], table.position, j);
+                        kind.with_marker(kind.sample(&mut rng, ordinal), &marker)
+                    }
+                    (None, _) => kind.sample(&mut rng, ordinal),
+                }
             }
         }
     }

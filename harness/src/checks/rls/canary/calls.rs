@@ -1,0 +1,239 @@
+//! The reading pass, in one transaction on the application's login acting
+//! as tenant A, rolled back: the materialized views it owns refreshed,
+//! every readable relation searched, every callable function called and
+//! its result searched, every relation searched again (a call may have
+//! filled a cache), and large objects opened.
+
+use sqlx::{Connection, PgConnection};
+
+use super::search::{self, foreign_markers, prefix, Readable};
+use super::{leak, Canaries, Covered, Seen};
+use crate::catalog::Function;
+use crate::checks::rls::act::{self, Context};
+use crate::checks::rls::definer::{arguments, call};
+use crate::checks::rls::Prober;
+use crate::checks::{Finding, TierContext};
+use crate::scenario::ContextMechanism;
+
+/// Text arguments are tried as a wildcard, then as injections that close
+/// a quoted literal or end a numeric one and make the filter true.
+const TEXT_VALUES: [&str; 3] = ["%", "%' OR TRUE --", "0 OR TRUE --"];
+
+/// A statement that runs longer than this is given up (a function that
+/// loops or sleeps must not stall the audit).
+const STATEMENT_TIMEOUT: &str = "10s";
+
+pub async fn everything(ctx: &TierContext<'_>, prober: &Prober, canaries: &Canaries<'_>, covered: &mut Covered) -> Result<Vec<Finding>, sqlx::Error> {
+    let relations = search::readable(ctx.pool, &prober.actor.role).await?;
+    let functions: Vec<&Function> = if ctx.read_only { Vec::new() } else { callable(ctx, prober) };
+    // The application's own login, as its reads would run (a policy may
+    // read session_user).
+    let mut conn = ctx.acting_pool().acquire().await?;
+    let mut tx = conn.begin().await?;
+    let mut findings = Vec::new();
+    // A refusal to act (a context function rejecting the tenant) leaves
+    // nothing to read: the other probes report it.
+    if !prepare(&mut tx, ctx, prober).await? {
+        return Ok(findings);
+    }
+    let mut leaking = Vec::new();
+    covered.relations = relations.len();
+    for relation in &relations {
+        let seen = searched(&mut tx, canaries, &relation.rows()).await?;
+        covered.with_own_markers += usize::from(seen.own > 0);
+        if let Some(first) = seen.markers.first() {
+            let statement = relation.showing(first);
+            findings.push(leak(ctx, prober, canaries, &relation.name.to_string(), "reads", statement, seen));
+            leaking.push(relation.name.clone());
+        }
+    }
+    for function in &functions {
+        let (calls, found) = called(&mut tx, ctx, prober, canaries, function).await?;
+        covered.calls += calls;
+        if let Some((statement, seen)) = found {
+            let object = format!("{}({})", function.name, function.arguments);
+            findings.push(leak(ctx, prober, canaries, &object, "gets from the call", statement, seen));
+        }
+    }
+    // Relations that leak only after the calls (a cache, an outbox).
+    let mut after_calls = Vec::new();
+    if !functions.is_empty() {
+        for relation in relations.iter().filter(|r| !leaking.contains(&r.name)) {
+            let seen = searched(&mut tx, canaries, &relation.rows()).await?;
+            if !seen.markers.is_empty() {
+                after_calls.push((relation, seen));
+            }
+        }
+    }
+    findings.extend(large_objects(&mut tx, ctx, prober, canaries, covered).await?);
+    tx.rollback().await?;
+    drop(conn);
+    for (relation, seen) in after_calls {
+        let culprit = culprit(ctx, prober, canaries, &functions, relation).await?;
+        let statement = format!("{};\n{}", culprit.clone().unwrap_or_default(), relation.showing(&seen.markers[0]));
+        let what = match &culprit {
+            Some(call) => format!("after `{call}`, reads"),
+            None => "after calling the functions it can execute, reads".to_string(),
+        };
+        findings.push(leak(ctx, prober, canaries, &relation.name.to_string(), &what, statement, seen));
+    }
+    Ok(findings)
+}
+
+/// Opens the acting state on a fresh transaction: the advisory lock writing
+/// probes share, a time limit, the materialized views the role may refresh
+/// (it owns them) refreshed, then A's role and context. False when the
+/// server refuses A's context.
+async fn prepare(conn: &mut PgConnection, ctx: &TierContext<'_>, prober: &Prober) -> Result<bool, sqlx::Error> {
+    sqlx::raw_sql(&format!("SET LOCAL statement_timeout = '{STATEMENT_TIMEOUT}'")).execute(&mut *conn).await?;
+    if ctx.read_only {
+        return Ok(prober.actor.enter(conn, &Context::Tenant(prober.tenants[0].clone())).await?.is_ok());
+    }
+    sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(crate::checks::sandbox::PROBE_LOCK).execute(&mut *conn).await?;
+    let refreshable = ctx.catalog.views.iter().filter(|v| v.materialized && ctx.catalog.acts_as(&prober.actor.role, &v.owner));
+    for view in refreshable {
+        sqlx::raw_sql("SAVEPOINT refresh").execute(&mut *conn).await?;
+        let refreshed = sqlx::raw_sql(&format!("REFRESH MATERIALIZED VIEW {}", view.name.sql())).execute(&mut *conn).await;
+        let end = if refreshed.is_ok() { "RELEASE SAVEPOINT refresh" } else { "ROLLBACK TO SAVEPOINT refresh" };
+        sqlx::raw_sql(end).execute(&mut *conn).await?;
+    }
+    Ok(prober.actor.enter(conn, &Context::Tenant(prober.tenants[0].clone())).await?.is_ok())
+}
+
+/// [`foreign_markers`] under a savepoint: a read the server refuses (a
+/// column privilege, a function that raises) finds nothing.
+async fn searched(conn: &mut PgConnection, canaries: &Canaries<'_>, select: &str) -> Result<Seen, sqlx::Error> {
+    sqlx::raw_sql("SAVEPOINT search").execute(&mut *conn).await?;
+    match foreign_markers(conn, canaries, select).await {
+        Ok(seen) => {
+            sqlx::raw_sql("RELEASE SAVEPOINT search").execute(&mut *conn).await?;
+            Ok(seen)
+        }
+        Err(sqlx::Error::Database(_)) => {
+            sqlx::raw_sql("ROLLBACK TO SAVEPOINT search").execute(&mut *conn).await?;
+            Ok(Seen::default())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Functions the role can execute, but not trigger functions, procedures
+/// or the scenario's context function (entering a tenant is its purpose).
+fn callable<'c>(ctx: &'c TierContext<'_>, prober: &Prober) -> Vec<&'c Function> {
+    let context_function = match &ctx.scenario.tenancy.context {
+        ContextMechanism::Function(name) => Some(name),
+        _ => None,
+    };
+    ctx.catalog
+        .functions
+        .iter()
+        .filter(|f| !f.procedure && !matches!(f.result.as_str(), "trigger" | "event_trigger"))
+        .filter(|f| Some(&f.name) != context_function)
+        .filter(|f| f.executable_by.iter().any(|r| r == "public" || ctx.catalog.acts_as(&prober.actor.role, r)))
+        .collect()
+}
+
+/// The argument lists a function is called with: A's tenant id for
+/// arguments of the tenant id's type, each of [`TEXT_VALUES`] for text
+/// (one list per value; one list in all without text arguments).
+fn argument_lists(ctx: &TierContext<'_>, function: &Function, actor: &str) -> Vec<Vec<String>> {
+    let tenant_type = ctx
+        .tenancy
+        .scoped_tables(ctx.catalog)
+        .find_map(|(table, scope)| scope.column().and_then(|c| table.column(c)))
+        .map_or("uuid", |c| c.data_type.as_str());
+    let arguments = arguments(&function.arguments);
+    let has_text = arguments.iter().any(|a| matches!(a.data_type.as_str(), "text" | "character varying"));
+    let variants = if has_text { TEXT_VALUES.len() } else { 1 };
+    (0..variants)
+        .map(|variant| {
+            arguments
+                .iter()
+                .map(|a| match a.data_type.as_str() {
+                    t if t == tenant_type => act::literal(actor, t),
+                    t @ ("text" | "character varying") => act::literal(TEXT_VALUES[variant], t),
+                    _ => a.plain(),
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Calls `function` with each argument list in turn, keeping its effects
+/// (a cache it fills stays filled for the second search), and returns the
+/// first call whose result holds another tenant's marker, with the number
+/// of calls made.
+async fn called(
+    conn: &mut PgConnection,
+    ctx: &TierContext<'_>,
+    prober: &Prober,
+    canaries: &Canaries<'_>,
+    function: &Function,
+) -> Result<(usize, Option<(String, Seen)>), sqlx::Error> {
+    let mut calls = 0;
+    for values in argument_lists(ctx, function, &prober.tenants[0]) {
+        calls += 1;
+        let select = format!("SELECT f::text AS v FROM {} f", call(function, &values));
+        let seen = searched(conn, canaries, &select).await?;
+        // A function may change the role or settings: back to A.
+        if prober.actor.enter(conn, &Context::Tenant(prober.tenants[0].clone())).await?.is_err() {
+            return Ok((calls, None));
+        }
+        if let Some(first) = seen.markers.first() {
+            let statement = format!("{select} WHERE f::text LIKE '%{}%'", prefix(first));
+            return Ok((calls, Some((statement, seen))));
+        }
+    }
+    Ok((calls, None))
+}
+
+/// Which single call makes `relation` show another tenant's markers, each
+/// tried alone in a fresh transaction: the minimal reproduction.
+async fn culprit(
+    ctx: &TierContext<'_>,
+    prober: &Prober,
+    canaries: &Canaries<'_>,
+    functions: &[&Function],
+    relation: &Readable,
+) -> Result<Option<String>, sqlx::Error> {
+    let mut conn = ctx.acting_pool().acquire().await?;
+    for function in functions {
+        for values in argument_lists(ctx, function, &prober.tenants[0]) {
+            let statement = format!("SELECT {}", call(function, &values));
+            let mut tx = conn.begin().await?;
+            if !prepare(&mut tx, ctx, prober).await? {
+                return Ok(None);
+            }
+            searched(&mut tx, canaries, &format!("SELECT ''::text AS v FROM ({statement}) f")).await?;
+            prober.actor.enter(&mut tx, &Context::Tenant(prober.tenants[0].clone())).await?.ok();
+            let seen = searched(&mut tx, canaries, &relation.rows()).await?;
+            tx.rollback().await?;
+            if !seen.markers.is_empty() {
+                return Ok(Some(statement));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Large objects A can open, searched one by one (one A may not open is
+/// refused under its own savepoint).
+async fn large_objects(
+    conn: &mut PgConnection,
+    ctx: &TierContext<'_>,
+    prober: &Prober,
+    canaries: &Canaries<'_>,
+    covered: &mut Covered,
+) -> Result<Vec<Finding>, sqlx::Error> {
+    let objects: Vec<sqlx::postgres::types::Oid> = sqlx::query_scalar("SELECT oid FROM pg_largeobject_metadata ORDER BY oid LIMIT 1000").fetch_all(ctx.pool).await?;
+    covered.large_objects = objects.len();
+    let mut findings = Vec::new();
+    for oid in objects {
+        let select = format!("SELECT encode(lo_get({}), 'escape') AS v", oid.0);
+        let seen = searched(conn, canaries, &select).await?;
+        if !seen.markers.is_empty() {
+            findings.push(leak(ctx, prober, canaries, &format!("large object {}", oid.0), "reads", select, seen));
+        }
+    }
+    Ok(findings)
+}

@@ -1,0 +1,152 @@
+//! `rls.canary_leak`: every other probe starts from tierguard's reading of
+//! the tenancy (which column, which setting, which tables). This one needs
+//! none of it. The seeder writes each tenant's marker into the text of its
+//! rows (`crate::canary`); acting as tenant A, the probe reads everything
+//! the application role can read and looks for another tenant's marker:
+//!
+//! - every table, view, materialized view, partition and
+//!   foreign table, in the columns the role may select (`search`), those
+//!   materialized views the role owns refreshed first;
+//! - the result of every function it can execute, its arguments filled with
+//!   A's tenant id and, for text, a wildcard and two injection attempts —
+//!   and, since a call may fill a cache or an outbox, every relation again
+//!   after the calls, naming the call that made the difference (`calls`);
+//! - large objects it can open;
+//! - on disposable servers, the payloads of the notifications a trigger
+//!   sends when B writes one of its own rows, received by A (`notify`).
+//!
+//! A marker of B's that A reads is a leak wherever it was read: an audit
+//! table without a tenant column, a JSON copy, a definer function's query
+//! built from text. The finding names the object, the statement that read
+//! it, and where the marker was seeded (tier, table, row). Everything runs
+//! in a rolled-back transaction, except the notification write (see
+//! `notify`); on external servers only the reads run.
+
+mod calls;
+mod notify;
+mod search;
+
+use serde_json::json;
+
+use super::act::Context;
+use super::Prober;
+use crate::canary::Marker;
+use crate::checks::{CheckId, Finding, Severity, TierContext};
+use crate::truth::SeedTruth;
+
+pub const CANARY_LEAK: CheckId = CheckId::new(
+    "rls.canary_leak",
+    Severity::Error,
+    r#"acting as tenant A, a marker seeded into tenant B's rows is read anywhere the app can read: a table, view, materialized view (refreshed when the app owns it), partition or foreign table; a function's result (arguments: A's tenant id; text also as a wildcard and as an injection attempt), or a relation after such a call (a cache, an outbox); a large object; or the payload of a notification a trigger sends when B writes its own row. Needs no model of the tenancy; see [docs/canaries.md](docs/canaries.md)"#,
+);
+
+/// Whose markers count as foreign, and where each came from.
+pub(super) struct Canaries<'a> {
+    seeded: &'a dyn SeedTruth,
+    tenants: Vec<String>,
+    tags: Vec<String>,
+    /// Tenant A's tag: its own markers are what it should see.
+    own: String,
+}
+
+impl<'a> Canaries<'a> {
+    fn new(seeded: &'a dyn SeedTruth, actor: &str) -> Option<Canaries<'a>> {
+        let tenants = seeded.tenants();
+        let tags = seeded.canary_tags();
+        let own = tags.get(tenants.iter().position(|t| t == actor)?)?.clone();
+        Some(Canaries { seeded, tenants, tags, own })
+    }
+
+    /// A found marker's tenant and origin (`tier schema.table row #j`),
+    /// unless it is A's own or not one of this run's.
+    fn foreign(&self, found: &str) -> Option<(String, String)> {
+        let marker = Marker::parse(found)?;
+        let tenant = self.tags.iter().position(|t| *t == marker.tag).filter(|_| marker.tag != self.own)?;
+        let (tier, table, row) = self.seeded.canary_origin(&marker)?;
+        Some((self.tenants[tenant].clone(), format!("{tier} {table} row #{row}")))
+    }
+}
+
+/// Markers of other tenants one read returned: the first ten (in order),
+/// and how many; and how many of A's own it returned.
+#[derive(Debug, Default)]
+pub(super) struct Seen {
+    pub markers: Vec<String>,
+    pub count: i64,
+    pub own: i64,
+}
+
+/// What the reading pass covered, for a pass to say what it proved.
+#[derive(Debug, Default)]
+pub(super) struct Covered {
+    pub relations: usize,
+    /// Relations where A's own markers were read: the canaries are there.
+    pub with_own_markers: usize,
+    pub calls: usize,
+    pub large_objects: usize,
+    pub channels: usize,
+}
+
+pub async fn check(ctx: &TierContext<'_>, prober: &Prober) -> Vec<Finding> {
+    let tier = ctx.tier();
+    let actor = &prober.tenants[0];
+    let Some(canaries) = ctx.seeded.and_then(|seeded| Canaries::new(seeded, actor)) else {
+        return vec![CANARY_LEAK.skip(tier, "*", "no canaries: tierguard did not seed this tier's rows (or does not know the acting tenant)")];
+    };
+    let started = std::time::Instant::now();
+    let mut covered = Covered::default();
+    let mut findings = match calls::everything(ctx, prober, &canaries, &mut covered).await {
+        Ok(findings) => findings,
+        Err(e) => return vec![CANARY_LEAK.error(tier, "*", format!("canary probe failed: {e}"))],
+    };
+    if !ctx.read_only {
+        match notify::check(ctx, prober, &canaries, &mut covered).await {
+            Ok(found) => findings.extend(found),
+            Err(e) => findings.push(CANARY_LEAK.error(tier, "notifications", format!("notification probe failed: {e}"))),
+        }
+    }
+    if !findings.is_empty() {
+        return findings;
+    }
+    let message = format!(
+        "acting as tenant {actor}, no marker of another tenant was read: {} relation(s) searched (its own markers read in {}), \
+         {} function call(s), {} large object(s), {} notification channel(s){}",
+        covered.relations,
+        covered.with_own_markers,
+        covered.calls,
+        covered.large_objects,
+        covered.channels,
+        if ctx.read_only { " (external server: no call, refresh or write)" } else { "" }
+    );
+    vec![CANARY_LEAK
+        .pass(tier, "*", message)
+        .detail("relations", covered.relations)
+        .detail("relations_with_own_markers", covered.with_own_markers)
+        .detail("calls", covered.calls)
+        .detail("large_objects", covered.large_objects)
+        .detail("channels", covered.channels)
+        .detail("elapsed_ms", started.elapsed().as_millis() as u64)]
+}
+
+/// The failure for markers of other tenants that `statement` read on `object`.
+fn leak(ctx: &TierContext<'_>, prober: &Prober, canaries: &Canaries<'_>, object: &str, what: &str, statement: String, seen: Seen) -> Finding {
+    let actor = &prober.tenants[0];
+    let origins: Vec<serde_json::Value> = seen
+        .markers
+        .iter()
+        .filter_map(|m| canaries.foreign(m).map(|(tenant, origin)| json!({"marker": m, "tenant": tenant, "seeded_in": origin})))
+        .collect();
+    let first = origins.first().map(|o| format!(" (first: tenant {}'s {})", o["tenant"].as_str().unwrap_or_default(), o["seeded_in"].as_str().unwrap_or_default())).unwrap_or_default();
+    let case = prober.case(Context::Tenant(actor.clone()), statement, false);
+    prober
+        .failure(
+            CANARY_LEAK,
+            ctx,
+            object,
+            format!("acting as tenant {actor}, {what} {} marker(s) seeded into other tenants' rows{first}", seen.count),
+            case,
+            seen.count as usize,
+            seen.markers.clone(),
+        )
+        .detail("origins", origins)
+}
