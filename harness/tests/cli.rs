@@ -208,18 +208,18 @@ fn gate_exit_codes_follow_fail_on() {
         .inspect(|f| assert_eq!(f["status"], "skip", "{f}"))
         .map(|f| f["check"].as_str().unwrap())
         .collect();
-    assert_eq!(follows, ["rls.read_leak", "rls.write_leak", "rls.unset_context"]);
+    assert_eq!(follows, ["rls.read_leak", "rls.write_leak", "rls.unset_context", "rls.canary_leak"]);
     let leak = report["findings"].as_array().unwrap().iter().find(|f| f["check"] == "rls.read_leak" && f["object"] == "public.leads").unwrap();
     assert!(leak["details"]["count"].as_u64().unwrap() > 0 && leak["repro"]["seed"] == 20251101, "{leak}");
     let disabled = findings_with_status(&report, "fail")[0];
-    assert_eq!(disabled["details"]["follows"].as_array().unwrap().len(), 3, "the root carries its evidence: {disabled}");
+    assert_eq!(disabled["details"]["follows"].as_array().unwrap().len(), 4, "the root carries its evidence: {disabled}");
     // The terminal lists the cause once, and counts what follows from it.
     assert!(stdout.contains("FAIL rls.disabled [error]: 1 object") && !stdout.contains("FAIL rls.read_leak"), "{stdout}");
-    assert!(stdout.contains("3 more finding(s) follow from the causes above"), "{stdout}");
+    assert!(stdout.contains("4 more finding(s) follow from the causes above"), "{stdout}");
     // JUnit: the root fails, what follows from it is skipped.
     let suites = junit_suites(&run.reports.join("junit.xml"));
     let rls = suites.iter().find(|s| s.0 == "oltp.rls").expect("oltp.rls suite");
-    assert_eq!((rls.2, rls.3, rls.4), (1, 0, 3), "oltp.rls: one failure, three skipped: {suites:?}");
+    assert_eq!((rls.2, rls.3, rls.4), (1, 0, 4), "oltp.rls: one failure, four skipped: {suites:?}");
 
     // A warning-level failure passes the default gate and fails --fail-on warning.
     let warning = "oltp=fixtures/penguinmails/oltp.sql,fixtures/defects/rls/not_forced.sql";
