@@ -117,6 +117,11 @@ pub async fn run(scenario: &Scenario) -> Result<Outcome> {
             scenario.seeding.tenants, scenario.seeding.rows
         ));
     }
+    if let Some(seeded) = &seeded {
+        for catalog in &catalogs {
+            seeded_something(seeded, catalog)?;
+        }
+    }
     // Tables left empty by `on_unsatisfiable = "skip"` are reported whatever
     // families run: every check that reads them sees an empty table.
     let mut findings = seeded.as_ref().map(|s| checks::check::domain::unseeded(s)).unwrap_or_default();
@@ -238,6 +243,22 @@ async fn audits_something(tier: &Tier, catalog: &Catalog) -> Result<()> {
         "tier `{name}`: the login role sees none of the rows of {} (row level security hides them), so tierguard has no ground truth: \
          audit with a role that has BYPASSRLS (or a superuser); every probe still runs read-only",
         hidden.join(", ")
+    )))
+}
+
+/// Seeding that left every table of a tier empty (no table could be
+/// seeded, and `on_unsatisfiable = "skip"` let it go on) leaves the probes
+/// nothing to act on: every one would skip, and a run of skips is no pass.
+fn seeded_something(seeded: &seed::Seeded, catalog: &Catalog) -> Result<()> {
+    use crate::truth::SeedTruth;
+    if catalog.tables.iter().filter(|t| !t.is_partition()).any(|t| seeded.rows(&catalog.tier, &t.name) > 0) {
+        return Ok(());
+    }
+    let why: Vec<String> = seeded.unseeded().into_iter().filter(|u| u.tier == catalog.tier).take(3).map(|u| u.message).collect();
+    Err(HarnessError::input(format!(
+        "tier `{}`: nothing to audit: seeding left every table empty ({}); give the columns generators ([seeding.columns]) or fix the constraints",
+        catalog.tier,
+        if why.is_empty() { "no table could be seeded".to_string() } else { why.join("; ") }
     )))
 }
 

@@ -228,6 +228,24 @@ fn a_type_without_generator_stops_with_the_column_named() {
     assert!(err.contains("no generator for type `polygon`") && err.contains("on_unsatisfiable"), "{err}");
 }
 
+/// A tier where no table could be seeded, even with `on_unsatisfiable =
+/// "skip"`, is not audited into a run of skips: exit 2, saying why.
+#[test]
+fn a_tier_left_entirely_empty_by_seeding_is_refused() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let output = Command::new(env!("CARGO_BIN_EXE_tierguard"))
+        .current_dir(repo())
+        .args(["run", "fixtures/seeding/skip.toml", "--backend", "local", "--tier", "core=fixtures/seeding/unsatisfiable.sql"])
+        .arg("--report-dir")
+        .arg(dir.path())
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert!(err.contains("tier `core`: nothing to audit: seeding left every table empty") && err.contains("public.widgets"), "{err}");
+    assert!(!dir.path().join("report.json").exists());
+}
+
 /// `on_unsatisfiable = "skip"`: the impossible table, the one that cannot
 /// exist without it and the one of an unknown type stay empty with a
 /// `skip` finding each; a nullable reference to them is left NULL; the

@@ -83,6 +83,11 @@ const RULES: &[Rule] = &[
     // A path the other probes already found open: the markers read
     // through it are the same leak.
     Rule {
+        root: "rls.unset_context",
+        follows: &["rls.canary_leak"],
+        reach: Reach::SameObject,
+    },
+    Rule {
         root: "rls.view_bypass",
         follows: &["rls.canary_leak"],
         reach: Reach::SameObject,

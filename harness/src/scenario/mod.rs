@@ -3,8 +3,10 @@
 
 pub mod expectations;
 mod file;
+mod overrides;
 mod tenancy;
 mod tier_names;
+mod validate;
 pub mod workload;
 
 use std::path::{Path, PathBuf};
@@ -17,6 +19,7 @@ use serde::Deserialize;
 
 use self::expectations::Expectations;
 use self::file::ScenarioFile;
+pub use self::overrides::{Overrides, MAX_ROWS, MAX_TENANTS};
 pub use self::tenancy::{ContextMechanism, ModelKind, TenancyHints, TierTenancyHints};
 pub use self::tier_names::{DeclaredPath, HopSpec, Reference, TierColumn, TierColumns, TierSpec, TierTable};
 use self::workload::{LatencyQuery, Measure, MeasureOverride};
@@ -143,33 +146,6 @@ pub struct ColumnOverride {
     /// Share of rows left NULL (nullable columns).
     pub null_ratio: Option<f64>,
 }
-
-/// Everything a user can say on the command line; `None`/empty means "not given".
-#[derive(Debug, Clone, Default)]
-pub struct Overrides {
-    pub tiers: Vec<(String, Vec<PathBuf>)>,
-    pub data: Vec<(String, Vec<PathBuf>)>,
-    pub dsns: Vec<(String, String)>,
-    pub references: Vec<Reference>,
-    pub tenant_column: Option<String>,
-    pub tenant_guc: Option<String>,
-    pub app_role: Option<String>,
-    pub seed: Option<u64>,
-    pub backend: Option<BackendChoice>,
-    pub image: Option<String>,
-    pub only: Option<Vec<Family>>,
-    pub report_dir: Option<PathBuf>,
-    pub fail_on: Option<Severity>,
-    pub strict: bool,
-    pub tenants: Option<u32>,
-    pub rows: Option<u64>,
-    pub profile: Option<String>,
-}
-
-/// The most tenants a run may seed.
-pub const MAX_TENANTS: u32 = 100_000;
-/// The most rows a run may seed into one table.
-pub const MAX_ROWS: u64 = 1_000_000_000;
 
 impl Scenario {
     /// Reads a scenario file (if any) and applies the flags on top.
@@ -337,193 +313,9 @@ impl Scenario {
         Ok(scenario)
     }
 
-    /// Puts the chosen profile's volume and effort over the file's own.
-    fn apply_profile(&mut self, name: &str) -> Result<()> {
-        let Some(profile) = self.profiles.get(name).cloned() else {
-            let known: Vec<&str> = self.profiles.keys().map(String::as_str).collect();
-            return Err(HarnessError::input(if known.is_empty() {
-                format!("profile `{name}`: the scenario declares no [profiles]")
-            } else {
-                format!("unknown profile `{name}`; profiles are: {}", known.join(", "))
-            }));
-        };
-        if let Some(tenants) = profile.tenants {
-            self.seeding.tenants = tenants;
-        }
-        if let Some(rows) = profile.rows {
-            self.seeding.rows = rows;
-        }
-        self.seeding.table_rows.extend(profile.table_rows);
-        self.measure = profile.measure;
-        self.profile = Some(name.to_string());
-        Ok(())
-    }
-
     /// How one latency query is measured: the entry, else the profile, else defaults.
     pub fn measure(&self, query: &LatencyQuery) -> Measure {
         query.measure.over(self.measure).resolve()
-    }
-
-    fn apply(&mut self, o: Overrides) -> Result<()> {
-        let dsn_flag = o.dsns.first().map(|(name, _)| name.clone());
-        for (name, paths) in o.tiers {
-            match self.tiers.iter_mut().find(|t| t.name == name) {
-                Some(tier) => tier.schema = paths,
-                None => self.tiers.push(TierSpec {
-                    name,
-                    schema: paths,
-                    data: Vec::new(),
-                    dsn: None,
-                }),
-            }
-        }
-        for (name, url) in o.dsns {
-            match self.tiers.iter_mut().find(|t| t.name == name) {
-                Some(tier) => tier.dsn = Some(url),
-                None => self.tiers.push(TierSpec {
-                    name,
-                    schema: Vec::new(),
-                    data: Vec::new(),
-                    dsn: Some(url),
-                }),
-            }
-        }
-        for (name, paths) in o.data {
-            let tier = self.tiers.iter_mut().find(|t| t.name == name).ok_or_else(|| {
-                HarnessError::input(format!("--data names tier `{name}`, which no --tier or scenario defines"))
-            })?;
-            tier.data = paths;
-        }
-        self.references.extend(o.references);
-        set(&mut self.tenancy.column, o.tenant_column);
-        set(&mut self.tenancy.guc, o.tenant_guc);
-        set(&mut self.tenancy.app_role, o.app_role);
-        if let Some(seed) = o.seed {
-            self.seed = seed;
-        }
-        if let Some(backend) = o.backend {
-            self.backend = backend;
-        }
-        set(&mut self.image, o.image);
-        if o.only.is_some() {
-            self.only = o.only;
-        }
-        set(&mut self.report_dir, o.report_dir);
-        self.strict |= o.strict;
-        if let Some(fail_on) = o.fail_on {
-            self.fail_on = fail_on;
-        }
-        // The profile first: --tenants and --rows still win over it.
-        if let Some(profile) = o.profile.or_else(|| self.profile.clone()) {
-            self.apply_profile(&profile)?;
-        }
-        if let Some(tenants) = o.tenants {
-            self.seeding.tenants = tenants;
-        }
-        if let Some(rows) = o.rows {
-            self.seeding.rows = rows;
-        }
-        if let (Some(tier), false) = (dsn_flag, self.backend == BackendChoice::External) {
-            // Silently starting a disposable server instead would audit the wrong database.
-            return Err(HarnessError::input(format!(
-                "--dsn {tier}=... audits an existing database, which only the external backend does: add --backend external \
-                 (without it tierguard starts its own servers and would ignore the DSN)"
-            )));
-        }
-        Ok(())
-    }
-
-    /// Names that point at tiers must point at tiers that exist.
-    fn validate(&self) -> Result<()> {
-        if self.tiers.is_empty() {
-            return Err(HarnessError::input(
-                "no tiers: give a scenario file or at least one --tier NAME=PATH",
-            ));
-        }
-        let where_ = self
-            .path
-            .as_ref()
-            .map(|p| format!(" (in {} or flags)", p.display()))
-            .unwrap_or_default();
-        let known = |tier: &str, what: &str| -> Result<()> {
-            if self.tiers.iter().any(|t| t.name == tier) {
-                Ok(())
-            } else {
-                Err(HarnessError::input(format!(
-                    "{what} names unknown tier `{tier}`{where_}; tiers are: {}",
-                    self.tier_names().join(", ")
-                )))
-            }
-        };
-        for r in &self.references {
-            known(&r.from.table.tier, &format!("reference {}={}", r.from, r.to))?;
-            known(&r.to.table.tier, &format!("reference {}={}", r.from, r.to))?;
-        }
-        self.tenancy.validate(&known, &where_)?;
-        for c in &self.fk_allow_missing {
-            known(&c.table.tier, &format!("fk.allow_missing entry {c}"))?;
-        }
-        for (c, declared) in self.expectations.columns() {
-            known(&c.table.tier, &declared)?;
-        }
-        for t in self.seeding.table_rows.keys() {
-            known(&t.tier, &format!("seeding.tables entry {t}"))?;
-        }
-        for c in self.seeding.columns.keys() {
-            known(&c.table.tier, &format!("seeding.columns entry {c}"))?;
-        }
-        for (i, q) in self.latency.iter().enumerate() {
-            known(&q.tier, &format!("latency entry `{}`", q.name))?;
-            if self.latency[..i].iter().any(|p| p.tier == q.tier && p.name == q.name) {
-                return Err(HarnessError::input(format!(
-                    "two latency entries are named `{}` on tier {}{where_}",
-                    q.name, q.tier
-                )));
-            }
-        }
-        if self.seeding.tenants == 0 {
-            return Err(HarnessError::input("--tenants must be at least 1"));
-        }
-        // Stated limits, so a typo is an error and not an allocation abort
-        // or an overflow half way through seeding.
-        if self.seeding.tenants > MAX_TENANTS {
-            return Err(HarnessError::input(format!(
-                "--tenants {} is over tierguard's limit of {MAX_TENANTS} tenants (each is kept in memory while seeding)",
-                self.seeding.tenants
-            )));
-        }
-        let largest = self.seeding.table_rows.values().copied().chain([self.seeding.rows]).max().unwrap_or(0);
-        if largest > MAX_ROWS {
-            return Err(HarnessError::input(format!(
-                "{largest} rows for a table is over tierguard's limit of {MAX_ROWS} rows per table (--rows, seeding.tables)"
-            )));
-        }
-        for tier in &self.tiers {
-            if !tier
-                .name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-            {
-                return Err(HarnessError::input(format!(
-                    "tier name `{}` may only use letters, digits, `_` and `-`",
-                    tier.name
-                )));
-            }
-            let external = self.backend == BackendChoice::External;
-            if external && tier.dsn.is_none() {
-                return Err(HarnessError::input(format!(
-                    "tier `{}` has no DSN: the external backend needs --dsn {}=URL",
-                    tier.name, tier.name
-                )));
-            }
-            if !external && tier.schema.is_empty() {
-                return Err(HarnessError::input(format!(
-                    "tier `{}` has no schema: give --tier {}=PATH",
-                    tier.name, tier.name
-                )));
-            }
-        }
-        Ok(())
     }
 
     pub fn tier_names(&self) -> Vec<&str> {
@@ -532,14 +324,6 @@ impl Scenario {
 
     pub fn runs(&self, family: Family) -> bool {
         self.only.as_ref().is_none_or(|only| only.contains(&family))
-    }
-}
-
-/// `context` and `context_function` together: the function is named exactly
-/// when the mechanism is `function`.
-fn set<T>(slot: &mut Option<T>, value: Option<T>) {
-    if value.is_some() {
-        *slot = value;
     }
 }
 

@@ -7,7 +7,8 @@
 //! (lists, regexes, enums, partition bounds) stay as drawn.
 
 use super::realism::Realism;
-use super::value::{Kind, Value};
+use super::kind::Kind;
+use super::value::Value;
 
 impl Kind {
     /// `value` (drawn by this kind) with `marker` written into it, where it fits.

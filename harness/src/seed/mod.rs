@@ -15,6 +15,7 @@ mod domain;
 pub mod fk_checks;
 mod fresh;
 mod indexes;
+mod kind;
 mod marks;
 mod pattern;
 mod plan;

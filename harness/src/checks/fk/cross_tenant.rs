@@ -112,8 +112,13 @@ impl Probe<'_> {
         // Tenant A: the first tenant with a row to copy; B: the first other tenant with a parent row.
         let (tenant, parent_tenant) = (self.scope.tenant_sql("c"), self.parent_scope.tenant_sql("p"));
         let anchor_values: Vec<String> = self.anchor.iter().map(|c| format!("{}, c.{}", quote_literal(c), quote_ident(c))).collect();
+        // Under MATCH SIMPLE a reference with a NULL in any column is not
+        // checked at all: the copied anchor and B's key must be all set,
+        // or an accepted row would prove nothing.
+        let anchor_set: String = self.anchor.iter().map(|c| format!(" AND c.{} IS NOT NULL", quote_ident(c))).collect();
+        let key_set: String = self.fk.target_columns.iter().map(|c| format!(" AND p.{} IS NOT NULL", quote_ident(c))).collect();
         let first_tenant = format!(
-            "SELECT ({tenant})::text, jsonb_build_object({}) FROM {} c WHERE ({tenant}) IS NOT NULL ORDER BY {tenant} LIMIT 1",
+            "SELECT ({tenant})::text, jsonb_build_object({}) FROM {} c WHERE ({tenant}) IS NOT NULL{anchor_set} ORDER BY {tenant} LIMIT 1",
             anchor_values.join(", "),
             table.name.sql()
         );
@@ -137,7 +142,7 @@ impl Probe<'_> {
         };
         let other_parent = format!(
             "SELECT ({parent_tenant})::text, to_jsonb(p), p.ctid::text, {has_child} FROM {} p \
-             WHERE ({parent_tenant})::text <> $1 ORDER BY {free_first}{parent_tenant} LIMIT 1",
+             WHERE ({parent_tenant})::text <> $1{key_set} ORDER BY {free_first}{parent_tenant} LIMIT 1",
             self.fk.target.sql()
         );
         let Some((tenant_b, Value::Object(parent), parent_row, taken)) =

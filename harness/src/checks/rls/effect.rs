@@ -74,10 +74,21 @@ pub struct Observed {
 
 impl Observed {
     pub fn new(table: &Table, scope: &TenantScope) -> Observed {
-        let tenant = scope.tenant_sql("t");
         // The xid of the open transaction, as xmin shows it (32 bits);
         // NULL before it wrote anything.
         let written = "t.xmin::text::bigint = pg_current_xact_id_if_assigned()::text::bigint % 4294967296";
+        Observed::with(table, scope.tenant_sql("t"), written)
+    }
+
+    /// A table outside the tenancy whose rows hold copies of tenants' data,
+    /// each row attributed by `tenant` (an expression over `t`, NULL for a
+    /// row of no one tenant: see `canary::copies`). Only a change of
+    /// content counts: a trigger rewriting a copy as it was harms no one.
+    pub fn by_content(table: &Table, tenant: String) -> Observed {
+        Observed::with(table, tenant, "false")
+    }
+
+    fn with(table: &Table, tenant: String, written: &str) -> Observed {
         let key = super::act::key_text(table).unwrap_or_else(|| "t.ctid::text".into());
         Observed {
             table: table.name.clone(),

@@ -177,7 +177,15 @@ async fn probe(ctx: &TierContext<'_>) -> Vec<Finding> {
     let prober = Prober { actor, tenants };
     // Writes are judged against the committed rows of every tenant table,
     // read once: every probe is rolled back.
-    let observed: Vec<effect::Observed> = ctx.tenancy.scoped_tables(ctx.catalog).map(|(t, s)| effect::Observed::new(t, s)).collect();
+    // Tables outside the tenancy that hold copies of tenants' rows (by
+    // their canary markers) are observed too: a write is judged by what it
+    // did to other tenants' data wherever it lives.
+    let copies = match canary::copies(ctx).await {
+        Ok(copies) => copies,
+        Err(e) => return vec![writes::WRITE_LEAK.error(tier, "*", format!("could not find the copies of tenant rows: {e}"))],
+    };
+    let mut observed: Vec<effect::Observed> = ctx.tenancy.scoped_tables(ctx.catalog).map(|(t, s)| effect::Observed::new(t, s)).collect();
+    observed.extend(copies.iter().cloned());
     let ledger = if ctx.read_only {
         effect::Ledger::default()
     } else {
@@ -207,7 +215,7 @@ async fn probe(ctx: &TierContext<'_>) -> Vec<Finding> {
         let mut per_table = Vec::new();
         for &(table, scope) in &tables {
             let mut findings = vec![
-                writes::check(ctx, &prober, table, scope, ledger).await,
+                writes::check(ctx, &prober, table, scope, ledger, &copies).await,
                 unset_context::check(ctx, &prober, table, scope).await,
                 existence_oracle::check(ctx, &prober, table, scope).await,
             ];

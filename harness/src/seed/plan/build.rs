@@ -2,7 +2,18 @@
 //! links, then the tenants, the row caps unique keys impose, and FK cycles
 //! broken at a nullable link.
 
-use super::*;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use super::{FixedRows, Ordinal, Plan, Source, TablePlan, Unsatisfiable, link_stream, order, table_stream};
+use crate::canary;
+use crate::catalog::{Catalog, QualName, Table, mentions};
+use crate::catalog::references::Inferred;
+use crate::error::{HarnessError, Result};
+use crate::rng::{RowRng, stream};
+use crate::scenario::TierTable;
+use crate::seed::Settings;
+use crate::seed::kind::Kind;
+use crate::seed::value::Value;
+use crate::tenancy::{Model, Tenancy, TenantScope};
 use super::columns::columns_of;
 use super::links::{followed, links_of};
 

@@ -2,7 +2,14 @@
 //! the server), made distinct where unique keys ask it and within the
 //! bounds of the partitions that exist.
 
-use super::*;
+use std::collections::{BTreeMap, BTreeSet};
+use super::{ColumnPlan, Digit, Link, NULL_RATIO, Ordinal, Source, TierInput, Unsatisfiable, column_stream, table_stream};
+use crate::catalog::{Catalog, ConstraintKind, Table, TableKind, mentions};
+use crate::error::Result;
+use crate::seed::Settings;
+use crate::seed::domain::Domains;
+use crate::seed::kind::Kind;
+use crate::tenancy::{Tenancy, TenantScope};
 
 /// Column sets that must be unique: PK, UNIQUE constraints, unique indexes.
 pub(super) fn unique_keys(table: &Table) -> Vec<Vec<String>> {

@@ -2,7 +2,11 @@
 //! the inferred references the seeder follows, each a parent a row's
 //! columns take their values from.
 
-use super::*;
+use std::collections::{BTreeMap, BTreeSet};
+use super::{Link, Plan, TierInput, seedable};
+use crate::catalog::{QualName, Table};
+use crate::catalog::references::Inferred;
+use crate::seed::Settings;
 use super::columns::unique_keys;
 
 pub(super) fn links_of(

@@ -10,16 +10,12 @@ mod links;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use super::domain::{Domains, Relation};
-use crate::rng::{stream, RowRng};
-use super::value::{Kind, Value};
-use super::Settings;
+use super::domain::Relation;
+use super::kind::Kind;
+use super::value::Value;
 use crate::canary;
-use crate::catalog::references::Inferred;
-use crate::catalog::{mentions, Catalog, ConstraintKind, QualName, Table, TableKind};
-use crate::tenancy::{Model, Tenancy, TenantScope};
-use crate::error::{HarnessError, Result};
-use crate::scenario::TierTable;
+use crate::catalog::QualName;
+use crate::rng::{stream, RowRng};
 
 pub use build::{build, seedable, TierInput};
 

@@ -7,7 +7,7 @@
 use sqlx::{Connection, PgConnection};
 
 use super::search::{self, foreign_markers, prefix, Readable};
-use super::{leak, Canaries, Covered, Seen};
+use super::{leak, Canaries, Covered, Read, Seen};
 use crate::catalog::Function;
 use crate::checks::rls::act::{self, Context};
 use crate::checks::rls::definer::{arguments, call};
@@ -28,12 +28,16 @@ pub async fn everything(ctx: &TierContext<'_>, prober: &Prober, canaries: &Canar
     let functions: Vec<&Function> = if ctx.read_only { Vec::new() } else { callable(ctx, prober) };
     // The application's own login, as its reads would run (a policy may
     // read session_user).
+    let acting = Context::Tenant(prober.tenants[0].clone());
+    let failure = |object: String, what: &str, statement: String, seen: Seen| {
+        leak(ctx, prober, canaries, &acting, Read { object, what: what.to_string(), statement, seen })
+    };
     let mut conn = ctx.acting_pool().acquire().await?;
     let mut tx = conn.begin().await?;
     let mut findings = Vec::new();
     // A refusal to act (a context function rejecting the tenant) leaves
     // nothing to read: the other probes report it.
-    if !prepare(&mut tx, ctx, prober).await? {
+    if !prepare(&mut tx, ctx, prober, &acting).await? {
         return Ok(findings);
     }
     let mut leaking = Vec::new();
@@ -43,16 +47,16 @@ pub async fn everything(ctx: &TierContext<'_>, prober: &Prober, canaries: &Canar
         covered.with_own_markers += usize::from(seen.own > 0);
         if let Some(first) = seen.markers.first() {
             let statement = relation.showing(first);
-            findings.push(leak(ctx, prober, canaries, &relation.name.to_string(), "reads", statement, seen));
+            findings.push(failure(relation.name.to_string(), "reads", statement, seen));
             leaking.push(relation.name.clone());
         }
     }
     for function in &functions {
-        let (calls, found) = called(&mut tx, ctx, prober, canaries, function).await?;
+        let (calls, result) = called(&mut tx, ctx, prober, canaries, function).await?;
         covered.calls += calls;
-        if let Some((statement, seen)) = found {
+        if let Some((statement, seen)) = result {
             let object = format!("{}({})", function.name, function.arguments);
-            findings.push(leak(ctx, prober, canaries, &object, "gets from the call", statement, seen));
+            findings.push(failure(object, "gets from the call", statement, seen));
         }
     }
     // Relations that leak only after the calls (a cache, an outbox).
@@ -75,19 +79,41 @@ pub async fn everything(ctx: &TierContext<'_>, prober: &Prober, canaries: &Canar
             Some(call) => format!("after `{call}`, reads"),
             None => "after calling the functions it can execute, reads".to_string(),
         };
-        findings.push(leak(ctx, prober, canaries, &relation.name.to_string(), &what, statement, seen));
+        findings.push(failure(relation.name.to_string(), &what, statement, seen));
     }
     Ok(findings)
+}
+
+/// Reads every relation under `context` (no tenant entered): each that
+/// returns any marker, as a [`Read`].
+pub async fn relations_as(ctx: &TierContext<'_>, prober: &Prober, canaries: &Canaries<'_>, context: &Context) -> Result<Vec<Read>, sqlx::Error> {
+    let relations = search::readable(ctx.pool, &prober.actor.role).await?;
+    let mut conn = ctx.acting_pool().acquire().await?;
+    let mut tx = conn.begin().await?;
+    let mut reads = Vec::new();
+    sqlx::raw_sql(&format!("SET LOCAL statement_timeout = '{STATEMENT_TIMEOUT}'")).execute(&mut *tx).await?;
+    if prober.actor.enter(&mut tx, context).await?.is_err() {
+        return Ok(reads); // refused outright: nothing readable
+    }
+    for relation in &relations {
+        let seen = searched(&mut tx, canaries, &relation.rows()).await?;
+        if let Some(first) = seen.markers.first() {
+            let statement = relation.showing(first);
+            reads.push(Read { object: relation.name.to_string(), what: "reads".into(), statement, seen });
+        }
+    }
+    tx.rollback().await?;
+    Ok(reads)
 }
 
 /// Opens the acting state on a fresh transaction: the advisory lock writing
 /// probes share, a time limit, the materialized views the role may refresh
 /// (it owns them) refreshed, then A's role and context. False when the
 /// server refuses A's context.
-async fn prepare(conn: &mut PgConnection, ctx: &TierContext<'_>, prober: &Prober) -> Result<bool, sqlx::Error> {
+async fn prepare(conn: &mut PgConnection, ctx: &TierContext<'_>, prober: &Prober, acting: &Context) -> Result<bool, sqlx::Error> {
     sqlx::raw_sql(&format!("SET LOCAL statement_timeout = '{STATEMENT_TIMEOUT}'")).execute(&mut *conn).await?;
     if ctx.read_only {
-        return Ok(prober.actor.enter(conn, &Context::Tenant(prober.tenants[0].clone())).await?.is_ok());
+        return Ok(prober.actor.enter(conn, acting).await?.is_ok());
     }
     sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(crate::checks::sandbox::PROBE_LOCK).execute(&mut *conn).await?;
     let refreshable = ctx.catalog.views.iter().filter(|v| v.materialized && ctx.catalog.acts_as(&prober.actor.role, &v.owner));
@@ -97,7 +123,7 @@ async fn prepare(conn: &mut PgConnection, ctx: &TierContext<'_>, prober: &Prober
         let end = if refreshed.is_ok() { "RELEASE SAVEPOINT refresh" } else { "ROLLBACK TO SAVEPOINT refresh" };
         sqlx::raw_sql(end).execute(&mut *conn).await?;
     }
-    Ok(prober.actor.enter(conn, &Context::Tenant(prober.tenants[0].clone())).await?.is_ok())
+    Ok(prober.actor.enter(conn, acting).await?.is_ok())
 }
 
 /// [`foreign_markers`] under a savepoint: a read the server refuses (a
@@ -117,8 +143,9 @@ async fn searched(conn: &mut PgConnection, canaries: &Canaries<'_>, select: &str
     }
 }
 
-/// Functions the role can execute, but not trigger functions, procedures
-/// or the scenario's context function (entering a tenant is its purpose).
+/// Functions and procedures the role can execute, but not trigger
+/// functions or the scenario's context function (entering a tenant is its
+/// purpose).
 fn callable<'c>(ctx: &'c TierContext<'_>, prober: &Prober) -> Vec<&'c Function> {
     let context_function = match &ctx.scenario.tenancy.context {
         ContextMechanism::Function(name) => Some(name),
@@ -127,7 +154,7 @@ fn callable<'c>(ctx: &'c TierContext<'_>, prober: &Prober) -> Vec<&'c Function> 
     ctx.catalog
         .functions
         .iter()
-        .filter(|f| !f.procedure && !matches!(f.result.as_str(), "trigger" | "event_trigger"))
+        .filter(|f| !matches!(f.result.as_str(), "trigger" | "event_trigger"))
         .filter(|f| Some(&f.name) != context_function)
         .filter(|f| f.executable_by.iter().any(|r| r == "public" || ctx.catalog.acts_as(&prober.actor.role, r)))
         .collect()
@@ -159,10 +186,32 @@ fn argument_lists(ctx: &TierContext<'_>, function: &Function, actor: &str) -> Ve
         .collect()
 }
 
+/// The statement that calls `function` with `values` for its effects
+/// (`CALL` for a procedure).
+fn invocation(function: &Function, values: &[String]) -> String {
+    match function.procedure {
+        true => format!("CALL {}", call(function, values)),
+        false => format!("SELECT {}", call(function, values)),
+    }
+}
+
+/// Runs `statement` under a savepoint, for its effects: a refusal undoes
+/// only itself.
+async fn invoked(conn: &mut PgConnection, statement: &str) -> Result<(), sqlx::Error> {
+    sqlx::raw_sql("SAVEPOINT call").execute(&mut *conn).await?;
+    let end = match sqlx::raw_sql(statement).execute(&mut *conn).await {
+        Ok(_) => "RELEASE SAVEPOINT call",
+        Err(sqlx::Error::Database(_)) => "ROLLBACK TO SAVEPOINT call",
+        Err(e) => return Err(e),
+    };
+    sqlx::raw_sql(end).execute(&mut *conn).await?;
+    Ok(())
+}
+
 /// Calls `function` with each argument list in turn, keeping its effects
 /// (a cache it fills stays filled for the second search), and returns the
 /// first call whose result holds another tenant's marker, with the number
-/// of calls made.
+/// of calls made. A procedure returns nothing: it is called for its effects.
 async fn called(
     conn: &mut PgConnection,
     ctx: &TierContext<'_>,
@@ -174,7 +223,13 @@ async fn called(
     for values in argument_lists(ctx, function, &prober.tenants[0]) {
         calls += 1;
         let select = format!("SELECT f::text AS v FROM {} f", call(function, &values));
-        let seen = searched(conn, canaries, &select).await?;
+        let seen = match function.procedure {
+            true => {
+                invoked(conn, &invocation(function, &values)).await?;
+                Seen::default()
+            }
+            false => searched(conn, canaries, &select).await?,
+        };
         // A function may change the role or settings: back to A.
         if prober.actor.enter(conn, &Context::Tenant(prober.tenants[0].clone())).await?.is_err() {
             return Ok((calls, None));
@@ -196,16 +251,17 @@ async fn culprit(
     functions: &[&Function],
     relation: &Readable,
 ) -> Result<Option<String>, sqlx::Error> {
+    let acting = Context::Tenant(prober.tenants[0].clone());
     let mut conn = ctx.acting_pool().acquire().await?;
     for function in functions {
         for values in argument_lists(ctx, function, &prober.tenants[0]) {
-            let statement = format!("SELECT {}", call(function, &values));
+            let statement = invocation(function, &values);
             let mut tx = conn.begin().await?;
-            if !prepare(&mut tx, ctx, prober).await? {
+            if !prepare(&mut tx, ctx, prober, &acting).await? {
                 return Ok(None);
             }
-            searched(&mut tx, canaries, &format!("SELECT ''::text AS v FROM ({statement}) f")).await?;
-            prober.actor.enter(&mut tx, &Context::Tenant(prober.tenants[0].clone())).await?.ok();
+            invoked(&mut tx, &statement).await?;
+            prober.actor.enter(&mut tx, &acting).await?.ok();
             let seen = searched(&mut tx, canaries, &relation.rows()).await?;
             tx.rollback().await?;
             if !seen.markers.is_empty() {
@@ -232,7 +288,8 @@ async fn large_objects(
         let select = format!("SELECT encode(lo_get({}), 'escape') AS v", oid.0);
         let seen = searched(conn, canaries, &select).await?;
         if !seen.markers.is_empty() {
-            findings.push(leak(ctx, prober, canaries, &format!("large object {}", oid.0), "reads", select, seen));
+            let read = Read { object: format!("large object {}", oid.0), what: "reads".into(), statement: select, seen };
+            findings.push(leak(ctx, prober, canaries, &Context::Tenant(prober.tenants[0].clone()), read));
         }
     }
     Ok(findings)

@@ -7,7 +7,8 @@
 //! - every table, view, materialized view, partition and
 //!   foreign table, in the columns the role may select (`search`), those
 //!   materialized views the role owns refreshed first;
-//! - the result of every function it can execute, its arguments filled with
+//! - the result of every function it can execute (procedures are called
+//!   for their effects), its arguments filled with
 //!   A's tenant id and, for text, a wildcard and two injection attempts —
 //!   and, since a call may fill a cache or an outbox, every relation again
 //!   after the calls, naming the call that made the difference (`calls`);
@@ -21,10 +22,16 @@
 //! it, and where the marker was seeded (tier, table, row). Everything runs
 //! in a rolled-back transaction, except the notification write (see
 //! `notify`); on external servers only the reads run.
+//!
+//! The other direction, writes, is judged by the write probes: `copies`
+//! gives them the tables outside the tenancy that hold markers.
 
 mod calls;
+mod copies;
 mod notify;
 mod search;
+
+pub use copies::copies;
 
 use serde_json::json;
 
@@ -37,16 +44,18 @@ use crate::truth::SeedTruth;
 pub const CANARY_LEAK: CheckId = CheckId::new(
     "rls.canary_leak",
     Severity::Error,
-    r#"acting as tenant A, a marker seeded into tenant B's rows is read anywhere the app can read: a table, view, materialized view (refreshed when the app owns it), partition or foreign table; a function's result (arguments: A's tenant id; text also as a wildcard and as an injection attempt), or a relation after such a call (a cache, an outbox); a large object; or the payload of a notification a trigger sends when B writes its own row. Needs no model of the tenancy; see [docs/canaries.md](docs/canaries.md)"#,
+    r#"acting as tenant A, a marker seeded into tenant B's rows is read anywhere the app can read: a table, view, materialized view (refreshed when the app owns it), partition or foreign table; a function's result (arguments: A's tenant id; text also as a wildcard and as an injection attempt), or a relation after such a call or a procedure's (a cache, an outbox); a large object; or the payload of a notification a trigger sends when B writes its own row. With no tenant set (under JWT claims also as `anon`), any marker read fails. Needs no model of the tenancy; see [docs/canaries.md](docs/canaries.md)"#,
 );
 
 /// Whose markers count as foreign, and where each came from.
+#[derive(Clone)]
 pub(super) struct Canaries<'a> {
     seeded: &'a dyn SeedTruth,
     tenants: Vec<String>,
     tags: Vec<String>,
-    /// Tenant A's tag: its own markers are what it should see.
-    own: String,
+    /// The acting tenant's tag: its own markers are what it should see
+    /// (none without a tenant: then every marker is foreign).
+    own: Option<String>,
 }
 
 impl<'a> Canaries<'a> {
@@ -54,14 +63,19 @@ impl<'a> Canaries<'a> {
         let tenants = seeded.tenants();
         let tags = seeded.canary_tags();
         let own = tags.get(tenants.iter().position(|t| t == actor)?)?.clone();
-        Some(Canaries { seeded, tenants, tags, own })
+        Some(Canaries { seeded, tenants, tags, own: Some(own) })
+    }
+
+    /// The same markers, read with no tenant entered: all are foreign.
+    fn without_tenant(&self) -> Canaries<'a> {
+        Canaries { own: None, ..self.clone() }
     }
 
     /// A found marker's tenant and origin (`tier schema.table row #j`),
-    /// unless it is A's own or not one of this run's.
+    /// unless it is the acting tenant's own or not one of this run's.
     fn foreign(&self, found: &str) -> Option<(String, String)> {
         let marker = Marker::parse(found)?;
-        let tenant = self.tags.iter().position(|t| *t == marker.tag).filter(|_| marker.tag != self.own)?;
+        let tenant = self.tags.iter().position(|t| *t == marker.tag).filter(|_| self.own.as_ref() != Some(&marker.tag))?;
         let (tier, table, row) = self.seeded.canary_origin(&marker)?;
         Some((self.tenants[tenant].clone(), format!("{tier} {table} row #{row}")))
     }
@@ -85,6 +99,8 @@ pub(super) struct Covered {
     pub calls: usize,
     pub large_objects: usize,
     pub channels: usize,
+    /// Contexts without a tenant the relations were searched under.
+    pub contexts: usize,
 }
 
 pub async fn check(ctx: &TierContext<'_>, prober: &Prober) -> Vec<Finding> {
@@ -93,7 +109,6 @@ pub async fn check(ctx: &TierContext<'_>, prober: &Prober) -> Vec<Finding> {
     let Some(canaries) = ctx.seeded.and_then(|seeded| Canaries::new(seeded, actor)) else {
         return vec![CANARY_LEAK.skip(tier, "*", "no canaries: tierguard did not seed this tier's rows (or does not know the acting tenant)")];
     };
-    let started = std::time::Instant::now();
     let mut covered = Covered::default();
     let mut findings = match calls::everything(ctx, prober, &canaries, &mut covered).await {
         Ok(findings) => findings,
@@ -105,17 +120,34 @@ pub async fn check(ctx: &TierContext<'_>, prober: &Prober) -> Vec<Finding> {
             Err(e) => findings.push(CANARY_LEAK.error(tier, "notifications", format!("notification probe failed: {e}"))),
         }
     }
+    // Without any tenant (no setting; under JWT claims also `anon`), no
+    // marker at all may be readable. A relation already failing as A is
+    // not reported twice.
+    let mut contexts = vec![Context::Unset];
+    if ctx.tenancy.model(tier).jwt() {
+        contexts.push(Context::Anonymous);
+    }
+    let anyone = canaries.without_tenant();
+    for context in contexts {
+        let failing: Vec<String> = findings.iter().map(|f| f.object.clone()).collect();
+        match calls::relations_as(ctx, prober, &anyone, &context).await {
+            Ok(reads) => findings.extend(reads.into_iter().filter(|r| !failing.contains(&r.object)).map(|r| leak(ctx, prober, &anyone, &context, r))),
+            Err(e) => findings.push(CANARY_LEAK.error(tier, "*", format!("canary probe with {} failed: {e}", context.describe()))),
+        }
+        covered.contexts += 1;
+    }
     if !findings.is_empty() {
         return findings;
     }
     let message = format!(
         "acting as tenant {actor}, no marker of another tenant was read: {} relation(s) searched (its own markers read in {}), \
-         {} function call(s), {} large object(s), {} notification channel(s){}",
+         {} function call(s), {} large object(s), {} notification channel(s); and no marker at all without a tenant ({} context(s)){}",
         covered.relations,
         covered.with_own_markers,
         covered.calls,
         covered.large_objects,
         covered.channels,
+        covered.contexts,
         if ctx.read_only { " (external server: no call, refresh or write)" } else { "" }
     );
     vec![CANARY_LEAK
@@ -124,26 +156,39 @@ pub async fn check(ctx: &TierContext<'_>, prober: &Prober) -> Vec<Finding> {
         .detail("relations_with_own_markers", covered.with_own_markers)
         .detail("calls", covered.calls)
         .detail("large_objects", covered.large_objects)
-        .detail("channels", covered.channels)
-        .detail("elapsed_ms", started.elapsed().as_millis() as u64)]
+        .detail("channels", covered.channels)]
 }
 
-/// The failure for markers of other tenants that `statement` read on `object`.
-fn leak(ctx: &TierContext<'_>, prober: &Prober, canaries: &Canaries<'_>, object: &str, what: &str, statement: String, seen: Seen) -> Finding {
-    let actor = &prober.tenants[0];
+/// One read that returned other tenants' markers: where, how it is said
+/// ("reads", "gets from the call"), the statement that shows them.
+pub(super) struct Read {
+    pub object: String,
+    pub what: String,
+    pub statement: String,
+    pub seen: Seen,
+}
+
+/// The failure for a read that returned other tenants' markers under `context`.
+fn leak(ctx: &TierContext<'_>, prober: &Prober, canaries: &Canaries<'_>, context: &Context, read: Read) -> Finding {
+    let Read { object, what, statement, seen } = read;
     let origins: Vec<serde_json::Value> = seen
         .markers
         .iter()
         .filter_map(|m| canaries.foreign(m).map(|(tenant, origin)| json!({"marker": m, "tenant": tenant, "seeded_in": origin})))
         .collect();
     let first = origins.first().map(|o| format!(" (first: tenant {}'s {})", o["tenant"].as_str().unwrap_or_default(), o["seeded_in"].as_str().unwrap_or_default())).unwrap_or_default();
-    let case = prober.case(Context::Tenant(actor.clone()), statement, false);
+    let who = match context {
+        Context::Tenant(tenant) => format!("acting as tenant {tenant}"),
+        other => format!("with {}", other.describe()),
+    };
+    let case = prober.case(context.clone(), statement, false);
+    let other = if canaries.own.is_some() { "other tenants'" } else { "tenants'" };
     prober
         .failure(
             CANARY_LEAK,
             ctx,
-            object,
-            format!("acting as tenant {actor}, {what} {} marker(s) seeded into other tenants' rows{first}", seen.count),
+            &object,
+            format!("{who}, {what} {} marker(s) seeded into {other} rows{first}", seen.count),
             case,
             seen.count as usize,
             seen.markers.clone(),

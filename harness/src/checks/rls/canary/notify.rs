@@ -17,7 +17,7 @@ use std::time::Duration;
 use sqlx::postgres::PgListener;
 use sqlx::Row;
 
-use super::{leak, Canaries, Covered, Seen};
+use super::{leak, Canaries, Covered, Read, Seen};
 use crate::canary::SQL_PATTERN;
 use crate::checks::rls::act::Context;
 use crate::checks::rls::Prober;
@@ -89,8 +89,9 @@ pub async fn check(ctx: &TierContext<'_>, prober: &Prober, canaries: &Canaries<'
             quote_ident(channel),
             writes.join(";\n")
         );
-        let object = format!("channel {channel}");
-        findings.push(leak(ctx, prober, canaries, &object, &format!("listening on `{channel}` while tenant {victim} writes its own rows, receives"), statement, seen));
+        let what = format!("listening on `{channel}` while tenant {victim} writes its own rows, receives");
+        let read = Read { object: format!("channel {channel}"), what, statement, seen };
+        findings.push(leak(ctx, prober, canaries, &Context::Tenant(prober.tenants[0].clone()), read));
     }
     Ok(findings)
 }

@@ -61,7 +61,8 @@ pub async fn readable(pool: &PgPool, role: &str) -> Result<Vec<Readable>, sqlx::
 /// Runs `select` (one text column `v`) on `conn` and returns the markers of
 /// other tenants in it, and how many of A's own it holds.
 pub async fn foreign_markers(conn: &mut PgConnection, canaries: &Canaries<'_>, select: &str) -> Result<Seen, sqlx::Error> {
-    let (plain, hex) = own_prefixes(&canaries.own);
+    // Without an acting tenant nothing is its own: "-" starts no marker.
+    let (plain, hex) = canaries.own.as_deref().map(own_prefixes).unwrap_or_else(|| ("-".into(), "-".into()));
     let sql = format!(
         "SELECT count(*) FILTER (WHERE own), count(*) FILTER (WHERE NOT own),
                 (array_agg(DISTINCT m) FILTER (WHERE NOT own))[1:10]

@@ -35,7 +35,7 @@ use crate::checks::{CheckId, Finding, Severity, TierContext};
 pub const WRITE_LEAK: CheckId = CheckId::new(
     "rls.write_leak",
     Severity::Error,
-    r#"acting as A, a write changes, adds or removes rows of B: insert a row of B; update B's row by key, or every row with a WHERE that reads no column (PostgreSQL adds the SELECT policy only when a statement reads columns); move A's rows to B by key and unqualified (the row's references move with it); `INSERT ... ON CONFLICT DO UPDATE` and `MERGE` on B's key; delete by key and unqualified; or TRUNCATE granted to the app role (directly, through a role it belongs to, or by `GRANT ALL`), which ignores row level security. See [Write probes](#write-probes)"#,
+    r#"acting as A, a write changes, adds or removes rows of B: insert a row of B; update B's row by key, or every row with a WHERE that reads no column (PostgreSQL adds the SELECT policy only when a statement reads columns); move A's rows to B by key and unqualified (the row's references move with it); `INSERT ... ON CONFLICT DO UPDATE` and `MERGE` on B's key; delete by key and unqualified; or TRUNCATE granted to the app role (directly, through a role it belongs to, or by `GRANT ALL`), which ignores row level security. B's rows are watched in the table and in every table outside the tenancy that holds copies of tenant rows (recognised by their canary markers), also when A writes only its own rows (a trigger rewriting B's copy). See [Write probes](#write-probes)"#,
 );
 
 /// What one way of writing came to.
@@ -69,7 +69,9 @@ struct Leak {
     note: Option<String>,
 }
 
-pub async fn check(ctx: &TierContext<'_>, prober: &Prober, table: &Table, scope: &TenantScope, ledger: &Ledger) -> Finding {
+/// `copies`: tables outside the tenancy holding tenants' data (see
+/// `canary::copies`), observed beside the table itself.
+pub async fn check(ctx: &TierContext<'_>, prober: &Prober, table: &Table, scope: &TenantScope, ledger: &Ledger, copies: &[Observed]) -> Finding {
     let tier = ctx.tier();
     if ctx.read_only {
         return WRITE_LEAK.skip(tier, &table.name, "external server: write probes are not run, even rolled back");
@@ -92,6 +94,7 @@ pub async fn check(ctx: &TierContext<'_>, prober: &Prober, table: &Table, scope:
         scope,
         truth: &truth,
         observed: &observed,
+        copies,
         ledger,
         pairs: pairs(ctx, table, &with_rows),
     };
@@ -130,6 +133,7 @@ struct Writer<'a> {
     scope: &'a TenantScope,
     truth: &'a Truth,
     observed: &'a Observed,
+    copies: &'a [Observed],
     ledger: &'a Ledger,
     pairs: Vec<(usize, usize)>,
 }
@@ -187,10 +191,17 @@ impl Writer<'_> {
                 let Some(statement) = self.statement(kind, a, a) else {
                     return Verdict::NotApplicable(self.why_not(kind));
                 };
-                match self.run(a, statement).await {
-                    Ok(own) => control_of(&own, own.effect.own_changed(self.ledger, actor, &self.table.name)),
+                let own = match self.run(a, statement).await {
+                    Ok(own) => own,
                     Err(e) => return Verdict::Broken(format!("probe failed: {e}")),
+                };
+                // A's write to its own rows must leave B's data alone too
+                // (a trigger that rewrites a copy of B's row, say).
+                let changes = own.effect.others_changed(self.ledger, actor, &self.prober.tenants);
+                if !changes.is_empty() {
+                    return Verdict::Leak(Box::new(self.leak(own.case, actor, changes, None)));
                 }
+                control_of(&own, own.effect.own_changed(self.ledger, actor, &self.table.name))
             };
             match (control, &run.effect.outcome) {
                 (Err((false, why)), _) => return Verdict::Broken(why),
@@ -239,7 +250,8 @@ impl Writer<'_> {
     async fn run(&self, a: usize, statement: String) -> Result<Run, sqlx::Error> {
         let mut case = self.prober.case(Context::Tenant(self.prober.tenants[a].clone()), statement, true);
         loop {
-            let effect = effect::observe(self.ctx.pool, &case, &[self.observed]).await?;
+            let observed: Vec<&Observed> = std::iter::once(self.observed).chain(self.copies).collect();
+            let effect = effect::observe(self.ctx.pool, &case, &observed).await?;
             let Outcome::Refused(refusal) = &effect.outcome else { return Ok(Run { effect, case }) };
             match set_aside(self.ctx, refusal) {
                 Some(statement) if case.setup.len() < MAX_SET_ASIDE && !case.setup.contains(&statement) => case.setup.push(statement),
@@ -249,14 +261,19 @@ impl Writer<'_> {
     }
 
     fn leak(&self, mut case: super::act::Case, actor: &str, changes: Vec<Change>, note: Option<String>) -> Leak {
+        // The evidence is the first victim's rows where they changed.
+        let observed = changes
+            .first()
+            .and_then(|c| std::iter::once(self.observed).chain(self.copies).find(|o| o.table == c.table))
+            .unwrap_or(self.observed);
         if let Some(victim) = changes.first() {
-            case.observe = Some(self.observed.sql_for(&victim.tenant));
+            case.observe = Some(observed.sql_for(&victim.tenant));
         }
         Leak {
             case,
             actor: actor.to_string(),
             changes,
-            observed: self.observed.clone(),
+            observed: observed.clone(),
             note,
         }
     }
