@@ -37,8 +37,12 @@ pub trait SeedTruth: Sync {
     /// Each tenant's canary tag (see `crate::canary`), by tenant index.
     fn canary_tags(&self) -> Vec<String>;
 
-    /// The tier, table and row a marker was seeded into.
-    fn canary_origin(&self, marker: &crate::canary::Marker) -> Option<(String, QualName, u64)>;
+    /// Where a marker was seeded: `tier schema.table row #j (key=value)`.
+    fn canary_origin(&self, marker: &crate::canary::Marker) -> Option<String>;
+
+    /// Keys standing in for markers where a tenant's rows carry none (a
+    /// random uuid) of tenant `tenant`'s rows: (key, where it was seeded).
+    fn key_canaries(&self, tenant: usize) -> Vec<(String, String)>;
 }
 
 /// A table, or some of its rows, that seeding could not make.

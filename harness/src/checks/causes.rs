@@ -88,6 +88,11 @@ const RULES: &[Rule] = &[
         reach: Reach::SameObject,
     },
     Rule {
+        root: "rls.membership",
+        follows: &["rls.canary_leak"],
+        reach: Reach::SameObject,
+    },
+    Rule {
         root: "rls.view_bypass",
         follows: &["rls.canary_leak"],
         reach: Reach::SameObject,

@@ -5,9 +5,14 @@
 //! (the marker's bytes). Text whose form the column's name asks for
 //! (phones, codes, slugs, urls, random tokens) and values a domain fixes
 //! (lists, regexes, enums, partition bounds) stay as drawn.
+//!
+//! A tenant table none of whose columns can hold a marker (a link table,
+//! counters) gives its uuid keys instead: a random uuid is as unguessable
+//! as a marker, and only that tenant's rows hold it (`key_canaries`).
 
-use super::realism::Realism;
 use super::kind::Kind;
+use super::plan::{Plan, Source, TablePlan};
+use super::realism::Realism;
 use super::value::Value;
 
 impl Kind {
@@ -41,6 +46,56 @@ impl Kind {
             (Kind::Bytea, Value::Raw(_)) => Value::Raw(format!("\\x{}", marker.bytes().map(|b| format!("{b:02x}")).collect::<String>())),
             (_, value) => value,
         }
+    }
+}
+
+/// Room a marker needs in a text column (`tgc` + 8 + `t` + table + `r` + row).
+const MARKER_ROOM: usize = 30;
+
+impl Kind {
+    /// Whether values of this kind carry a marker (see [`Kind::with_marker`]).
+    fn holds_marker(&self) -> bool {
+        match self {
+            Kind::Text { realism, max_len, .. } => realism.holds_markers() && max_len.is_none_or(|m| m >= MARKER_ROOM),
+            Kind::Json { .. } | Kind::Bytea => true,
+            Kind::Array(inner) => matches!(**inner, Kind::Text { realism, .. } if realism.holds_markers()),
+            _ => false,
+        }
+    }
+}
+
+impl Plan {
+    /// Whether a tenant's rows of `table` carry its marker in some column.
+    fn carries_markers(&self, table: &TablePlan) -> bool {
+        table.columns.iter().any(|c| !c.redrawn && matches!(&c.source, Source::Value { kind, .. } if kind.holds_marker()))
+    }
+
+    /// Tenant `tenant`'s canary keys: for each seeded tenant table whose
+    /// rows carry no marker and whose key is one generated uuid column, the
+    /// keys of its first `per_table` rows, as (table number, row, key).
+    /// Not the tenants table (tenant ids are no secret), nor a table another
+    /// tenant's rows may point at by design (a link a CHECK sends to
+    /// another tenant).
+    pub fn key_canaries(&self, tenant: usize, per_table: usize) -> Vec<(usize, u64, String)> {
+        let n = self.tenant_count() as u64;
+        let shared: Vec<usize> = self.tables.iter().flat_map(|t| t.links.iter().filter(|l| l.redraw_other_tenant).map(|l| l.target)).collect();
+        let mut keys = Vec::new();
+        for table in &self.tables {
+            let eligible = table.tenant_scoped
+                && !table.root
+                && table.fixed.is_none()
+                && table.unsatisfiable.is_none()
+                && !shared.contains(&table.position)
+                && !self.carries_markers(table);
+            let key = match table.primary_key.as_slice() {
+                [key] if eligible => table.columns.iter().find(|c| &c.name == key && c.data_type == "uuid" && matches!(c.source, Source::Value { .. })),
+                _ => None,
+            };
+            let Some(key) = key else { continue };
+            let rows = (tenant as u64..table.rows).step_by(n.max(1) as usize).take(per_table);
+            keys.extend(rows.filter_map(|j| Some((table.position, j, self.column_value(table, j, key, 0).text()?))));
+        }
+        keys
     }
 }
 

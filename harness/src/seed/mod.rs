@@ -128,9 +128,29 @@ impl SeedTruth for Seeded {
         self.plan.canary_tags.clone()
     }
 
-    fn canary_origin(&self, marker: &crate::canary::Marker) -> Option<(String, QualName, u64)> {
+    fn canary_origin(&self, marker: &crate::canary::Marker) -> Option<String> {
         let table = self.plan.tables.get(marker.table)?;
-        Some((table.tier.clone(), table.name.clone(), marker.row))
+        let key: Vec<String> = table
+            .primary_key
+            .iter()
+            .map(|column| format!("{column}={}", self.plan.value(table, marker.row, column, 0).text().unwrap_or_else(|| "NULL".into())))
+            .collect();
+        let key = if key.is_empty() { String::new() } else { format!(" ({})", key.join(", ")) };
+        Some(format!("{} {} row #{}{key}", table.tier, table.name, marker.row))
+    }
+
+    fn key_canaries(&self, tenant: usize) -> Vec<(String, String)> {
+        // A few rows a table: enough to see a copy, few enough to search for.
+        const PER_TABLE: usize = 10;
+        self.plan
+            .key_canaries(tenant, PER_TABLE)
+            .into_iter()
+            .map(|(table, row, key)| {
+                let table = &self.plan.tables[table];
+                let column = table.primary_key.first().map(String::as_str).unwrap_or_default();
+                (key.clone(), format!("{} {} row #{row} ({column}={key})", table.tier, table.name))
+            })
+            .collect()
     }
 
     fn unseeded(&self) -> Vec<Unseeded> {

@@ -1,13 +1,14 @@
 //! The reading pass, in one transaction on the application's login acting
 //! as tenant A, rolled back: the materialized views it owns refreshed,
-//! every readable relation searched, every callable function called and
-//! its result searched, every relation searched again (a call may have
-//! filled a cache), and large objects opened.
+//! every readable relation searched; tenant B's own writes made (their
+//! triggers copy B's rows: `effects`); every callable function called and
+//! its result searched; every relation searched again (a trigger or a call
+//! may have made a copy), and large objects opened.
 
 use sqlx::{Connection, PgConnection};
 
 use super::search::{self, foreign_markers, prefix, Readable};
-use super::{leak, Canaries, Covered, Read, Seen};
+use super::{effects, leak, Canaries, Covered, Read, Seen};
 use crate::catalog::Function;
 use crate::checks::rls::act::{self, Context};
 use crate::checks::rls::definer::{arguments, call};
@@ -51,6 +52,12 @@ pub async fn everything(ctx: &TierContext<'_>, prober: &Prober, canaries: &Canar
             leaking.push(relation.name.clone());
         }
     }
+    // B's own writes fire the schema's triggers (history, audit, outbox);
+    // then back to A.
+    let writes = effects::victim_writes(&mut tx, ctx, prober, canaries).await?;
+    if prober.actor.enter(&mut tx, &acting).await?.is_err() {
+        return Ok(findings);
+    }
     for function in &functions {
         let (calls, result) = called(&mut tx, ctx, prober, canaries, function).await?;
         covered.calls += calls;
@@ -59,9 +66,10 @@ pub async fn everything(ctx: &TierContext<'_>, prober: &Prober, canaries: &Canar
             findings.push(failure(object, "gets from the call", statement, seen));
         }
     }
-    // Relations that leak only after the calls (a cache, an outbox).
+    // Relations that leak only after B's writes or the calls (a history
+    // table, a cache, an outbox).
     let mut after_calls = Vec::new();
-    if !functions.is_empty() {
+    if !functions.is_empty() || !writes.is_empty() {
         for relation in relations.iter().filter(|r| !leaking.contains(&r.name)) {
             let seen = searched(&mut tx, canaries, &relation.rows()).await?;
             if !seen.markers.is_empty() {
@@ -73,12 +81,15 @@ pub async fn everything(ctx: &TierContext<'_>, prober: &Prober, canaries: &Canar
     tx.rollback().await?;
     drop(conn);
     for (relation, seen) in after_calls {
-        let culprit = culprit(ctx, prober, canaries, &functions, relation).await?;
-        let statement = format!("{};\n{}", culprit.clone().unwrap_or_default(), relation.showing(&seen.markers[0]));
-        let what = match &culprit {
-            Some(call) => format!("after `{call}`, reads"),
-            None => "after calling the functions it can execute, reads".to_string(),
+        let (what, before) = match culprit(ctx, prober, canaries, &functions, relation).await? {
+            Some(Culprit::Writes(writes)) => {
+                let victim = prober.tenants.last().cloned().unwrap_or_default();
+                (format!("after tenant {victim} writes its own rows (no-op writes that fire the triggers), reads"), format!("-- as tenant {victim}:\n{}", writes.join(";\n")))
+            }
+            Some(Culprit::Call(call)) => (format!("after `{call}`, reads"), call),
+            None => ("after the other tenant's writes and the calls it can make, reads".to_string(), String::new()),
         };
+        let statement = format!("{before};\n{}", relation.showing(&seen.markers[0]));
         findings.push(failure(relation.name.to_string(), &what, statement, seen));
     }
     Ok(findings)
@@ -242,31 +253,47 @@ async fn called(
     Ok((calls, None))
 }
 
-/// Which single call makes `relation` show another tenant's markers, each
-/// tried alone in a fresh transaction: the minimal reproduction.
+/// What alone makes a relation show another tenant's markers.
+enum Culprit {
+    /// Tenant B's own writes (their triggers copied B's rows).
+    Writes(Vec<String>),
+    /// One call of A's.
+    Call(String),
+}
+
+/// Which single cause makes `relation` show another tenant's markers —
+/// B's writes, else one call — each tried alone in a fresh transaction:
+/// the minimal reproduction.
 async fn culprit(
     ctx: &TierContext<'_>,
     prober: &Prober,
     canaries: &Canaries<'_>,
     functions: &[&Function],
     relation: &Readable,
-) -> Result<Option<String>, sqlx::Error> {
+) -> Result<Option<Culprit>, sqlx::Error> {
     let acting = Context::Tenant(prober.tenants[0].clone());
     let mut conn = ctx.acting_pool().acquire().await?;
+    let mut causes = vec![None];
     for function in functions {
-        for values in argument_lists(ctx, function, &prober.tenants[0]) {
-            let statement = invocation(function, &values);
-            let mut tx = conn.begin().await?;
-            if !prepare(&mut tx, ctx, prober, &acting).await? {
-                return Ok(None);
+        causes.extend(argument_lists(ctx, function, &prober.tenants[0]).into_iter().map(|values| Some(invocation(function, &values))));
+    }
+    for cause in causes {
+        let mut tx = conn.begin().await?;
+        if !prepare(&mut tx, ctx, prober, &acting).await? {
+            return Ok(None);
+        }
+        let culprit = match &cause {
+            None => Culprit::Writes(effects::victim_writes(&mut tx, ctx, prober, canaries).await?),
+            Some(statement) => {
+                invoked(&mut tx, statement).await?;
+                Culprit::Call(statement.clone())
             }
-            invoked(&mut tx, &statement).await?;
-            prober.actor.enter(&mut tx, &acting).await?.ok();
-            let seen = searched(&mut tx, canaries, &relation.rows()).await?;
-            tx.rollback().await?;
-            if !seen.markers.is_empty() {
-                return Ok(Some(statement));
-            }
+        };
+        prober.actor.enter(&mut tx, &acting).await?.ok();
+        let seen = searched(&mut tx, canaries, &relation.rows()).await?;
+        tx.rollback().await?;
+        if !seen.markers.is_empty() {
+            return Ok(Some(culprit));
         }
     }
     Ok(None)

@@ -4,17 +4,20 @@
 //! rows (`crate::canary`); acting as tenant A, the probe reads everything
 //! the application role can read and looks for another tenant's marker:
 //!
-//! - every table, view, materialized view, partition and
-//!   foreign table, in the columns the role may select (`search`), those
-//!   materialized views the role owns refreshed first;
-//! - the result of every function it can execute (procedures are called
-//!   for their effects), its arguments filled with
-//!   A's tenant id and, for text, a wildcard and two injection attempts —
-//!   and, since a call may fill a cache or an outbox, every relation again
-//!   after the calls, naming the call that made the difference (`calls`);
+//! - every table, view, materialized view, partition and foreign table,
+//!   in the columns the role may select (`search`), the materialized views
+//!   the role owns refreshed first;
+//! - the result of every function it can execute, its arguments filled
+//!   with A's tenant id and, for text, a wildcard and two injection
+//!   attempts (procedures are called for their effects);
+//! - every relation again after tenant B wrote its own rows (no-op updates
+//!   and new rows that fire the schema's triggers: `effects`) and after the
+//!   calls, naming the one cause that made the difference (`calls`);
 //! - large objects it can open;
 //! - on disposable servers, the payloads of the notifications a trigger
-//!   sends when B writes one of its own rows, received by A (`notify`).
+//!   sends when B writes one of its own rows, received by A (`notify`);
+//! - then every relation as the other principals: no tenant, `anon`, users
+//!   of no and of two tenants.
 //!
 //! A marker of B's that A reads is a leak wherever it was read: an audit
 //! table without a tenant column, a JSON copy, a definer function's query
@@ -28,10 +31,13 @@
 
 mod calls;
 mod copies;
+mod effects;
 mod notify;
 mod search;
 
 pub use copies::copies;
+
+use std::collections::BTreeMap;
 
 use serde_json::json;
 
@@ -44,7 +50,7 @@ use crate::truth::SeedTruth;
 pub const CANARY_LEAK: CheckId = CheckId::new(
     "rls.canary_leak",
     Severity::Error,
-    r#"acting as tenant A, a marker seeded into tenant B's rows is read anywhere the app can read: a table, view, materialized view (refreshed when the app owns it), partition or foreign table; a function's result (arguments: A's tenant id; text also as a wildcard and as an injection attempt), or a relation after such a call or a procedure's (a cache, an outbox); a large object; or the payload of a notification a trigger sends when B writes its own row. With no tenant set (under JWT claims also as `anon`), any marker read fails. Needs no model of the tenancy; see [docs/canaries.md](docs/canaries.md)"#,
+    r#"acting as tenant A, a marker seeded into tenant B's rows is read anywhere the app can read: a table, view, materialized view (refreshed when the app owns it), partition or foreign table; a function's result (arguments: A's tenant id; text also as a wildcard and as an injection attempt), or a relation after B writes its own rows (firing the schema's triggers) or after such a call or a procedure's (a history, a cache, an outbox); a large object; or the payload of a notification a trigger sends when B writes its own row. The relations are read again as the other principals: with no tenant set, as `anon` under JWT claims, and in the membership model as a user of no tenant (any marker fails) and as a user of two tenants (another tenant's marker fails). Needs no model of the tenancy; see [docs/canaries.md](docs/canaries.md)"#,
 );
 
 /// Whose markers count as foreign, and where each came from.
@@ -53,31 +59,58 @@ pub(super) struct Canaries<'a> {
     seeded: &'a dyn SeedTruth,
     tenants: Vec<String>,
     tags: Vec<String>,
-    /// The acting tenant's tag: its own markers are what it should see
-    /// (none without a tenant: then every marker is foreign).
-    own: Option<String>,
+    /// Keys standing in for markers (see `SeedTruth::key_canaries`): key →
+    /// (tenant number, where it was seeded).
+    keys: BTreeMap<String, (usize, String)>,
+    /// The acting principal's tenants (by number): their markers and keys
+    /// are what it should see (none without a tenant: every one is foreign).
+    own: Vec<usize>,
 }
 
 impl<'a> Canaries<'a> {
     fn new(seeded: &'a dyn SeedTruth, actor: &str) -> Option<Canaries<'a>> {
         let tenants = seeded.tenants();
         let tags = seeded.canary_tags();
-        let own = tags.get(tenants.iter().position(|t| t == actor)?)?.clone();
-        Some(Canaries { seeded, tenants, tags, own: Some(own) })
+        let own = tenants.iter().position(|t| t == actor).filter(|&i| i < tags.len())?;
+        let keys = (0..tenants.len())
+            .flat_map(|t| seeded.key_canaries(t).into_iter().map(move |(key, origin)| (key, (t, origin))))
+            .collect();
+        Some(Canaries { seeded, tenants, tags, keys, own: vec![own] })
     }
 
-    /// The same markers, read with no tenant entered: all are foreign.
-    fn without_tenant(&self) -> Canaries<'a> {
-        Canaries { own: None, ..self.clone() }
+    /// The same canaries, read by a principal of `tenants` (none: every
+    /// marker is foreign).
+    fn read_by(&self, tenants: &[String]) -> Canaries<'a> {
+        let own = self.tenants.iter().enumerate().filter(|(_, t)| tenants.contains(t)).map(|(i, _)| i).collect();
+        Canaries { own, ..self.clone() }
     }
 
-    /// A found marker's tenant and origin (`tier schema.table row #j`),
-    /// unless it is the acting tenant's own or not one of this run's.
+    /// The marker tags of the principal's own tenants.
+    fn own_tags(&self) -> Vec<&str> {
+        self.own.iter().map(|&t| self.tags[t].as_str()).collect()
+    }
+
+    /// What a search looks for: any marker, and other tenants' keys.
+    fn pattern(&self) -> String {
+        let mut pattern = crate::canary::SQL_PATTERN.to_string();
+        for (key, _) in self.keys.iter().filter(|(_, (t, _))| !self.own.contains(t)) {
+            pattern.push('|');
+            pattern.push_str(key);
+        }
+        pattern
+    }
+
+    /// A found marker's or key's tenant and origin (`tier schema.table row
+    /// #j (key=value)`), unless it is the acting tenant's own or not one of this run's.
     fn foreign(&self, found: &str) -> Option<(String, String)> {
-        let marker = Marker::parse(found)?;
-        let tenant = self.tags.iter().position(|t| *t == marker.tag).filter(|_| self.own.as_ref() != Some(&marker.tag))?;
-        let (tier, table, row) = self.seeded.canary_origin(&marker)?;
-        Some((self.tenants[tenant].clone(), format!("{tier} {table} row #{row}")))
+        let (tenant, origin) = match Marker::parse(found) {
+            Some(marker) => {
+                let tenant = self.tags.iter().position(|t| *t == marker.tag)?;
+                (tenant, self.seeded.canary_origin(&marker)?)
+            }
+            None => self.keys.get(found).cloned()?,
+        };
+        (!self.own.contains(&tenant)).then(|| (self.tenants[tenant].clone(), origin))
     }
 }
 
@@ -120,18 +153,14 @@ pub async fn check(ctx: &TierContext<'_>, prober: &Prober) -> Vec<Finding> {
             Err(e) => findings.push(CANARY_LEAK.error(tier, "notifications", format!("notification probe failed: {e}"))),
         }
     }
-    // Without any tenant (no setting; under JWT claims also `anon`), no
-    // marker at all may be readable. A relation already failing as A is
-    // not reported twice.
-    let mut contexts = vec![Context::Unset];
-    if ctx.tenancy.model(tier).jwt() {
-        contexts.push(Context::Anonymous);
-    }
-    let anyone = canaries.without_tenant();
-    for context in contexts {
+    // Other principals: with no tenant (no setting; under JWT claims also
+    // `anon`) no marker may be readable; in the membership model, a user
+    // of no tenant sees none either, and a user of two tenants only theirs.
+    // A relation already failing is not reported twice.
+    for (context, canaries) in principals(ctx, &canaries).await {
         let failing: Vec<String> = findings.iter().map(|f| f.object.clone()).collect();
-        match calls::relations_as(ctx, prober, &anyone, &context).await {
-            Ok(reads) => findings.extend(reads.into_iter().filter(|r| !failing.contains(&r.object)).map(|r| leak(ctx, prober, &anyone, &context, r))),
+        match calls::relations_as(ctx, prober, &canaries, &context).await {
+            Ok(reads) => findings.extend(reads.into_iter().filter(|r| !failing.contains(&r.object)).map(|r| leak(ctx, prober, &canaries, &context, r))),
             Err(e) => findings.push(CANARY_LEAK.error(tier, "*", format!("canary probe with {} failed: {e}", context.describe()))),
         }
         covered.contexts += 1;
@@ -141,7 +170,7 @@ pub async fn check(ctx: &TierContext<'_>, prober: &Prober) -> Vec<Finding> {
     }
     let message = format!(
         "acting as tenant {actor}, no marker of another tenant was read: {} relation(s) searched (its own markers read in {}), \
-         {} function call(s), {} large object(s), {} notification channel(s); and no marker at all without a tenant ({} context(s)){}",
+         {} function call(s), {} large object(s), {} notification channel(s); and none as {} other principal(s) (no tenant, anon, users of no or two tenants){}",
         covered.relations,
         covered.with_own_markers,
         covered.calls,
@@ -157,6 +186,24 @@ pub async fn check(ctx: &TierContext<'_>, prober: &Prober) -> Vec<Finding> {
         .detail("calls", covered.calls)
         .detail("large_objects", covered.large_objects)
         .detail("channels", covered.channels)]
+}
+
+/// The principals besides tenant A, each with the tenants whose markers
+/// it may read.
+async fn principals<'a>(ctx: &TierContext<'_>, canaries: &Canaries<'a>) -> Vec<(Context, Canaries<'a>)> {
+    let nobody = canaries.read_by(&[]);
+    let mut principals = vec![(Context::Unset, nobody.clone())];
+    if ctx.tenancy.model(ctx.tier()).jwt() {
+        principals.push((Context::Anonymous, nobody.clone()));
+    }
+    if let Some(users) = super::membership::Users::read(ctx).await {
+        principals.push((Context::User(users.of_none.clone()), nobody));
+        if let Some((user, tenants)) = &users.of_several {
+            let tenants: Vec<String> = tenants.iter().cloned().collect();
+            principals.push((Context::User(user.clone()), canaries.read_by(&tenants)));
+        }
+    }
+    principals
 }
 
 /// One read that returned other tenants' markers: where, how it is said
@@ -182,7 +229,7 @@ fn leak(ctx: &TierContext<'_>, prober: &Prober, canaries: &Canaries<'_>, context
         other => format!("with {}", other.describe()),
     };
     let case = prober.case(context.clone(), statement, false);
-    let other = if canaries.own.is_some() { "other tenants'" } else { "tenants'" };
+    let other = if canaries.own.is_empty() { "tenants'" } else { "other tenants'" };
     prober
         .failure(
             CANARY_LEAK,

@@ -15,17 +15,16 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use sqlx::postgres::PgListener;
-use sqlx::Row;
 
-use super::{leak, Canaries, Covered, Read, Seen};
+use super::{effects, leak, Canaries, Covered, Read, Seen};
 use crate::canary::SQL_PATTERN;
 use crate::checks::rls::act::Context;
 use crate::checks::rls::Prober;
 use crate::checks::{Finding, TierContext};
-use crate::sql::{quote_ident, quote_literal, QualName};
+use crate::sql::quote_ident;
 
 /// How long A waits for the notifications of B's writes after they commit.
-const WAIT: Duration = Duration::from_millis(1500);
+const WAIT: Duration = Duration::from_millis(500);
 
 static CHANNEL: LazyLock<regex::Regex> =
     LazyLock::new(|| regex::Regex::new(r"(?i)pg_notify\s*\(\s*'([^']+)'|\bnotify\s+([a-z_][a-z0-9_$]*)").expect("channel pattern"));
@@ -44,20 +43,14 @@ pub async fn check(ctx: &TierContext<'_>, prober: &Prober, canaries: &Canaries<'
     if channels.is_empty() {
         return Ok(Vec::new());
     }
-    let victim = prober.tenants.last().expect("two tenants or more");
-    let Some(victim_tag) = canaries.tenants.iter().position(|t| t == victim).map(|i| canaries.tags[i].clone()) else {
-        return Ok(Vec::new());
-    };
+    let Some((victim, index)) = effects::victim(prober, canaries) else { return Ok(Vec::new()) };
     let mut listener = PgListener::connect_with(ctx.acting_pool()).await?;
     listener.listen_all(channels.iter().map(String::as_str)).await?;
     let mut writes = Vec::new();
-    for (table, column) in notifying_tables(ctx, &prober.actor.role).await? {
-        let marked = format!("t::text LIKE {}", quote_literal(&format!("%tgc{victim_tag}%")));
-        let statement = format!(
-            "UPDATE {table} SET {column} = {column} WHERE ctid = (SELECT ctid FROM {table} t WHERE {marked} LIMIT 1)",
-            table = table.sql(),
-            column = quote_ident(&column)
-        );
+    let notifying = effects::triggered(ctx, &prober.actor.role).await?.into_iter().filter(|t| t.notifies);
+    for table in notifying {
+        let Some(column) = &table.column else { continue };
+        let statement = effects::touch(&table.name, column, &canaries.tags[index]);
         let Ok(mut tx) = prober.actor.begin(ctx.acting_pool(), &Context::Tenant(victim.clone())).await? else { continue };
         if sqlx::query(&statement).execute(&mut *tx).await.is_ok_and(|done| done.rows_affected() > 0) {
             tx.commit().await?;
@@ -94,36 +87,4 @@ pub async fn check(ctx: &TierContext<'_>, prober: &Prober, canaries: &Canaries<'
         findings.push(leak(ctx, prober, canaries, &Context::Tenant(prober.tenants[0].clone()), read));
     }
     Ok(findings)
-}
-
-/// Tables with an UPDATE trigger whose function sends notifications, each
-/// with a column `role` may update (set to itself).
-async fn notifying_tables(ctx: &TierContext<'_>, role: &str) -> Result<Vec<(QualName, String)>, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT DISTINCT n.nspname, c.relname,
-                (SELECT a.attname::text FROM pg_attribute a
-                  WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
-                    AND a.attidentity <> 'a' AND has_column_privilege($1, c.oid, a.attnum, 'UPDATE')
-                  ORDER BY a.attnum LIMIT 1)
-           FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-           JOIN pg_proc p ON p.oid = t.tgfoid
-          WHERE NOT t.tgisinternal AND t.tgtype & 16 <> 0 AND p.prosrc ~* 'notify'
-          ORDER BY 1, 2",
-    )
-    .bind(role)
-    .fetch_all(ctx.pool)
-    .await?;
-    Ok(rows
-        .iter()
-        .filter_map(|row| {
-            let column: Option<String> = row.get(2);
-            Some((
-                QualName {
-                    schema: row.get(0),
-                    name: row.get(1),
-                },
-                column?,
-            ))
-        })
-        .collect())
 }

@@ -5,7 +5,7 @@
 use sqlx::{PgConnection, PgPool, Row};
 
 use super::{Canaries, Seen};
-use crate::canary::{own_prefixes, SQL_PATTERN};
+use crate::canary::own_prefixes;
 use crate::sql::{quote_ident, quote_literal, QualName};
 
 /// A relation the role can read some columns of.
@@ -61,19 +61,20 @@ pub async fn readable(pool: &PgPool, role: &str) -> Result<Vec<Readable>, sqlx::
 /// Runs `select` (one text column `v`) on `conn` and returns the markers of
 /// other tenants in it, and how many of A's own it holds.
 pub async fn foreign_markers(conn: &mut PgConnection, canaries: &Canaries<'_>, select: &str) -> Result<Seen, sqlx::Error> {
-    // Without an acting tenant nothing is its own: "-" starts no marker.
-    let (plain, hex) = canaries.own.as_deref().map(own_prefixes).unwrap_or_else(|| ("-".into(), "-".into()));
+    // The principal's own markers start with its tags (plain or as hex).
+    let (plain, hex): (Vec<String>, Vec<String>) = canaries.own_tags().into_iter().map(own_prefixes).unzip();
+    let length = |prefixes: &[String]| prefixes.first().map_or(0, |p| p.len() as i32);
     let sql = format!(
         "SELECT count(*) FILTER (WHERE own), count(*) FILTER (WHERE NOT own),
                 (array_agg(DISTINCT m) FILTER (WHERE NOT own))[1:10]
-           FROM (SELECT m, left(m, $1) = $2 OR left(m, $3) = $4 AS own
+           FROM (SELECT m, left(m, $1) = ANY($2) OR left(m, $3) = ANY($4) AS own
                    FROM (SELECT (regexp_matches(s.v, {}, 'g'))[1] AS m FROM ({select}) s) x) y",
-        quote_literal(SQL_PATTERN)
+        quote_literal(&canaries.pattern())
     );
     let row = sqlx::query(&sql)
-        .bind(plain.len() as i32)
+        .bind(length(&plain))
         .bind(&plain)
-        .bind(hex.len() as i32)
+        .bind(length(&hex))
         .bind(&hex)
         .fetch_one(conn)
         .await?;
