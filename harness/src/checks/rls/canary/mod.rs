@@ -90,14 +90,19 @@ impl<'a> Canaries<'a> {
         self.own.iter().map(|&t| self.tags[t].as_str()).collect()
     }
 
-    /// What a search looks for: any marker, and other tenants' keys.
+    /// What a search looks for: any marker, and (when there are key
+    /// canaries) any uuid, kept only when it is one of [`Canaries::foreign_keys`].
     fn pattern(&self) -> String {
-        let mut pattern = crate::canary::SQL_PATTERN.to_string();
-        for (key, _) in self.keys.iter().filter(|(_, (t, _))| !self.own.contains(t)) {
-            pattern.push('|');
-            pattern.push_str(key);
+        const UUID: &str = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}";
+        match self.keys.is_empty() {
+            true => crate::canary::SQL_PATTERN.to_string(),
+            false => format!("{}|{UUID}", crate::canary::SQL_PATTERN),
         }
-        pattern
+    }
+
+    /// The key canaries of tenants other than the principal's.
+    fn foreign_keys(&self) -> Vec<String> {
+        self.keys.iter().filter(|(_, (t, _))| !self.own.contains(t)).map(|(key, _)| key.clone()).collect()
     }
 
     /// A found marker's or key's tenant and origin (`tier schema.table row
