@@ -5,7 +5,7 @@
 //! its result searched; every relation searched again (a trigger or a call
 //! may have made a copy), and large objects opened.
 
-use sqlx::{Connection, PgConnection};
+use sqlx::{ConnectOptions, Connection, PgConnection};
 
 use super::search::{self, foreign_markers, prefix, Readable};
 use super::{effects, leak, Canaries, Covered, Read, Seen};
@@ -95,18 +95,26 @@ pub async fn everything(ctx: &TierContext<'_>, prober: &Prober, canaries: &Canar
     Ok(findings)
 }
 
-/// Reads every relation under `context` (no tenant entered): each that
-/// returns any marker, as a [`Read`].
+/// Reads every relation under `context` (another principal): each that
+/// returns another tenant's marker, as a [`Read`]. On a session of its
+/// own: a pooled one may still carry a tenant a session-level context left
+/// behind (that is `rls.context_bleed`'s finding, not a principal's).
 pub async fn relations_as(ctx: &TierContext<'_>, prober: &Prober, canaries: &Canaries<'_>, context: &Context) -> Result<Vec<Read>, sqlx::Error> {
     let relations = search::readable(ctx.pool, &prober.actor.role).await?;
-    let mut conn = ctx.acting_pool().acquire().await?;
+    let mut conn = ctx.acting_pool().connect_options().connect().await?;
+    let reads = relations_on(&mut conn, prober, canaries, context, &relations).await;
+    conn.close().await?;
+    reads
+}
+
+async fn relations_on(conn: &mut PgConnection, prober: &Prober, canaries: &Canaries<'_>, context: &Context, relations: &[Readable]) -> Result<Vec<Read>, sqlx::Error> {
     let mut tx = conn.begin().await?;
     let mut reads = Vec::new();
     sqlx::raw_sql(&format!("SET LOCAL statement_timeout = '{STATEMENT_TIMEOUT}'")).execute(&mut *tx).await?;
     if prober.actor.enter(&mut tx, context).await?.is_err() {
         return Ok(reads); // refused outright: nothing readable
     }
-    for relation in &relations {
+    for relation in relations {
         let seen = searched(&mut tx, canaries, &relation.rows()).await?;
         if let Some(first) = seen.markers.first() {
             let statement = relation.showing(first);
