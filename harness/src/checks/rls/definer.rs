@@ -225,11 +225,7 @@ pub(super) fn arguments(signature: &str) -> Vec<Argument> {
 /// table, the key of one of the victim's rows there; for other ids of the
 /// tenant id's type, the victim's tenant id.
 async fn naming(ctx: &TierContext<'_>, arguments: &[Argument], victim: &str) -> Vec<String> {
-    let tenant_type = ctx
-        .tenancy
-        .scoped_tables(ctx.catalog)
-        .find_map(|(table, scope)| scope.column().and_then(|c| table.column(c)))
-        .map_or("uuid", |c| c.data_type.as_str());
+    let tenant_type = tenant_type(ctx);
     let mut values = Vec::new();
     for argument in arguments {
         let value = match victim_row_key(ctx, argument, victim).await {
@@ -240,6 +236,15 @@ async fn naming(ctx: &TierContext<'_>, arguments: &[Argument], victim: &str) -> 
         values.push(value);
     }
     values
+}
+
+/// The type of the tier's tenant ids (that of the first tenant table's
+/// tenant column; uuid when none has one).
+pub(super) fn tenant_type<'c>(ctx: &'c TierContext<'_>) -> &'c str {
+    ctx.tenancy
+        .scoped_tables(ctx.catalog)
+        .find_map(|(table, scope)| scope.column().and_then(|c| table.column(c)))
+        .map_or("uuid", |c| c.data_type.as_str())
 }
 
 /// `p_workspace_id` / `workspace_id`: the key of the first of the victim's

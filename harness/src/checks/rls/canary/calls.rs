@@ -8,10 +8,10 @@
 use sqlx::{ConnectOptions, Connection, PgConnection};
 
 use super::search::{self, foreign_markers, prefix, Readable};
-use super::{effects, leak, Canaries, Covered, Read, Seen};
+use super::{effects, leak, refusable, Canaries, Covered, Read, Seen};
 use crate::catalog::Function;
 use crate::checks::rls::act::{self, Context};
-use crate::checks::rls::definer::{arguments, call};
+use crate::checks::rls::definer::{arguments, call, tenant_type};
 use crate::checks::rls::Prober;
 use crate::checks::{Finding, TierContext};
 use crate::scenario::ContextMechanism;
@@ -137,10 +137,7 @@ async fn prepare(conn: &mut PgConnection, ctx: &TierContext<'_>, prober: &Prober
     sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(crate::checks::sandbox::PROBE_LOCK).execute(&mut *conn).await?;
     let refreshable = ctx.catalog.views.iter().filter(|v| v.materialized && ctx.catalog.acts_as(&prober.actor.role, &v.owner));
     for view in refreshable {
-        sqlx::raw_sql("SAVEPOINT refresh").execute(&mut *conn).await?;
-        let refreshed = sqlx::raw_sql(&format!("REFRESH MATERIALIZED VIEW {}", view.name.sql())).execute(&mut *conn).await;
-        let end = if refreshed.is_ok() { "RELEASE SAVEPOINT refresh" } else { "ROLLBACK TO SAVEPOINT refresh" };
-        sqlx::raw_sql(end).execute(&mut *conn).await?;
+        invoked(conn, &format!("REFRESH MATERIALIZED VIEW {}", view.name.sql())).await?;
     }
     Ok(prober.actor.enter(conn, acting).await?.is_ok())
 }
@@ -148,18 +145,7 @@ async fn prepare(conn: &mut PgConnection, ctx: &TierContext<'_>, prober: &Prober
 /// [`foreign_markers`] under a savepoint: a read the server refuses (a
 /// column privilege, a function that raises) finds nothing.
 async fn searched(conn: &mut PgConnection, canaries: &Canaries<'_>, select: &str) -> Result<Seen, sqlx::Error> {
-    sqlx::raw_sql("SAVEPOINT search").execute(&mut *conn).await?;
-    match foreign_markers(conn, canaries, select).await {
-        Ok(seen) => {
-            sqlx::raw_sql("RELEASE SAVEPOINT search").execute(&mut *conn).await?;
-            Ok(seen)
-        }
-        Err(sqlx::Error::Database(_)) => {
-            sqlx::raw_sql("ROLLBACK TO SAVEPOINT search").execute(&mut *conn).await?;
-            Ok(Seen::default())
-        }
-        Err(e) => Err(e),
-    }
+    Ok(refusable(conn, async |conn| foreign_markers(conn, canaries, select).await).await?.unwrap_or_default())
 }
 
 /// Functions and procedures the role can execute, but not trigger
@@ -183,11 +169,7 @@ fn callable<'c>(ctx: &'c TierContext<'_>, prober: &Prober) -> Vec<&'c Function> 
 /// arguments of the tenant id's type, each of [`TEXT_VALUES`] for text
 /// (one list per value; one list in all without text arguments).
 fn argument_lists(ctx: &TierContext<'_>, function: &Function, actor: &str) -> Vec<Vec<String>> {
-    let tenant_type = ctx
-        .tenancy
-        .scoped_tables(ctx.catalog)
-        .find_map(|(table, scope)| scope.column().and_then(|c| table.column(c)))
-        .map_or("uuid", |c| c.data_type.as_str());
+    let tenant_type = tenant_type(ctx);
     let arguments = arguments(&function.arguments);
     let has_text = arguments.iter().any(|a| matches!(a.data_type.as_str(), "text" | "character varying"));
     let variants = if has_text { TEXT_VALUES.len() } else { 1 };
@@ -217,13 +199,7 @@ fn invocation(function: &Function, values: &[String]) -> String {
 /// Runs `statement` under a savepoint, for its effects: a refusal undoes
 /// only itself.
 async fn invoked(conn: &mut PgConnection, statement: &str) -> Result<(), sqlx::Error> {
-    sqlx::raw_sql("SAVEPOINT call").execute(&mut *conn).await?;
-    let end = match sqlx::raw_sql(statement).execute(&mut *conn).await {
-        Ok(_) => "RELEASE SAVEPOINT call",
-        Err(sqlx::Error::Database(_)) => "ROLLBACK TO SAVEPOINT call",
-        Err(e) => return Err(e),
-    };
-    sqlx::raw_sql(end).execute(&mut *conn).await?;
+    refusable(conn, async |conn| sqlx::raw_sql(statement).execute(conn).await).await?;
     Ok(())
 }
 

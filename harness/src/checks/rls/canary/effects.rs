@@ -8,7 +8,7 @@
 
 use sqlx::{PgConnection, Row};
 
-use super::Canaries;
+use super::{refusable, Canaries};
 use crate::checks::rls::act::Context;
 use crate::checks::rls::writes::insert_row;
 use crate::checks::rls::Prober;
@@ -105,13 +105,6 @@ pub async fn victim_writes(conn: &mut PgConnection, ctx: &TierContext<'_>, probe
 /// Runs a write under a savepoint: true when it changed a row; a refusal
 /// undoes only itself.
 async fn wrote(conn: &mut PgConnection, statement: &str) -> Result<bool, sqlx::Error> {
-    sqlx::raw_sql("SAVEPOINT write").execute(&mut *conn).await?;
-    let (end, changed) = match sqlx::raw_sql(statement).execute(&mut *conn).await {
-        Ok(done) if done.rows_affected() > 0 => ("RELEASE SAVEPOINT write", true),
-        Ok(_) => ("RELEASE SAVEPOINT write", false),
-        Err(sqlx::Error::Database(_)) => ("ROLLBACK TO SAVEPOINT write", false),
-        Err(e) => return Err(e),
-    };
-    sqlx::raw_sql(end).execute(&mut *conn).await?;
-    Ok(changed)
+    let done = refusable(conn, async |conn| sqlx::raw_sql(statement).execute(conn).await).await?;
+    Ok(done.is_some_and(|done| done.rows_affected() > 0))
 }

@@ -40,6 +40,7 @@ pub use copies::copies;
 use std::collections::BTreeMap;
 
 use serde_json::json;
+use sqlx::PgConnection;
 
 use super::act::Context;
 use super::Prober;
@@ -209,6 +210,24 @@ async fn principals<'a>(ctx: &TierContext<'_>, canaries: &Canaries<'a>) -> Vec<(
         }
     }
     principals
+}
+
+/// Runs `work` under a savepoint: what the server refuses (a privilege, a
+/// constraint, a function that raises) undoes only itself and gives None;
+/// the transaction goes on.
+async fn refusable<T>(conn: &mut PgConnection, work: impl AsyncFnOnce(&mut PgConnection) -> Result<T, sqlx::Error>) -> Result<Option<T>, sqlx::Error> {
+    sqlx::raw_sql("SAVEPOINT canary").execute(&mut *conn).await?;
+    match work(&mut *conn).await {
+        Ok(value) => {
+            sqlx::raw_sql("RELEASE SAVEPOINT canary").execute(&mut *conn).await?;
+            Ok(Some(value))
+        }
+        Err(sqlx::Error::Database(_)) => {
+            sqlx::raw_sql("ROLLBACK TO SAVEPOINT canary").execute(&mut *conn).await?;
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// One read that returned other tenants' markers: where, how it is said
