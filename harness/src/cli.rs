@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::checks::{Family, Severity};
 use crate::provision::BackendChoice;
-use crate::scenario::{Overrides, Reference};
+use crate::scenario::{LayoutChoice, Overrides, Reference};
 
 #[derive(Debug, Parser)]
 #[command(name = "tierguard", version, about = "Integrity and tenant-isolation audit for multi-tenant PostgreSQL split over several databases")]
@@ -52,7 +52,7 @@ pub struct RunArgs {
     /// Scenario file (TOML); flags override what it says.
     pub scenario: Option<PathBuf>,
 
-    /// A tier and its schema: .sql files, or a folder whose .sql files apply in name order.
+    /// A tier and its schema: .sql files, or a folder of migrations (plain, Supabase, Prisma, Flyway, golang-migrate, dbmate; detected).
     #[arg(long = "tier", value_name = "NAME=PATH[,PATH...]", value_parser = named_paths)]
     pub tiers: Vec<(String, Vec<PathBuf>)>,
 
@@ -119,6 +119,18 @@ pub struct RunArgs {
     /// Skipped checks fail the run too (a gate that must prove every check).
     #[arg(long)]
     pub strict: bool,
+
+    /// How a folder's migrations are ordered (auto: detected from the folder).
+    #[arg(long, value_name = "auto|plain|supabase|prisma|flyway|golang-migrate|dbmate")]
+    pub layout: Option<LayoutChoice>,
+
+    /// A schema statement that fails becomes a load.statement finding and the rest still loads.
+    #[arg(long)]
+    pub keep_going: bool,
+
+    /// Stand in for an extension the server lacks (known: vector), for an audit that does not depend on it.
+    #[arg(long = "stub-extension", value_name = "NAME")]
+    pub stub_extensions: Vec<String>,
 }
 
 impl RunArgs {
@@ -138,6 +150,9 @@ impl RunArgs {
             report_dir: self.report_dir,
             fail_on: self.fail_on,
             strict: self.strict,
+            layout: self.layout,
+            keep_going: self.keep_going,
+            stub_extensions: self.stub_extensions,
             tenants: self.tenants,
             rows: self.rows,
             profile: self.profile,

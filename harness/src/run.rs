@@ -33,6 +33,8 @@ pub struct Outcome {
 pub struct Tier {
     pub server: Server,
     pub pool: PgPool,
+    /// Schema statements that failed to load (`--keep-going`).
+    pub failed: Vec<crate::load::Failure>,
 }
 
 pub async fn run(scenario: &Scenario) -> Result<Outcome> {
@@ -54,11 +56,17 @@ pub async fn run(scenario: &Scenario) -> Result<Outcome> {
     // starts: a typo should not cost a server start, nor a whole run.
     let dir = scenario.report_dir.clone().unwrap_or_else(report::default_dir);
     report::check_writable(&dir)?;
+    crate::load::check_stubs(&scenario.loading.stub_extensions)?;
     let files = scenario
         .tiers
         .iter()
-        .map(|t| Ok((crate::load::expand(&t.name, &t.schema)?, crate::load::expand(&t.name, &t.data)?)))
+        .map(|t| Ok((crate::load::schema(&t.name, &t.schema, scenario.loading.layout)?, crate::load::data(&t.name, &t.data)?)))
         .collect::<Result<Vec<_>>>()?;
+    for (tier, (schema, _)) in scenario.tiers.iter().zip(&files) {
+        for folder in &schema.folders {
+            progress(&format!("tier {}: {}", tier.name, folder.describe()));
+        }
+    }
 
     let servers = provision::provision(scenario).await?;
     lap("provision", &mut timings);
@@ -77,10 +85,16 @@ pub async fn run(scenario: &Scenario) -> Result<Outcome> {
         servers
             .into_iter()
             .zip(&files)
-            .map(|(server, (schema, data))| load(server, schema, data)),
+            .map(|(server, (schema, data))| load(server, schema, data, scenario)),
     )
     .await?;
     lap("load", &mut timings);
+    let failed_statements: usize = tiers.iter().map(|t| t.failed.len()).sum();
+    if failed_statements > 0 {
+        progress(&format!(
+            "{failed_statements} schema statement(s) failed to load (--keep-going): the audit runs on what loaded; each is a load.statement finding"
+        ));
+    }
 
     let catalogs = try_join_all(tiers.iter().map(|t| Catalog::read(&t.server.tier, &t.pool))).await?;
     for (tier, catalog) in tiers.iter().zip(&catalogs) {
@@ -124,7 +138,8 @@ pub async fn run(scenario: &Scenario) -> Result<Outcome> {
     }
     // Tables left empty by `on_unsatisfiable = "skip"` are reported whatever
     // families run: every check that reads them sees an empty table.
-    let mut findings = seeded.as_ref().map(|s| checks::check::domain::unseeded(s)).unwrap_or_default();
+    let mut findings: Vec<Finding> = tiers.iter().flat_map(|t| checks::load::findings(&t.server.tier, &t.failed)).collect();
+    findings.extend(seeded.as_ref().map(|s| checks::check::domain::unseeded(s)).unwrap_or_default());
     findings.extend(audit(
         &Audit {
             scenario,
@@ -184,28 +199,43 @@ pub async fn run(scenario: &Scenario) -> Result<Outcome> {
     Ok(Outcome { report, dir, failed })
 }
 
-/// Applies schema then fixed rows. External tiers are audited as they are:
+/// Applies schema then fixed rows, and says what it took beyond the
+/// schema's own statements. External tiers are audited as they are:
 /// nothing is written to a user's database.
-async fn load(server: Server, schema: &[PathBuf], data: &[PathBuf]) -> Result<Tier> {
+async fn load(server: Server, schema: &crate::load::Files, data: &crate::load::Files, scenario: &Scenario) -> Result<Tier> {
     let pool = server.pool(8).await?;
     let tier = server.tier.clone();
     if server.backend == BackendKind::External {
-        if !data.is_empty() {
+        if !data.sources.is_empty() {
             return Err(HarnessError::input(format!(
                 "tier `{tier}`: --data would write to an external database; tierguard never writes there"
             )));
         }
-        return Ok(Tier { server, pool });
+        return Ok(Tier { server, pool, failed: Vec::new() });
     }
     let mut conn = pool.acquire().await.map_err(|e| HarnessError::database(&tier, e))?;
-    if crate::load::apply_schema(&mut conn, &tier, schema).await? {
+    let advice = |extension: &str| server.extension_advice(extension);
+    let loaded = crate::load::apply_schema(&mut conn, &tier, schema, &scenario.loading, &advice).await?;
+    if loaded.auth_stub {
         progress(&format!(
             "tier {tier}: the schema uses Supabase's auth.* but creates no auth schema: installed a stand-in first (roles anon, authenticated, service_role; auth.users; auth.uid(), auth.jwt(), auth.role())"
         ));
     }
+    if !loaded.created_roles.is_empty() {
+        progress(&format!(
+            "tier {tier}: the schema grants to roles it never creates; created them NOLOGIN: {}",
+            loaded.created_roles.join(", ")
+        ));
+    }
+    for extension in &loaded.stubbed {
+        progress(&format!("tier {tier}: extension {extension} is not installed: loaded tierguard's stand-in for it (--stub-extension)"));
+    }
+    for skipped in &loaded.skipped {
+        progress(&format!("tier {tier}: left out {}:{} `{}`: it {}", skipped.file, skipped.line, skipped.statement, skipped.message));
+    }
     crate::load::apply(&mut conn, &tier, data).await?;
     drop(conn);
-    Ok(Tier { server, pool })
+    Ok(Tier { server, pool, failed: loaded.failed })
 }
 
 /// A tier that holds no table, or whose tables' rows the login role cannot

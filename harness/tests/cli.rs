@@ -2,89 +2,19 @@
 //! end with its reports read by a real JUnit consumer, zero-config runs,
 //! the gate's exit codes, every kind of bad input (one message, exit 2),
 //! and cleanup after Ctrl-C, SIGTERM and a panic.
-//!
-//! Each run gets its own TMPDIR, so "nothing left behind" is checked
-//! exactly: the folder is empty afterwards and no process runs from it.
+//! Each run leaves nothing behind (`common::binary::Run` checks it).
 
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use common::{repo, validate_against_contract};
-
-struct Run {
-    tmp: tempfile::TempDir,
-    reports: PathBuf,
-}
-
-impl Run {
-    fn new() -> Run {
-        let tmp = tempfile::tempdir().expect("tmp");
-        // The server runs as `postgres` and must reach its folder inside.
-        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
-        let reports = tmp.path().join("reports");
-        Run { tmp, reports }
-    }
-
-    /// TMPDIR for tierguard itself: kept apart from the report folder.
-    fn scratch(&self) -> PathBuf {
-        let dir = self.tmp.path().join("scratch");
-        std::fs::create_dir_all(&dir).expect("scratch");
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-        dir
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tierguard"));
-        cmd.current_dir(repo())
-            .arg("run")
-            .args(args)
-            .arg("--report-dir")
-            .arg(&self.reports)
-            .env("TMPDIR", self.scratch())
-            .stdin(Stdio::null());
-        cmd
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        let output = self.command(args).output().expect("tierguard runs");
-        self.assert_nothing_left();
-        output
-    }
-
-    /// No temp folder and no server process survive the run.
-    fn assert_nothing_left(&self) {
-        let scratch = self.scratch();
-        let left: Vec<_> = std::fs::read_dir(&scratch).expect("scratch").flatten().map(|e| e.path()).collect();
-        assert!(left.is_empty(), "left behind in TMPDIR: {left:?}");
-        let marker = scratch.to_string_lossy().to_string();
-        let running: Vec<String> = std::fs::read_dir("/proc")
-            .expect("/proc")
-            .flatten()
-            .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
-            .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
-            .filter(|c| c.contains(&marker))
-            .collect();
-        assert!(running.is_empty(), "still running: {running:?}");
-    }
-
-    fn report(&self) -> Value {
-        let text = std::fs::read_to_string(self.reports.join("report.json")).expect("report.json written");
-        let report: Value = serde_json::from_str(&text).expect("report.json is JSON");
-        validate_against_contract(&report);
-        report
-    }
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).to_string()
-}
+use common::binary::{assert_one_clear_error, stderr, Run};
+use common::repo;
 
 /// Reads junit.xml with junitparser (a JUnit consumer used by CI tooling)
 /// and returns per-suite (name, tests, failures, errors, skipped).
@@ -284,17 +214,6 @@ fn probes_act_as_the_login_role_with_its_memberships() {
 }
 
 /// Exit 2, exactly one error line naming the cause, no panic text.
-fn assert_one_clear_error(output: &Output, must_mention: &[&str]) {
-    let err = stderr(output);
-    assert_eq!(output.status.code(), Some(2), "{err}");
-    let errors: Vec<&str> = err.lines().filter(|l| l.contains("error")).collect();
-    assert_eq!(errors.len(), 1, "one error line expected: {err}");
-    for needle in must_mention {
-        assert!(errors[0].contains(needle), "error should mention `{needle}`: {}", errors[0]);
-    }
-    assert!(!err.contains("panicked") && !err.contains("RUST_BACKTRACE"), "{err}");
-}
-
 #[test]
 fn malformed_scenario_names_file_line_and_key() {
     let run = Run::new();

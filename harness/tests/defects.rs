@@ -17,7 +17,7 @@ use sqlx::PgPool;
 use tierguard::catalog::Catalog;
 use tierguard::checks::{Family, Finding, Status};
 use tierguard::provision::BackendChoice;
-use tierguard::scenario::{Overrides, Scenario};
+use tierguard::scenario::{Loading, Overrides, Scenario};
 use tierguard::{load, run};
 
 use common::lab::Lab;
@@ -56,14 +56,27 @@ fn audit(scenario: &str, defect: Option<&Defect>) -> Vec<Finding> {
 
 async fn audit_on(lab: &Lab, clean: &[(Catalog, PgPool)], defect: Option<&Defect>) -> Vec<Finding> {
     let mut tiers: Vec<(Catalog, PgPool)> = clean.to_vec();
+    let mut failed_to_load = Vec::new();
     if let Some(defect) = defect {
         let index = lab.tier_index(&defect.tier);
         let name = format!("defect_{}_{}", defect.family(), defect.path.file_stem().unwrap().to_string_lossy());
         let pool = lab.clone_tier(&defect.tier, &name).await;
         let mut conn = pool.acquire().await.expect("connection");
-        load::apply_script(&mut conn, &defect.tier, &defect.path, &defect.sql)
-            .await
-            .unwrap_or_else(|e| panic!("{} does not apply: {e}", defect.path.display()));
+        if defect.family() == "load" {
+            // Loaded as `--keep-going` would, named as the user would name it.
+            let full = defect.path.canonicalize().expect("defect file");
+            let path = full.strip_prefix(common::repo().canonicalize().expect("repository")).expect("inside the repository").to_path_buf();
+            let files = load::Files { sources: vec![load::Source { path, text: defect.sql.clone() }], folders: Vec::new() };
+            let loading = Loading { keep_going: true, ..Loading::default() };
+            let loaded = load::apply_schema(&mut conn, &defect.tier, &files, &loading, &|_| String::new())
+                .await
+                .unwrap_or_else(|e| panic!("{} does not load with --keep-going: {e}", defect.path.display()));
+            failed_to_load = tierguard::checks::load::findings(&defect.tier, &loaded.failed);
+        } else {
+            load::apply_script(&mut conn, &defect.tier, &defect.path, &defect.sql)
+                .await
+                .unwrap_or_else(|e| panic!("{} does not apply: {e}", defect.path.display()));
+        }
         drop(conn);
         tiers[index] = (Catalog::read(&defect.tier, &pool).await.expect("catalog"), pool);
     }
@@ -85,7 +98,8 @@ async fn audit_on(lab: &Lab, clean: &[(Catalog, PgPool)], defect: Option<&Defect
         seeded: lab.seeded.as_ref(),
         read_only: false,
     };
-    run::audit(&audit, &audited).await
+    failed_to_load.extend(run::audit(&audit, &audited).await);
+    failed_to_load
 }
 
 /// The lab's scenario with `toml` added to its file (same seed and volume,

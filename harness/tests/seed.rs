@@ -366,7 +366,7 @@ fn seeding_leaves_every_index_and_constraint_as_the_schema_made_it() {
                 .expect("create database");
             let unseeded = PgPool::connect_with(server.options_for(&unseeded_name)).await.expect("connect");
             let mut conn = unseeded.acquire().await.expect("connection");
-            let schema = tierguard::load::expand(&spec.name, &spec.schema).expect("schema files");
+            let schema = tierguard::load::schema(&spec.name, &spec.schema, Default::default()).expect("schema files");
             tierguard::load::apply(&mut conn, &spec.name, &schema).await.expect("schema loads");
             drop(conn);
             let (after, before) = (schema_objects(&seeded).await, schema_objects(&unseeded).await);
@@ -415,7 +415,7 @@ fn a_repro_data_script_rebuilds_every_row_and_sequence_of_its_tier() {
         let url = common::psql_database(server, "repro_target").await;
         let target = PgPool::connect_with(server.options_for("repro_target")).await.expect("connect");
         let mut conn = target.acquire().await.expect("connection");
-        let schema = tierguard::load::expand(&spec.name, &spec.schema).expect("schema files");
+        let schema = tierguard::load::schema(&spec.name, &spec.schema, Default::default()).expect("schema files");
         tierguard::load::apply(&mut conn, &spec.name, &schema).await.expect("schema loads");
         drop(conn);
         common::psql_files(&url, &[dir.path().join("repro").join(&file)]);

@@ -7,6 +7,7 @@ pub mod causes;
 pub mod check;
 pub mod fk;
 pub mod latency;
+pub mod load;
 pub mod login;
 pub mod orphan;
 pub mod partition;

@@ -3,11 +3,11 @@
 //! README's table of checks and `tierguard checks` are generated from
 //! here, and tests hold design.md, the README and the defect corpus to it.
 
-use super::{check, fk, latency, orphan, partition, rls, CheckId};
+use super::{check, fk, latency, load, orphan, partition, rls, CheckId};
 
 /// Every check, family by family.
 pub fn all() -> impl Iterator<Item = &'static CheckId> {
-    [rls::CHECKS, fk::CHECKS, check::CHECKS, orphan::CHECKS, partition::CHECKS, latency::CHECKS].into_iter().flatten()
+    [rls::CHECKS, fk::CHECKS, check::CHECKS, orphan::CHECKS, partition::CHECKS, latency::CHECKS, load::CHECKS].into_iter().flatten()
 }
 
 /// Checks design.md's table of check ids does not list: tierguard has them,

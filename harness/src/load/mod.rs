@@ -1,107 +1,121 @@
 //! Applies a tier's schema and fixed-row files, statement by statement, as
-//! the superuser. An error names the tier, file, line and the server's words.
+//! the superuser, in the order their migration layout gives (`layout`).
+//! What commonly stops a real schema from loading is met here (`obstacles`):
+//! roles it grants to but never creates, extensions the server lacks. A
+//! statement that still fails names the tier, file, line, the statement and
+//! the server's words; with `--keep-going` it is recorded and the rest loads.
 
+mod layout;
+mod obstacles;
 mod split;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use regex::Regex;
 use sqlx::postgres::{PgDatabaseError, PgErrorPosition};
 use sqlx::PgConnection;
 
 use crate::error::{HarnessError, Result};
+use crate::scenario::Loading;
 
+pub use layout::{data, schema, Files, Folder, Source};
+pub use obstacles::{check_stubs, AUTH_STUB};
 pub use split::{statements, Statement};
 
-/// `.sql` files in the order they apply: a folder contributes its `.sql`
-/// files sorted by name.
-pub fn expand(tier: &str, paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
-    let mut files = Vec::new();
-    for path in paths {
-        let missing = |e: std::io::Error| HarnessError::Sql {
-            tier: tier.to_string(),
-            file: path.display().to_string(),
-            line: None,
-            message: format!("cannot read: {e}"),
-        };
-        if path.is_dir() {
-            let mut found: Vec<PathBuf> = std::fs::read_dir(path)
-                .map_err(missing)?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "sql"))
-                .collect();
-            found.sort();
-            if found.is_empty() {
-                return Err(missing(std::io::Error::other("folder holds no .sql file")));
-            }
-            files.extend(found);
-        } else {
-            std::fs::metadata(path).map_err(missing)?;
-            files.push(path.clone());
-        }
-    }
-    Ok(files)
+/// What loading a tier's schema took beyond its own statements.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    /// Supabase's `auth` schema stand-in was installed first.
+    pub auth_stub: bool,
+    /// Roles the schema refers to but never creates, created NOLOGIN.
+    pub created_roles: Vec<String>,
+    /// Extensions replaced by a stand-in (`--stub-extension`).
+    pub stubbed: Vec<String>,
+    /// Statements left out because they need what a stand-in lacks (an
+    /// index access method of the stubbed extension).
+    pub skipped: Vec<Failure>,
+    /// With `--keep-going`: the statements that failed.
+    pub failed: Vec<Failure>,
 }
 
-/// Supabase's `auth` schema stand-in (`auth_stub.sql`).
-pub const AUTH_STUB: &str = include_str!("auth_stub.sql");
+/// A statement that did not load.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub file: String,
+    pub line: usize,
+    /// The statement's first line.
+    pub statement: String,
+    pub message: String,
+}
 
-/// Applies a tier's schema files. When they use Supabase's `auth.*`
-/// (`auth.uid()`, `auth.jwt()`, `auth.role()`, `auth.users`) and neither
-/// create the `auth` schema nor find one, a stand-in is installed first
-/// (`auth_stub.sql`); the answer says whether it was, so the run can say so.
-pub async fn apply_schema(conn: &mut PgConnection, tier: &str, files: &[PathBuf]) -> Result<bool> {
-    let mut texts = Vec::new();
-    for file in files {
-        texts.push(std::fs::read_to_string(file).unwrap_or_default());
+/// Applies a tier's schema files. The stand-ins and created roles are in
+/// the answer, so the run can say what it did to make the schema load.
+/// `advice` says how to get a missing extension on the server in use.
+pub async fn apply_schema(conn: &mut PgConnection, tier: &str, files: &Files, loading: &Loading, advice: &dyn Fn(&str) -> String) -> Result<Loaded> {
+    let mut loaded = Loaded { auth_stub: obstacles::install_auth_stub(conn, tier, files).await?, ..Loaded::default() };
+    let mut obstacles = obstacles::Obstacles::new(loading, advice);
+    for source in &files.sources {
+        for statement in statements(&source.text) {
+            let error = match obstacles.run(conn, &statement, &mut loaded).await {
+                Ok(obstacles::Ran::Done) => continue,
+                Ok(obstacles::Ran::Skipped(why)) => {
+                    let Failure { file, line, statement, .. } = describe(&source.path, &statement);
+                    loaded.skipped.push(Failure { file, line, statement, message: why });
+                    continue;
+                }
+                Err(error) => error,
+            };
+            let failure = describe_error(&source.path, &statement, &error);
+            if !loading.keep_going {
+                return Err(HarnessError::Sql {
+                    tier: tier.to_string(),
+                    file: failure.file,
+                    line: Some(failure.line),
+                    message: format!(
+                        "{}\n  in the statement: {}\n  (--keep-going loads the rest and reports each failing statement as load.statement)",
+                        obstacles.explain(&error, failure.message),
+                        failure.statement
+                    ),
+                });
+            }
+            // A failure inside the file's own BEGIN ... COMMIT leaves the
+            // transaction aborted: end it, so the statements after it load.
+            let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
+            loaded.failed.push(Failure { message: obstacles.explain(&error, failure.message.clone()), ..failure });
+        }
     }
-    let uses = Regex::new(r"\bauth\.(?:uid|jwt|role)\s*\(|\bauth\.users\b").expect("valid regex");
-    let creates = Regex::new(r#"(?i)\bcreate\s+schema\s+(?:if\s+not\s+exists\s+)?"?auth"?[\s;]"#).expect("valid regex");
-    let needs_stub = texts.iter().any(|t| uses.is_match(t)) && !texts.iter().any(|t| creates.is_match(t));
-    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'auth')")
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(|e| HarnessError::database(tier, e))?;
-    let install = needs_stub && !exists;
-    if install {
-        apply_script(conn, tier, Path::new("(tierguard's auth stub)"), AUTH_STUB).await?;
-    }
-    apply(conn, tier, files).await?;
-    Ok(install)
+    Ok(loaded)
 }
 
 /// Runs every statement of every file, in order, each in its own implicit
-/// transaction (as psql does without --single-transaction).
-pub async fn apply(conn: &mut PgConnection, tier: &str, files: &[PathBuf]) -> Result<()> {
-    for file in files {
-        let script = std::fs::read_to_string(file).map_err(|e| HarnessError::Sql {
-            tier: tier.to_string(),
-            file: file.display().to_string(),
-            line: None,
-            message: format!("cannot read: {e}"),
-        })?;
-        apply_script(conn, tier, file, &script).await?;
+/// transaction (as psql does without --single-transaction); the first
+/// error stops.
+pub async fn apply(conn: &mut PgConnection, tier: &str, files: &Files) -> Result<()> {
+    for source in &files.sources {
+        apply_script(conn, tier, &source.path, &source.text).await?;
     }
     Ok(())
 }
 
 pub async fn apply_script(conn: &mut PgConnection, tier: &str, file: &Path, script: &str) -> Result<()> {
     for statement in statements(script) {
-        let done = match statement.rows {
-            Some(rows) => copy_in(conn, statement.sql, rows).await,
-            None => sqlx::raw_sql(statement.sql).execute(&mut *conn).await.map(drop),
-        };
-        if let Err(error) = done {
-            let (line, message) = describe_error(&statement, &error);
+        if let Err(error) = execute(conn, &statement).await {
+            let failure = describe_error(file, &statement, &error);
             return Err(HarnessError::Sql {
                 tier: tier.to_string(),
-                file: file.display().to_string(),
-                line: Some(line),
-                message,
+                file: failure.file,
+                line: Some(failure.line),
+                message: format!("{}\n  in the statement: {}", failure.message, failure.statement),
             });
         }
     }
     Ok(())
+}
+
+async fn execute(conn: &mut PgConnection, statement: &Statement<'_>) -> std::result::Result<(), sqlx::Error> {
+    match statement.rows {
+        Some(rows) => copy_in(conn, statement.sql, rows).await,
+        None => sqlx::raw_sql(statement.sql).execute(&mut *conn).await.map(drop),
+    }
 }
 
 /// `COPY ... FROM stdin` with the rows the script holds after it.
@@ -111,10 +125,18 @@ async fn copy_in(conn: &mut PgConnection, sql: &str, rows: &str) -> std::result:
     copy.finish().await.map(drop)
 }
 
-/// The line of the error inside the file, and the server's message.
-fn describe_error(statement: &Statement<'_>, error: &sqlx::Error) -> (usize, String) {
+/// The statement's place and first line (comments skipped).
+fn describe(file: &Path, statement: &Statement<'_>) -> Failure {
+    let first_line = statement.sql.lines().map(str::trim).find(|l| !l.is_empty() && !l.starts_with("--")).unwrap_or("");
+    Failure { file: file.display().to_string(), line: statement.line, statement: first_line.to_string(), message: String::new() }
+}
+
+/// Where in the file the error is, the statement's first line, and the
+/// server's message with its detail, hint and context.
+fn describe_error(file: &Path, statement: &Statement<'_>, error: &sqlx::Error) -> Failure {
+    let mut failure = Failure { message: error.to_string(), ..describe(file, statement) };
     let Some(db) = error.as_database_error() else {
-        return (statement.line, error.to_string());
+        return failure;
     };
     let pg = db.try_downcast_ref::<PgDatabaseError>();
     let offset = pg.and_then(|pg| match pg.position() {
@@ -122,16 +144,17 @@ fn describe_error(statement: &Statement<'_>, error: &sqlx::Error) -> (usize, Str
         Some(PgErrorPosition::Original(position)) => Some(position),
         _ => None,
     });
-    let line = offset
-        .map(|position| {
-            let before: String = statement.sql.chars().take(position.saturating_sub(1)).collect();
-            statement.line + before.matches('\n').count()
-        })
-        .unwrap_or(statement.line);
+    if let Some(position) = offset {
+        let before: String = statement.sql.chars().take(position.saturating_sub(1)).collect();
+        failure.line = statement.line + before.matches('\n').count();
+    }
     let mut message = format!("ERROR: {}", db.message());
     if let Some(pg) = pg {
         if let Some(detail) = pg.detail() {
             message.push_str(&format!(" (DETAIL: {detail})"));
+        }
+        if let Some(hint) = pg.hint() {
+            message.push_str(&format!(" (HINT: {hint})"));
         }
         if let Some(PgErrorPosition::Internal { query, .. }) = pg.position() {
             message.push_str(&format!(" (in: {query})"));
@@ -140,5 +163,6 @@ fn describe_error(statement: &Statement<'_>, error: &sqlx::Error) -> (usize, Str
             message.push_str(&format!(" (CONTEXT: {})", context.lines().next().unwrap_or("")));
         }
     }
-    (line, message)
+    failure.message = message;
+    failure
 }

@@ -84,6 +84,36 @@ impl Server {
     pub fn describe(&self) -> String {
         describe(&self.options)
     }
+
+    /// How to get an extension this server lacks, for the backend in use.
+    pub fn extension_advice(&self, extension: &str) -> String {
+        let major = self.version.split(['.', ' ']).next().unwrap_or("15");
+        let package = format!("postgresql-{major}-{}", debian_package(extension));
+        match self.backend {
+            BackendKind::Local => format!(
+                "the local PostgreSQL {major} binaries lack it: install the Debian package {package} (apt-get install {package}), \
+                 or use --backend containers with an image that has it"
+            ),
+            BackendKind::Containers => format!(
+                "the container image lacks it: give --image an image that has it (for example one built with the Debian package {package})"
+            ),
+            BackendKind::External => "the server lacks it: install it there, or audit a server that has it".to_string(),
+        }
+    }
+}
+
+/// The name Debian's PostgreSQL packages give an extension
+/// (`postgresql-<major>-<name>`), where it differs from the extension's.
+fn debian_package(extension: &str) -> String {
+    match extension {
+        "vector" => "pgvector".to_string(),
+        "postgis" | "postgis_topology" | "postgis_raster" => "postgis-3".to_string(),
+        "pg_cron" => "cron".to_string(),
+        "pg_partman" => "partman".to_string(),
+        "pg_repack" => "repack".to_string(),
+        "plpgsql_check" => "plpgsql-check".to_string(),
+        other => other.replace('_', "-"),
+    }
 }
 
 /// Settings of every disposable server (`-c NAME=VALUE`). Its data is

@@ -38,6 +38,8 @@ pub(super) struct ScenarioFile {
     pub(super) strict: Option<bool>,
     pub(super) only: Option<Vec<String>>,
     #[serde(default)]
+    pub(super) load: LoadFile,
+    #[serde(default)]
     pub(super) tenancy: TenancyFile,
     #[serde(default)]
     pub(super) tiers: IndexMap<String, TierFile>,
@@ -61,6 +63,16 @@ pub(super) struct ScenarioFile {
     pub(super) profile: Option<String>,
     #[serde(default)]
     pub(super) profiles: IndexMap<String, ProfileFile>,
+}
+
+/// `[load]`: what `--layout`, `--keep-going` and `--stub-extension` say.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct LoadFile {
+    pub(super) layout: Option<String>,
+    pub(super) keep_going: Option<bool>,
+    #[serde(default)]
+    pub(super) stub_extensions: Vec<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]

@@ -3,6 +3,7 @@
 
 pub mod expectations;
 mod file;
+mod loading;
 mod overrides;
 mod tenancy;
 mod tier_names;
@@ -19,6 +20,7 @@ use serde::Deserialize;
 
 use self::expectations::Expectations;
 use self::file::ScenarioFile;
+pub use self::loading::{Layout, LayoutChoice, Loading};
 pub use self::overrides::{Overrides, MAX_ROWS, MAX_TENANTS};
 pub use self::tenancy::{ContextMechanism, ModelKind, TenancyHints, TierTenancyHints};
 pub use self::tier_names::{DeclaredPath, HopSpec, Reference, TierColumn, TierColumns, TierSpec, TierTable};
@@ -82,6 +84,8 @@ pub struct Scenario {
     pub profile: Option<String>,
     /// Measurement effort the profile sets for every latency query.
     pub measure: MeasureOverride,
+    /// Migration layout, `--keep-going`, stand-in extensions.
+    pub loading: Loading,
     profiles: IndexMap<String, Profile>,
 }
 
@@ -189,6 +193,7 @@ impl Scenario {
             latency: Vec::new(),
             profile: None,
             measure: MeasureOverride::default(),
+            loading: Loading::default(),
             profiles: IndexMap::new(),
         }
     }
@@ -242,6 +247,11 @@ impl Scenario {
         if let Some(only) = file.only {
             scenario.only = Some(parse_all("only", &only, err)?);
         }
+        if let Some(layout) = file.load.layout {
+            scenario.loading.layout = layout.parse().map_err(|m| err(format!("load.layout: {m}")))?;
+        }
+        scenario.loading.keep_going = file.load.keep_going.unwrap_or(false);
+        scenario.loading.stub_extensions = file.load.stub_extensions;
         scenario.tenancy = TenancyHints::from_file(file.tenancy, &file.tiers, err)?;
         scenario.tiers = file
             .tiers

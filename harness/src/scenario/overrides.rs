@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::{BackendChoice, Reference, Scenario, TierSpec};
+use super::{BackendChoice, LayoutChoice, Reference, Scenario, TierSpec};
 use crate::error::{HarnessError, Result};
 use crate::verdict::{Family, Severity};
 
@@ -27,6 +27,9 @@ pub struct Overrides {
     pub tenants: Option<u32>,
     pub rows: Option<u64>,
     pub profile: Option<String>,
+    pub layout: Option<LayoutChoice>,
+    pub keep_going: bool,
+    pub stub_extensions: Vec<String>,
 }
 
 /// The most tenants a run may seed.
@@ -103,6 +106,15 @@ impl Scenario {
         }
         set(&mut self.report_dir, o.report_dir);
         self.strict |= o.strict;
+        if let Some(layout) = o.layout {
+            self.loading.layout = layout;
+        }
+        self.loading.keep_going |= o.keep_going;
+        for name in o.stub_extensions {
+            if !self.loading.stub_extensions.contains(&name) {
+                self.loading.stub_extensions.push(name);
+            }
+        }
         if let Some(fail_on) = o.fail_on {
             self.fail_on = fail_on;
         }

@@ -148,12 +148,20 @@ fn most_carried_column(catalogs: &[Catalog]) -> Option<String> {
     })
 }
 
-/// The candidate column that the most tables of the tier compare with a
-/// setting in their policies.
+/// The column that the most tables of the tier compare with a setting in
+/// their policies: a candidate name if any is, else any `*_id` column that
+/// at least two tables' policies compare (a schema keyed on `clinic_id`
+/// says so in every policy; one table's odd comparison is not a tenancy).
 fn policies_column(catalog: &Catalog) -> Option<String> {
-    most_common_candidate(|candidate| {
-        let compared = |t: &&Table| t.column(candidate).is_some() && compares_with(t, candidate, None);
+    let compared_in = |column: &str| {
+        let compared = |t: &&Table| t.column(column).is_some() && compares_with(t, column, None);
         catalog.tables.iter().filter(compared).count()
+    };
+    most_common_candidate(compared_in).or_else(|| {
+        let mut names: Vec<&str> = catalog.tables.iter().flat_map(|t| t.columns.iter().map(|c| c.name.as_str())).filter(|n| n.ends_with("_id")).collect();
+        names.sort_unstable();
+        names.dedup();
+        names.into_iter().map(|n| (compared_in(n), n)).filter(|(count, _)| *count >= 2).max_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(a.1))).map(|(_, n)| n.to_string())
     })
 }
 

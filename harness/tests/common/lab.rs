@@ -67,9 +67,9 @@ impl Lab {
         let mut pools = Vec::new();
         for (server, spec) in servers.iter().zip(&scenario.tiers) {
             let mut conn = PgConnection::connect_with(&server.options).await.expect("connect");
-            let schema = load::expand(&spec.name, &spec.schema).expect("schema files");
-            load::apply_schema(&mut conn, &spec.name, &schema).await.expect("schema loads");
-            let data = load::expand(&spec.name, &spec.data).expect("data files");
+            let schema = load::schema(&spec.name, &spec.schema, scenario.loading.layout).expect("schema files");
+            load::apply_schema(&mut conn, &spec.name, &schema, &scenario.loading, &|_| String::new()).await.expect("schema loads");
+            let data = load::data(&spec.name, &spec.data).expect("data files");
             load::apply(&mut conn, &spec.name, &data).await.expect("data loads");
             conn.close().await.expect("close");
             pools.push(PgPoolOptions::new().max_connections(2).connect_with(server.options.clone()).await.expect("pool"));
