@@ -132,6 +132,9 @@ pub async fn run(scenario: &Scenario) -> Result<Outcome> {
         ));
     }
     if let Some(seeded) = &seeded {
+        for broken in &seeded.broken_triggers {
+            progress(&format!("tier {}: {}", broken.tier, broken.describe()));
+        }
         for catalog in &catalogs {
             seeded_something(seeded, catalog)?;
         }

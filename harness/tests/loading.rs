@@ -114,3 +114,24 @@ fn a_failing_statement_stops_the_run_or_with_keep_going_is_a_finding() {
     // What did load was audited: the table's own policy held.
     assert!(verdicts(&report).contains(&("rls.read_leak".to_string(), "public.notes".to_string(), "pass".to_string())));
 }
+
+#[test]
+fn a_trigger_that_breaks_every_insert_is_named_and_never_passes() {
+    let run = Run::new();
+    let output = run.run(&["--backend", "local", "--tier", "app=fixtures/bad/broken_audit_trigger.sql"]);
+    let err = stderr(&output);
+    // An `error` finding fails the gate: nothing was proven about these writes.
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("seeding public.orders failed in its trigger(s) orders_audit (unrecognized configuration parameter \"app.user_id\"): seeded it with them off"),
+        "{err}"
+    );
+    let report = run.report();
+    let on_orders: Vec<&Value> = report["findings"].as_array().unwrap().iter().filter(|f| f["check"] == "rls.write_leak" && f["object"] == "public.orders").collect();
+    assert_eq!(on_orders.len(), 1, "{on_orders:#?}");
+    assert_eq!(on_orders[0]["status"], "error");
+    // The probes met the trigger switched back on.
+    assert!(on_orders[0]["message"].as_str().unwrap().contains("audit_order()"), "{}", on_orders[0]["message"]);
+    let rows = report["tiers"][0]["tables"].as_array().unwrap().iter().find(|t| t["name"] == "public.orders").unwrap()["rows"].as_u64();
+    assert_eq!(rows, Some(30));
+}

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use indicatif::{ProgressBar, ProgressStyle};
 use sqlx::{Connection, PgConnection, PgPool};
 
+use super::triggers::{self, BrokenTrigger, SwitchedOff};
 use super::{fk_checks, fresh, indexes};
 use super::plan::{order, ColumnPlan, FixedRows, Plan, Source, TablePlan, Unsatisfiable};
 use super::value::Value;
@@ -104,11 +105,44 @@ pub async fn read_fixed(
     })
 }
 
+/// Seeds one tier in one transaction (see `load_once`). A table whose
+/// COPY fails while insert triggers fire on it is tried again with them
+/// off: if it then loads, those triggers were what broke it, and they are
+/// named in the answer.
+pub async fn load_tier(plan: Arc<Plan>, tier: &str, pool: &PgPool) -> Result<(Vec<LeftOut>, Vec<BrokenTrigger>)> {
+    let mut switched: Vec<SwitchedOff> = Vec::new();
+    loop {
+        let mut at = None;
+        let error = match load_once(plan.clone(), tier, pool, &switched, &mut at).await {
+            Ok(left_out) => {
+                let broken = switched.into_iter().map(|s| BrokenTrigger::new(tier, plan.tables[s.index].name.clone(), s)).collect();
+                return Ok((left_out, broken));
+            }
+            Err(error) => error,
+        };
+        let Some(index) = at.filter(|i| !switched.iter().any(|s| s.index == *i)) else {
+            return Err(error);
+        };
+        let mut conn = pool.acquire().await.map_err(|e| HarnessError::database(tier, e))?;
+        let triggers = triggers::firing_on_insert(&mut conn, &plan.tables[index].name.sql()).await.map_err(|e| HarnessError::database(tier, e))?;
+        if triggers.is_empty() {
+            return Err(error);
+        }
+        let error = match &error {
+            HarnessError::Database { message, .. } => message.split_once(": ").map_or(message.clone(), |(_, m)| m.to_string()),
+            other => other.to_string(),
+        };
+        switched.push(SwitchedOff { index, triggers, error });
+    }
+}
+
 /// Seeds one tier in one transaction: FK checks paused and indexes set
 /// aside, the empty tables truncated (so their rows skip the
 /// WAL and load frozen), tables parents-first, the links cycles deferred,
-/// then indexes rebuilt and every paused foreign key proven.
-pub async fn load_tier(plan: Arc<Plan>, tier: &str, pool: &PgPool) -> Result<Vec<LeftOut>> {
+/// then indexes rebuilt and every paused foreign key proven. Tables in
+/// `triggers_off` load with those triggers off. `at` is the table being
+/// copied when an error stops it.
+async fn load_once(plan: Arc<Plan>, tier: &str, pool: &PgPool, triggers_off: &[SwitchedOff], at: &mut Option<usize>) -> Result<Vec<LeftOut>> {
     let order = order(&plan, tier).map_err(|_| HarnessError::input(format!("tier {tier}: FK cycle")))?;
     let loaded: Vec<usize> = order.iter().copied().filter(|&i| plan.tables[i].fixed.is_none() && plan.tables[i].rows > 0).collect();
     let total: u64 = loaded.iter().map(|&i| plan.tables[i].rows).sum();
@@ -126,6 +160,9 @@ pub async fn load_tier(plan: Arc<Plan>, tier: &str, pool: &PgPool) -> Result<Vec
     let mut left_out = Vec::new();
     for (&index, name) in loaded.iter().zip(&names) {
         let table = &plan.tables[index];
+        *at = Some(index);
+        let off = triggers_off.iter().find(|s| s.index == index).map(|s| s.triggers.as_slice()).unwrap_or_default();
+        triggers::pause(&mut tx, name, off).await.map_err(fail)?;
         if table.unknown_checks.is_empty() {
             let columns = copied_columns(table).iter().map(|c| c.name.clone()).collect();
             let into = CopyTarget::Table { name, freeze: frozen.contains(name) };
@@ -133,8 +170,10 @@ pub async fn load_tier(plan: Arc<Plan>, tier: &str, pool: &PgPool) -> Result<Vec
         } else {
             left_out.extend(load_through_oracle(&mut tx, plan.clone(), index).await?);
         }
+        triggers::resume(&mut tx, name, off).await.map_err(fail)?;
         bar.inc(table.rows);
     }
+    *at = None;
     for &index in &order {
         fill_deferred(&mut tx, &plan, index).await?;
     }
@@ -203,7 +242,7 @@ async fn copy_rows(
     };
     let fail = |e: sqlx::Error| HarnessError::Database {
         tier: table.tier.clone(),
-        message: format!("seeding {}: {}", table.name, e),
+        message: format!("seeding {}: {}", table.name, e.as_database_error().map_or_else(|| e.to_string(), |d| d.message().to_string())),
     };
     let with_row = matches!(into, CopyTarget::Stage);
     let (sender, mut receiver) = tokio::sync::mpsc::channel::<String>(4);

@@ -20,6 +20,7 @@ mod marks;
 mod pattern;
 mod plan;
 mod realism;
+mod triggers;
 mod value;
 
 use std::collections::BTreeMap;
@@ -35,6 +36,7 @@ use crate::scenario::{ColumnOverride, OnUnsatisfiable, Scenario, TierTable};
 use crate::truth::{shown_rows, SeedTruth, Unseeded};
 
 pub use plan::Plan;
+pub use triggers::BrokenTrigger;
 pub use value::Value;
 
 /// How much to seed and how, from the scenario and flags.
@@ -81,6 +83,8 @@ pub struct Seeded {
     plan: Arc<Plan>,
     /// Rows no value made pass a CHECK, left out of unreferenced tables.
     left_out: Vec<copy::LeftOut>,
+    /// Tables seeded with their insert triggers off, because with them on no row loaded.
+    pub broken_triggers: Vec<BrokenTrigger>,
 }
 
 impl SeedTruth for Seeded {
@@ -231,7 +235,8 @@ pub async fn seed(scenario: &Scenario, tiers: &[(&Catalog, &PgPool)], tenancy: &
             copy::skip_unsatisfiable(&mut plan, &catalog.tier, pool).await?;
         }
     }
-    let left_out = try_join_all(tiers.iter().map(|(catalog, pool)| copy::load_tier(plan.clone(), &catalog.tier, pool))).await?;
+    let (left_out, broken_triggers): (Vec<_>, Vec<_>) =
+        try_join_all(tiers.iter().map(|(catalog, pool)| copy::load_tier(plan.clone(), &catalog.tier, pool))).await?.into_iter().unzip();
     // Statistics and visibility maps as a database in use has them (after
     // a restore one runs ANALYZE too): plans, and so latencies, are the ones
     // production would get, not those for tables the planner thinks empty.
@@ -245,6 +250,7 @@ pub async fn seed(scenario: &Scenario, tiers: &[(&Catalog, &PgPool)], tenancy: &
     Ok(Seeded {
         plan,
         left_out: left_out.into_iter().flatten().collect(),
+        broken_triggers: broken_triggers.into_iter().flatten().collect(),
     })
 }
 
