@@ -100,6 +100,10 @@ pub struct RunArgs {
     #[arg(long, value_name = "NAME:TAG")]
     pub image: Option<String>,
 
+    /// Local backend: the PostgreSQL major version to use (default: $TIERGUARD_PG_VERSION, else the newest installed).
+    #[arg(long, value_name = "N")]
+    pub pg_version: Option<u32>,
+
     /// With --backend external: the tier's server (read-only unless told otherwise).
     #[arg(long = "dsn", value_name = "NAME=URL", value_parser = named_value)]
     pub dsns: Vec<(String, String)>,
@@ -146,6 +150,7 @@ impl RunArgs {
             seed: self.seed,
             backend: self.backend,
             image: self.image,
+            pg_version: self.pg_version,
             only: self.only,
             report_dir: self.report_dir,
             fail_on: self.fail_on,

@@ -135,3 +135,16 @@ fn a_trigger_that_breaks_every_insert_is_named_and_never_passes() {
     let rows = report["tiers"][0]["tables"].as_array().unwrap().iter().find(|t| t["name"] == "public.orders").unwrap()["rows"].as_u64();
     assert_eq!(rows, Some(30));
 }
+
+#[test]
+fn the_local_backend_runs_the_major_version_asked_for() {
+    let run = Run::new();
+    for version in ["15", "18"] {
+        let output = run.run(&["--backend", "local", "--pg-version", version, "--rows", "0", "--only", "fk", "--tier", "app=fixtures/layouts/plain"]);
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        let server = run.report()["tiers"][0]["server_version"].as_str().unwrap().to_string();
+        assert!(server.starts_with(&format!("{version}.")), "asked for {version}, ran {server}");
+    }
+    let output = run.run(&["--backend", "local", "--pg-version", "99", "--tier", "app=fixtures/layouts/plain"]);
+    assert_one_clear_error(&output, &["no PostgreSQL 99 server binaries", "found 15 in"]);
+}

@@ -80,6 +80,9 @@ fn tables_sql() -> String {
               LEFT JOIN pg_class f ON f.oid = k.confrelid
               LEFT JOIN pg_namespace fn ON fn.oid = f.relnamespace
              WHERE k.conrelid = c.oid
+               -- NOT NULL is read from pg_attribute (PostgreSQL 18 also keeps it
+               -- here, as 'n'); constraint triggers ('t') are triggers
+               AND k.contype IN ('p', 'u', 'f', 'c', 'x')
                -- an FK on a partitioned table is cloned onto each partition; report it once
                AND (k.contype <> 'f' OR k.conparentid = 0)) AS constraints,
            (SELECT COALESCE(json_agg(json_build_object(

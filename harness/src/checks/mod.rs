@@ -15,6 +15,7 @@ pub mod registry;
 pub mod rls;
 pub mod rows;
 pub mod sandbox;
+pub mod sqlstate;
 
 use std::fmt;
 

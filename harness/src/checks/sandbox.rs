@@ -12,6 +12,7 @@ use serde_json::Value;
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 
 use super::acting::{Actor, Context, Refusal};
+use super::sqlstate;
 use crate::catalog::{Catalog, QualName};
 use crate::sql::quote_ident;
 
@@ -19,10 +20,6 @@ use crate::sql::quote_ident;
 pub(crate) const PROBE_LOCK: i64 = 0x7469_6572_6775_6172;
 /// Constraints one probe may set aside before giving up.
 const MAX_SET_ASIDE: usize = 16;
-
-/// SQLSTATEs of the refusals that another constraint may cause.
-const FOREIGN_KEY_VIOLATION: &str = "23503";
-const CHECK_VIOLATION: &str = "23514";
 
 pub struct Sandbox {
     tx: Transaction<'static, Postgres>,
@@ -110,7 +107,8 @@ impl Sandbox {
         loop {
             let outcome = self.attempt(acting, sql, arg).await?;
             let Outcome::Refused(refusal) = &outcome else { return Ok((outcome, set_aside)) };
-            let removable = [FOREIGN_KEY_VIOLATION, CHECK_VIOLATION].contains(&refusal.code.as_str());
+            // Refusals another constraint may cause.
+            let removable = refusal.code == sqlstate::CHECK_VIOLATION || sqlstate::by_reference(&refusal.code);
             let (Some(constraint), Some(table), true) = (&refusal.constraint, &refusal.table, removable) else {
                 return Ok((outcome, set_aside));
             };

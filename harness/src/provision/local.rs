@@ -29,21 +29,33 @@ const MEMORY_FS: &str = "/dev/shm";
 
 /// Names the folder of the server binaries to use, when several are installed.
 pub const BIN_DIR_ENV: &str = "TIERGUARD_PG_BIN_DIR";
+/// The major version to use when `--pg-version` does not say (the tests
+/// run the suite on one version, then the reference and defects on another).
+pub const VERSION_ENV: &str = "TIERGUARD_PG_VERSION";
 
 /// Finds a folder holding `initdb` and `postgres`: `$TIERGUARD_PG_BIN_DIR`
-/// alone when set, else PATH, then `pg_config --bindir`, then Debian's
-/// versioned folders (newest first).
-pub fn find_bin_dir() -> Result<PathBuf> {
+/// alone when set; else, of the folders on PATH, from `pg_config
+/// --bindir`, and the usual install places (Debian's
+/// `/usr/lib/postgresql/N/bin`, `/usr/local/lib/postgresql/N/bin`,
+/// `/usr/local/pgsql/bin`), the one of the major version asked for
+/// (`--pg-version`, else `$TIERGUARD_PG_VERSION`), else the newest.
+pub fn find_bin_dir(version: Option<u32>) -> Result<PathBuf> {
+    let version = version.or_else(|| std::env::var(VERSION_ENV).ok().and_then(|v| v.parse().ok()));
     let has_both = |dir: &Path| dir.join("initdb").is_file() && dir.join("postgres").is_file();
     if let Some(dir) = std::env::var_os(BIN_DIR_ENV) {
         let dir = PathBuf::from(dir);
-        return if has_both(&dir) {
-            Ok(dir)
-        } else {
-            Err(HarnessError::Backend(format!(
+        if !has_both(&dir) {
+            return Err(HarnessError::Backend(format!(
                 "--backend local: {BIN_DIR_ENV}={} holds no initdb and postgres binaries",
                 dir.display()
-            )))
+            )));
+        }
+        return match (version, major_version(&dir)) {
+            (Some(wanted), Some(found)) if wanted != found => Err(HarnessError::Backend(format!(
+                "--backend local: {BIN_DIR_ENV}={} holds PostgreSQL {found}, not the {wanted} asked for",
+                dir.display()
+            ))),
+            _ => Ok(dir),
         };
     }
     let from_path = std::env::var_os("PATH")
@@ -55,33 +67,51 @@ pub fn find_bin_dir() -> Result<PathBuf> {
         .ok()
         .filter(|o| o.status.success())
         .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
-    let mut debian: Vec<PathBuf> = fs::read_dir("/usr/lib/postgresql")
+    let versioned = ["/usr/lib/postgresql", "/usr/local/lib/postgresql"]
         .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path().join("bin"))
-        .collect();
-    debian.sort_by_key(|p| {
-        std::cmp::Reverse(
-            p.parent()
-                .and_then(|v| v.file_name())
-                .and_then(|v| v.to_str())
-                .and_then(|v| v.parse::<u32>().ok())
-                .unwrap_or(0),
-        )
-    });
-    from_path
-        .chain(from_pg_config)
-        .chain(debian)
-        .find(|dir| has_both(dir))
-        .ok_or_else(|| {
-            HarnessError::Backend(
-                "--backend local: no PostgreSQL server binaries (initdb, postgres) on PATH, \
-                 from pg_config, or under /usr/lib/postgresql/*/bin; install them \
-                 (e.g. `apt-get install postgresql`)"
-                    .into(),
-            )
-        })
+        .flat_map(|root| fs::read_dir(root).into_iter().flatten().flatten().map(|e| e.path().join("bin")));
+    let mut found: Vec<(u32, PathBuf)> = Vec::new();
+    for dir in from_path.chain(from_pg_config).chain(versioned).chain([PathBuf::from("/usr/local/pgsql/bin")]) {
+        if !has_both(&dir) || found.iter().any(|(_, d)| same_file(&d.join("postgres"), &dir.join("postgres"))) {
+            continue;
+        }
+        if let Some(major) = major_version(&dir) {
+            found.push((major, dir));
+        }
+    }
+    // The newest; among equals, the first found (PATH first).
+    let chosen = match version {
+        Some(wanted) => found.iter().find(|(major, _)| *major == wanted),
+        None => found.iter().rev().max_by_key(|(major, _)| *major),
+    };
+    if let Some((_, dir)) = chosen {
+        return Ok(dir.clone());
+    }
+    let installed: Vec<String> = found.iter().map(|(major, dir)| format!("{major} in {}", dir.display())).collect();
+    Err(HarnessError::Backend(match (version, installed.is_empty()) {
+        (Some(wanted), false) => format!(
+            "--backend local: no PostgreSQL {wanted} server binaries (found {}); install them \
+             (e.g. `apt-get install postgresql-{wanted}`), or point {BIN_DIR_ENV} at them",
+            installed.join(", ")
+        ),
+        _ => "--backend local: no PostgreSQL server binaries (initdb, postgres) on PATH, \
+              from pg_config, or under /usr/lib/postgresql/*/bin; install them \
+              (e.g. `apt-get install postgresql`)"
+            .to_string(),
+    }))
+}
+
+/// The major version of the server binaries in `dir` (`postgres --version`).
+fn major_version(dir: &Path) -> Option<u32> {
+    let output = Command::new(dir.join("postgres")).arg("--version").output().ok()?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    // "postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)"
+    let number = text.split(") ").nth(1)?.split(|c: char| !c.is_ascii_digit()).next()?;
+    number.parse().ok()
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    matches!((fs::canonicalize(a), fs::canonicalize(b)), (Ok(a), Ok(b)) if a == b)
 }
 
 /// The OS user the server runs as: postgres refuses to run as root.

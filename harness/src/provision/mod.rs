@@ -22,7 +22,7 @@ use crate::scenario::Scenario;
 use crate::sql::quote_ident;
 
 pub use containers::{docker_answers, image_present, DEFAULT_IMAGE, IMAGE_ENV, RUN_ID_ENV};
-pub use local::{find_bin_dir, BIN_DIR_ENV};
+pub use local::{find_bin_dir, BIN_DIR_ENV, VERSION_ENV};
 
 /// The backend a server actually runs on (what report.json names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -150,7 +150,7 @@ pub async fn provision(scenario: &Scenario) -> Result<Vec<Server>> {
             try_join_all(scenario.tiers.iter().map(external::connect)).await
         }
         BackendKind::Local => {
-            let bin = find_bin_dir()?;
+            let bin = find_bin_dir(scenario.pg_version)?;
             let cluster = local::Template::init(&bin).await?;
             try_join_all(scenario.tiers.iter().map(|t| cluster.start(&t.name))).await
         }
@@ -183,7 +183,7 @@ async fn resolve(scenario: &Scenario) -> Result<BackendKind> {
             let image = containers::image_name(scenario.image.as_deref());
             if docker_answers().await && image_present(&image).await {
                 BackendKind::Containers
-            } else if find_bin_dir().is_ok() {
+            } else if find_bin_dir(scenario.pg_version).is_ok() {
                 BackendKind::Local
             } else {
                 return Err(HarnessError::Backend(format!(

@@ -34,6 +34,7 @@ pub(super) struct ScenarioFile {
     pub(super) seeding: SeedFile,
     pub(super) backend: Option<String>,
     pub(super) image: Option<String>,
+    pub(super) pg_version: Option<u32>,
     pub(super) fail_on: Option<String>,
     pub(super) strict: Option<bool>,
     pub(super) only: Option<Vec<String>>,

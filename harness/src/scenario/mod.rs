@@ -65,6 +65,8 @@ pub struct Scenario {
     pub seed: u64,
     pub backend: BackendChoice,
     pub image: Option<String>,
+    /// `--pg-version`: the local backend's PostgreSQL major version.
+    pub pg_version: Option<u32>,
     pub tenancy: TenancyHints,
     pub tiers: Vec<TierSpec>,
     pub references: Vec<Reference>,
@@ -179,6 +181,7 @@ impl Scenario {
             seed: random_seed(),
             backend: BackendChoice::Auto,
             image: None,
+            pg_version: None,
             tenancy: TenancyHints::default(),
             tiers: Vec::new(),
             references: Vec::new(),
@@ -240,6 +243,7 @@ impl Scenario {
             scenario.backend = backend.parse().map_err(|m| err(format!("backend: {m}")))?;
         }
         scenario.image = file.image;
+        scenario.pg_version = file.pg_version;
         scenario.strict = file.strict.unwrap_or(false);
         if let Some(fail_on) = file.fail_on {
             scenario.fail_on = fail_on.parse().map_err(|m| err(format!("fail_on: {m}")))?;

@@ -20,6 +20,7 @@ pub struct Overrides {
     pub seed: Option<u64>,
     pub backend: Option<BackendChoice>,
     pub image: Option<String>,
+    pub pg_version: Option<u32>,
     pub only: Option<Vec<Family>>,
     pub report_dir: Option<PathBuf>,
     pub fail_on: Option<Severity>,
@@ -101,6 +102,7 @@ impl Scenario {
             self.backend = backend;
         }
         set(&mut self.image, o.image);
+        set(&mut self.pg_version, o.pg_version);
         if o.only.is_some() {
             self.only = o.only;
         }

@@ -21,6 +21,7 @@ use tokio::runtime::Handle;
 
 use crate::catalog::{Column, Table};
 use crate::checks::sandbox::{Outcome, Sandbox};
+use crate::checks::sqlstate;
 use crate::checks::{CheckId, Finding, Severity, Status, TierContext};
 use crate::truth::SeedTruth;
 use crate::scenario::expectations::Domain;
@@ -59,7 +60,13 @@ const MAX_SHRINK_STEPS: u32 = 256;
 /// Refusals for unrelated reasons (a unique key, an FK) tolerated per side.
 const MAX_UNRELATED: u32 = 256;
 /// Refusals that are not about the value's domain: they show nothing.
-const UNRELATED: [&str; 4] = ["23505", "23503", "23P01", "22001"];
+const UNRELATED: [&str; 5] = [
+    sqlstate::UNIQUE_VIOLATION,
+    sqlstate::FOREIGN_KEY_VIOLATION,
+    sqlstate::RESTRICT_VIOLATION,
+    sqlstate::EXCLUSION_VIOLATION,
+    sqlstate::STRING_DATA_RIGHT_TRUNCATION,
+];
 
 /// Where a value lies relative to the declared domain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -24,6 +24,7 @@ use crate::tenancy::TenantScope;
 use crate::checks::acting::{Actor, Context};
 use crate::checks::rows::copy_row;
 use crate::checks::sandbox::{Outcome, Sandbox};
+use crate::checks::sqlstate;
 use crate::checks::{CheckId, Finding, Severity, TierContext};
 use crate::sql::{quote_ident, quote_literal};
 
@@ -35,7 +36,7 @@ pub const ID: CheckId = CheckId::new(
 
 /// Refusals that say the copied row was wrong, not that the reference was
 /// stopped: nothing is shown by them.
-const INCONCLUSIVE: [&str; 3] = ["23505", "23502", "22"];
+const INCONCLUSIVE: [&str; 3] = [sqlstate::UNIQUE_VIOLATION, sqlstate::NOT_NULL_VIOLATION, "22"];
 
 pub async fn check(ctx: &TierContext<'_>, external: bool) -> Vec<Finding> {
     let tier = ctx.tier();

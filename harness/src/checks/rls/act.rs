@@ -3,7 +3,7 @@
 //! sets it, and is rolled back. What the superuser sees is the ground truth
 //! it is compared with.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool, Row};
@@ -158,14 +158,22 @@ impl Truth {
 
     /// `ROW(key) = '...'` for the first of `owner`'s rows.
     pub fn by_key(&self, owner: &str) -> Option<String> {
+        self.by_key_free(owner, &HashSet::new())
+    }
+
+    /// `ROW(key) = '...'` for the first of `owner`'s rows not in `held`
+    /// (else the first of all).
+    pub fn by_key_free(&self, owner: &str, held: &HashSet<String>) -> Option<String> {
         let key_expr = self.key_expr.as_ref()?;
-        let row = self.rows_of(owner).next()?;
+        let row = self.rows_of(owner).find(|id| !held.contains(*id)).or_else(|| self.rows_of(owner).next())?;
         Some(format!("{key_expr} = {}", crate::sql::quote_literal(self.key.get(row)?)))
     }
 
+    /// A tenant's rows, in the order of their keys: the seed decides it,
+    /// not where the server happened to put each row.
     pub fn rows_of<'t>(&'t self, tenant: &'t str) -> impl Iterator<Item = &'t String> + 't {
         let mut rows: Vec<&String> = self.owner.iter().filter(|(_, o)| o.as_str() == tenant).map(|(id, _)| id).collect();
-        rows.sort();
+        rows.sort_by(|a, b| self.key.get(*a).cmp(&self.key.get(*b)).then(a.cmp(b)));
         rows.into_iter()
     }
 

@@ -19,16 +19,19 @@
 mod refusals;
 mod statements;
 
+use std::collections::HashSet;
 use std::fmt::Write as _;
 
-use refusals::{by_policy, refused_by, set_aside, FEATURE_NOT_SUPPORTED, MAX_SET_ASIDE};
+use refusals::{by_policy, refused_by, set_aside, MAX_SET_ASIDE};
+use crate::checks::sqlstate::FEATURE_NOT_SUPPORTED;
 pub use statements::insert_row;
 use statements::{Kind, KINDS};
 
 use super::act::{Context, Outcome, Truth};
 use super::effect::{self, Change, Effect, Ledger, Observed};
 use super::Prober;
-use crate::catalog::{Command, Table};
+use crate::catalog::{Command, RefAction, Table};
+use crate::sql::quote_ident;
 use crate::tenancy::TenantScope;
 use crate::checks::{CheckId, Finding, Severity, TierContext};
 
@@ -87,12 +90,17 @@ pub async fn check(ctx: &TierContext<'_>, prober: &Prober, table: &Table, scope:
     if with_rows.len() < 2 {
         return WRITE_LEAK.skip(tier, &table.name, super::too_few_tenants(scope, tally.rows(), with_rows.len()));
     }
+    let held = match held_by_children(ctx, table).await {
+        Ok(held) => held,
+        Err(e) => return WRITE_LEAK.error(tier, &table.name, format!("could not read which rows other rows hold: {e}")),
+    };
     let writer = Writer {
         ctx,
         prober,
         table,
         scope,
         truth: &truth,
+        held: &held,
         observed: &observed,
         copies,
         ledger,
@@ -126,12 +134,44 @@ fn pairs(ctx: &TierContext<'_>, table: &Table, with_rows: &[usize]) -> Vec<(usiz
     pairs
 }
 
+/// Rows of `table` that a foreign key refusing deletes (RESTRICT or NO
+/// ACTION) holds: a row a child still references cannot be deleted by
+/// anyone, so a delete probe aimed at it proves nothing either way. Which
+/// rows those are depends on the seed only; the first row by physical
+/// position would also depend on the server version.
+async fn held_by_children(ctx: &TierContext<'_>, table: &Table) -> Result<HashSet<String>, sqlx::Error> {
+    let mut held = HashSet::new();
+    for child in &ctx.catalog.tables {
+        let holding = child.constraints.iter().filter_map(|c| Some((&c.columns, c.foreign_key.as_ref()?))).filter(|(_, fk)| {
+            fk.target == table.name && matches!(fk.on_delete, RefAction::Restrict | RefAction::NoAction)
+        });
+        for (columns, fk) in holding {
+            let pairs: Vec<String> = columns
+                .iter()
+                .zip(&fk.target_columns)
+                .map(|(c, t)| format!("c.{} = t.{}", quote_ident(c), quote_ident(t)))
+                .collect();
+            let sql = format!(
+                "SELECT {} FROM {} t WHERE EXISTS (SELECT 1 FROM {} c WHERE {})",
+                super::act::ROW_ID,
+                table.name.sql(),
+                child.name.sql(),
+                pairs.join(" AND ")
+            );
+            held.extend(sqlx::query_scalar::<_, String>(&sql).fetch_all(ctx.pool).await?);
+        }
+    }
+    Ok(held)
+}
+
 struct Writer<'a> {
     ctx: &'a TierContext<'a>,
     prober: &'a Prober,
     table: &'a Table,
     scope: &'a TenantScope,
     truth: &'a Truth,
+    /// Rows a child's RESTRICT or NO ACTION foreign key holds.
+    held: &'a HashSet<String>,
     observed: &'a Observed,
     copies: &'a [Observed],
     ledger: &'a Ledger,

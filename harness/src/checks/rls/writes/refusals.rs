@@ -7,15 +7,8 @@ use crate::checks::acting::Refusal;
 use crate::checks::TierContext;
 use crate::sql::quote_ident;
 
-/// SQLSTATEs: refused by a policy or a missing privilege; by a constraint
-/// the probe may set aside; TRUNCATE of a table others reference.
-const INSUFFICIENT_PRIVILEGE: &str = "42501";
-const FOREIGN_KEY_VIOLATION: &str = "23503";
-const CHECK_VIOLATION: &str = "23514";
-const UNIQUE_VIOLATION: &str = "23505";
-const NOT_NULL_VIOLATION: &str = "23502";
-const EXCLUSION_VIOLATION: &str = "23P01";
-pub(super) const FEATURE_NOT_SUPPORTED: &str = "0A000";
+use crate::checks::sqlstate::{self, CHECK_VIOLATION, EXCLUSION_VIOLATION, FEATURE_NOT_SUPPORTED, INSUFFICIENT_PRIVILEGE, NOT_NULL_VIOLATION, UNIQUE_VIOLATION};
+
 /// Constraints one write may set aside before it is called inconclusive.
 pub(super) const MAX_SET_ASIDE: usize = 6;
 
@@ -32,7 +25,7 @@ pub(super) fn set_aside(ctx: &TierContext<'_>, refusal: &Refusal) -> Option<Stri
     let constraint = refusal.constraint.as_ref()?;
     match refusal.code.as_str() {
         // A partition's CHECK or FK is inherited: it can only go on the root.
-        FOREIGN_KEY_VIOLATION | CHECK_VIOLATION => Some(format!(
+        code if code == CHECK_VIOLATION || sqlstate::by_reference(code) => Some(format!(
             "ALTER TABLE {} DROP CONSTRAINT {}",
             ctx.catalog.root_of(table).sql(),
             quote_ident(constraint)

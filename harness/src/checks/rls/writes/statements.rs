@@ -107,7 +107,8 @@ impl Writer<'_> {
                 self.truth.by_key(victim)?,
                 set()?
             ),
-            Kind::DeleteKeyed => format!("DELETE FROM {t} WHERE {}", self.truth.by_key(victim)?),
+            // A row a child holds cannot be deleted by its own tenant either.
+            Kind::DeleteKeyed => format!("DELETE FROM {t} WHERE {}", self.truth.by_key_free(victim, self.held)?),
             Kind::DeleteAll => format!("DELETE FROM {t}"),
             Kind::Truncate => return None, // see Writer::truncate
         })
