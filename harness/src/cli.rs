@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::checks::{Family, Severity};
 use crate::provision::BackendChoice;
-use crate::scenario::{LayoutChoice, Overrides, Reference};
+use crate::scenario::{Format, LayoutChoice, Overrides, Reference};
 
 #[derive(Debug, Parser)]
 #[command(name = "tierguard", version, about = "Integrity and tenant-isolation audit for multi-tenant PostgreSQL split over several databases")]
@@ -31,6 +31,10 @@ pub struct ChecksArgs {
     /// Print JSON (one object per check) instead of a Markdown table.
     #[arg(long)]
     pub json: bool,
+
+    /// Bring the checks' pages in DIR (docs/checks) up to date with the registry.
+    #[arg(long, value_name = "DIR")]
+    pub docs: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -135,6 +139,14 @@ pub struct RunArgs {
     /// Stand in for an extension the server lacks (known: vector), for an audit that does not depend on it.
     #[arg(long = "stub-extension", value_name = "NAME")]
     pub stub_extensions: Vec<String>,
+
+    /// Report files to write: junit, json, sarif, md, gitlab (default: all but gitlab).
+    #[arg(long = "format", value_name = "LIST", value_delimiter = ',')]
+    pub formats: Option<Vec<Format>>,
+
+    /// No progress output (the summary and errors still print).
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 impl RunArgs {
@@ -158,6 +170,8 @@ impl RunArgs {
             layout: self.layout,
             keep_going: self.keep_going,
             stub_extensions: self.stub_extensions,
+            formats: self.formats,
+            quiet: self.quiet,
             tenants: self.tenants,
             rows: self.rows,
             profile: self.profile,

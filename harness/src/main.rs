@@ -54,6 +54,18 @@ async fn dispatch(cli: Cli) -> ExitCode {
     match cli.command {
         Commands::Checks(args) => {
             let registry = tierguard::checks::registry::all();
+            if let Some(dir) = &args.docs {
+                return match tierguard::checks::registry::write_docs(dir) {
+                    Ok(pages) => {
+                        say(&format!("{} page(s) up to date in {}", pages.len(), dir.display()));
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => {
+                        tierguard::run::tell(&format!("error: {}: {e}", dir.display()));
+                        ExitCode::from(2)
+                    }
+                };
+            }
             if args.json {
                 let list: Vec<_> = registry
                     .map(|c| serde_json::json!({ "id": c.id, "severity": c.severity, "summary": c.summary }))

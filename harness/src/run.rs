@@ -35,9 +35,12 @@ pub struct Tier {
     pub pool: PgPool,
     /// Schema statements that failed to load (`--keep-going`).
     pub failed: Vec<crate::load::Failure>,
+    /// Where each object of the schema was created.
+    pub origins: crate::load::Origins,
 }
 
 pub async fn run(scenario: &Scenario) -> Result<Outcome> {
+    QUIET.store(scenario.output.quiet, std::sync::atomic::Ordering::Relaxed);
     let mut timings = IndexMap::new();
     let mut phase = Instant::now();
     let mut lap = |name: &str, timings: &mut IndexMap<String, u64>| {
@@ -197,8 +200,11 @@ pub async fn run(scenario: &Scenario) -> Result<Outcome> {
         timings,
         probes: crate::checks::rls::act::PROBES_RUN.load(std::sync::atomic::Ordering::Relaxed),
         unscoped: tenancy.unscoped().to_vec(),
+        origins: tiers.iter().map(|t| (t.server.tier.clone(), t.origins.clone())).collect(),
     };
-    report::write(&report, &dir)?;
+    let gate = checks::Gate::of(scenario);
+    report::write(&report, &dir, &scenario.output, gate)?;
+    report::publish(&report, gate).map_err(|e| HarnessError::Report { path: dir.clone(), message: format!("GitHub Actions summary: {e}") })?;
     Ok(Outcome { report, dir, failed })
 }
 
@@ -214,7 +220,7 @@ async fn load(server: Server, schema: &crate::load::Files, data: &crate::load::F
                 "tier `{tier}`: --data would write to an external database; tierguard never writes there"
             )));
         }
-        return Ok(Tier { server, pool, failed: Vec::new() });
+        return Ok(Tier { server, pool, failed: Vec::new(), origins: Default::default() });
     }
     let mut conn = pool.acquire().await.map_err(|e| HarnessError::database(&tier, e))?;
     let advice = |extension: &str| server.extension_advice(extension);
@@ -238,7 +244,7 @@ async fn load(server: Server, schema: &crate::load::Files, data: &crate::load::F
     }
     crate::load::apply(&mut conn, &tier, data).await?;
     drop(conn);
-    Ok(Tier { server, pool, failed: loaded.failed })
+    Ok(Tier { server, pool, failed: loaded.failed, origins: loaded.origins })
 }
 
 /// A tier that holds no table, or whose tables' rows the login role cannot
@@ -332,14 +338,20 @@ pub async fn audit(audit: &Audit<'_>, tiers: &[(&Catalog, &PgPool)]) -> Vec<Find
     let mut findings: Vec<Finding> = per_tier.into_iter().flatten().collect();
     // References may cross tiers: this family looks at all of them at once.
     if audit.scenario.runs(Family::Orphan) {
-        findings.extend(checks::orphan::run(audit.scenario, tiers, audit.tenancy, audit.seeded.map(|s| s as &dyn SeedTruth)).await);
+        findings.extend(checks::timed(checks::orphan::run(audit.scenario, tiers, audit.tenancy, audit.seeded.map(|s| s as &dyn SeedTruth))).await);
     }
     checks::causes::attribute(&mut findings);
     findings
 }
 
+/// Set from `--quiet` when a run starts.
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// A line saying what the run is doing, unless `--quiet`.
 fn progress(line: &str) {
-    tell(line);
+    if !QUIET.load(std::sync::atomic::Ordering::Relaxed) {
+        tell(line);
+    }
 }
 
 /// A line on standard error, as `tierguard: ...`; a closed terminal is

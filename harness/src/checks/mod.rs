@@ -53,6 +53,10 @@ pub struct Finding {
     /// A file to save beside the report (a query plan), named in `details`.
     #[serde(skip)]
     pub attachment: Option<Box<Attachment>>,
+    /// How long the check took to reach this verdict (JUnit's testcase
+    /// time); not in report.json, which must be the same run after run.
+    #[serde(skip)]
+    pub elapsed: Option<std::time::Duration>,
 }
 
 /// A file a finding refers to, written into the report folder.
@@ -85,6 +89,7 @@ impl Finding {
             caused_by: None,
             case: None,
             attachment: None,
+            elapsed: None,
         }
     }
 
@@ -155,6 +160,11 @@ impl CheckId {
         CheckId { id, severity, summary }
     }
 
+    /// `rls` of `rls.read_leak`.
+    pub fn family(&self) -> &'static str {
+        self.id.split('.').next().unwrap_or(self.id)
+    }
+
     pub fn pass(&self, tier: &str, object: impl fmt::Display, message: impl Into<String>) -> Finding {
         Finding::new(self.id, tier, object, Status::Pass, self.severity).message(message)
     }
@@ -202,20 +212,51 @@ impl TierContext<'_> {
 pub async fn run_tier(ctx: &TierContext<'_>) -> Vec<Finding> {
     let mut findings = Vec::new();
     if ctx.scenario.runs(Family::Rls) {
-        findings.extend(rls::run(ctx).await);
+        findings.extend(timed(rls::run(ctx)).await);
     }
     if ctx.scenario.runs(Family::Fk) {
-        findings.extend(fk::run(ctx).await);
+        findings.extend(timed(fk::run(ctx)).await);
     }
     if ctx.scenario.runs(Family::Check) {
-        findings.extend(check::run(ctx).await);
+        findings.extend(timed(check::run(ctx)).await);
     }
     if ctx.scenario.runs(Family::Partition) {
-        findings.extend(partition::run(ctx).await);
+        findings.extend(timed(partition::run(ctx)).await);
     }
     // Last: timings should not compete with the other families' probes.
     if ctx.scenario.runs(Family::Latency) {
-        findings.extend(latency::run(ctx).await);
+        findings.extend(timed(latency::run(ctx)).await);
+    }
+    findings
+}
+
+/// What a check returns: one finding or several.
+pub trait Verdicts {
+    fn into_findings(self) -> Vec<Finding>;
+}
+
+impl Verdicts for Finding {
+    fn into_findings(self) -> Vec<Finding> {
+        vec![self]
+    }
+}
+
+impl Verdicts for Vec<Finding> {
+    fn into_findings(self) -> Vec<Finding> {
+        self
+    }
+}
+
+/// Runs a check and gives each finding it returns that has no time yet
+/// an equal share of the time it took: a check run per object times each
+/// object exactly; a family timed as a whole shares its rest.
+pub async fn timed<V: Verdicts>(check: impl std::future::Future<Output = V>) -> Vec<Finding> {
+    let start = std::time::Instant::now();
+    let mut findings = check.await.into_findings();
+    let untimed = findings.iter().filter(|f| f.elapsed.is_none()).count().max(1) as u32;
+    let share = start.elapsed().saturating_sub(findings.iter().filter_map(|f| f.elapsed).sum()) / untimed;
+    for finding in &mut findings {
+        finding.elapsed.get_or_insert(share);
     }
     findings
 }

@@ -7,6 +7,7 @@
 
 mod layout;
 mod obstacles;
+mod origins;
 mod split;
 
 use std::path::Path;
@@ -19,6 +20,7 @@ use crate::scenario::Loading;
 
 pub use layout::{data, schema, Files, Folder, Source};
 pub use obstacles::{check_stubs, AUTH_STUB};
+pub use origins::{Origin, Origins};
 pub use split::{statements, Statement};
 
 /// What loading a tier's schema took beyond its own statements.
@@ -35,6 +37,8 @@ pub struct Loaded {
     pub skipped: Vec<Failure>,
     /// With `--keep-going`: the statements that failed.
     pub failed: Vec<Failure>,
+    /// Where each table, view and function was created.
+    pub origins: Origins,
 }
 
 /// A statement that did not load.
@@ -56,7 +60,10 @@ pub async fn apply_schema(conn: &mut PgConnection, tier: &str, files: &Files, lo
     for source in &files.sources {
         for statement in statements(&source.text) {
             let error = match obstacles.run(conn, &statement, &mut loaded).await {
-                Ok(obstacles::Ran::Done) => continue,
+                Ok(obstacles::Ran::Done) => {
+                    loaded.origins.note(&source.path.display().to_string(), statement.line, statement.sql);
+                    continue;
+                }
                 Ok(obstacles::Ran::Skipped(why)) => {
                     let Failure { file, line, statement, .. } = describe(&source.path, &statement);
                     loaded.skipped.push(Failure { file, line, statement, message: why });

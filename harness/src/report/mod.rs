@@ -1,8 +1,13 @@
-//! What a run leaves behind: `report.json` and `junit.xml` in the report
-//! folder (design.md fixes both), and a short summary on the terminal.
+//! What a run leaves behind in the report folder (design.md fixes the
+//! files): `report.json`, `junit.xml`, `tierguard.sarif`, `summary.md`,
+//! `gl-code-quality.json` as `--format` chooses; under GitHub Actions the
+//! step summary and annotations; and a short summary on the terminal.
 
+pub mod annotations;
 pub mod junit;
+pub mod markdown;
 pub mod repro;
+pub mod sarif;
 pub mod stats;
 pub mod terminal;
 
@@ -11,9 +16,11 @@ use std::path::{Path, PathBuf};
 use indexmap::IndexMap;
 use serde::Serialize;
 
-use crate::checks::{Finding, Status};
+use crate::checks::{Finding, Gate, Status};
 use crate::error::{HarnessError, Result};
+use crate::load::Origins;
 use crate::provision::BackendKind;
+use crate::scenario::{Format, Output};
 
 #[derive(Debug, Serialize)]
 pub struct Report {
@@ -31,6 +38,9 @@ pub struct Report {
     /// Tables not read as tenant tables: shared by design, or of a tenancy
     /// tierguard could not find (not probed until declared).
     pub unscoped: Vec<crate::tenancy::Unscoped>,
+    /// Per tier: where each object was created, for the findings' locations.
+    #[serde(skip)]
+    pub origins: std::collections::BTreeMap<String, Origins>,
 }
 
 #[derive(Debug, Serialize)]
@@ -112,18 +122,30 @@ pub fn check_writable(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Writes `report.json`, `junit.xml` and the findings' attachments (query
-/// plans) into `dir` (created if needed).
-pub fn write(report: &Report, dir: &Path) -> Result<()> {
+/// Writes the formats `output` asks for and the findings' attachments
+/// (query plans) into `dir` (created if needed).
+pub fn write(report: &Report, dir: &Path, output: &Output, gate: Gate) -> Result<()> {
     let fail = |e: String| HarnessError::Report {
         path: dir.to_path_buf(),
         message: e,
     };
     std::fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
-    let json = serde_json::to_string_pretty(report).map_err(|e| fail(e.to_string()))?;
-    std::fs::write(dir.join("report.json"), json + "\n").map_err(|e| fail(e.to_string()))?;
-    let file = std::fs::File::create(dir.join("junit.xml")).map_err(|e| fail(e.to_string()))?;
-    junit::write(report, std::io::BufWriter::new(file)).map_err(|e| fail(e.to_string()))?;
+    if output.writes(Format::Json) {
+        write_json(dir, "report.json", report)?;
+    }
+    if output.writes(Format::Sarif) {
+        write_json(dir, "tierguard.sarif", &sarif::document(report))?;
+    }
+    if output.writes(Format::Gitlab) {
+        write_json(dir, "gl-code-quality.json", &annotations::gitlab(report))?;
+    }
+    if output.writes(Format::Md) {
+        std::fs::write(dir.join("summary.md"), markdown::summary(report, gate)).map_err(|e| fail(format!("summary.md: {e}")))?;
+    }
+    if output.writes(Format::Junit) {
+        let file = std::fs::File::create(dir.join("junit.xml")).map_err(|e| fail(e.to_string()))?;
+        junit::write(report, std::io::BufWriter::new(file)).map_err(|e| fail(e.to_string()))?;
+    }
     for attachment in report.findings.iter().filter_map(|f| f.attachment.as_deref()) {
         let path = dir.join(&attachment.file);
         std::fs::create_dir_all(path.parent().unwrap_or(dir)).map_err(|e| fail(e.to_string()))?;
@@ -131,4 +153,31 @@ pub fn write(report: &Report, dir: &Path) -> Result<()> {
         std::fs::write(&path, json + "\n").map_err(|e| fail(format!("{}: {e}", path.display())))?;
     }
     Ok(())
+}
+
+/// Under GitHub Actions: the summary appended to the job's step summary,
+/// and one annotation per failing root on standard output (where the
+/// runner reads workflow commands).
+pub fn publish(report: &Report, gate: Gate) -> std::io::Result<()> {
+    if std::env::var("GITHUB_ACTIONS").as_deref() != Ok("true") {
+        return Ok(());
+    }
+    if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") {
+        use std::io::Write;
+        let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+        writeln!(file, "{}", markdown::summary(report, gate))?;
+    }
+    let mut stdout = std::io::stdout().lock();
+    for line in annotations::github(report) {
+        use std::io::Write;
+        writeln!(stdout, "{line}")?;
+    }
+    Ok(())
+}
+
+/// `value` as pretty JSON in `dir/name`.
+fn write_json(dir: &Path, name: &str, value: &impl Serialize) -> Result<()> {
+    let fail = |message: String| HarnessError::Report { path: dir.to_path_buf(), message: format!("{name}: {message}") };
+    let json = serde_json::to_string_pretty(value).map_err(|e| fail(e.to_string()))?;
+    std::fs::write(dir.join(name), json + "\n").map_err(|e| fail(e.to_string()))
 }

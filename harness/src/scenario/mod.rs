@@ -4,6 +4,7 @@
 pub mod expectations;
 mod file;
 mod loading;
+mod output;
 mod overrides;
 mod tenancy;
 mod tier_names;
@@ -21,6 +22,7 @@ use serde::Deserialize;
 use self::expectations::Expectations;
 use self::file::ScenarioFile;
 pub use self::loading::{Layout, LayoutChoice, Loading};
+pub use self::output::{Format, Output};
 pub use self::overrides::{Overrides, MAX_ROWS, MAX_TENANTS};
 pub use self::tenancy::{ContextMechanism, ModelKind, TenancyHints, TierTenancyHints};
 pub use self::tier_names::{DeclaredPath, HopSpec, Reference, TierColumn, TierColumns, TierSpec, TierTable};
@@ -88,6 +90,8 @@ pub struct Scenario {
     pub measure: MeasureOverride,
     /// Migration layout, `--keep-going`, stand-in extensions.
     pub loading: Loading,
+    /// Report formats (`--format`), `--quiet`.
+    pub output: Output,
     profiles: IndexMap<String, Profile>,
 }
 
@@ -197,6 +201,7 @@ impl Scenario {
             profile: None,
             measure: MeasureOverride::default(),
             loading: Loading::default(),
+            output: Output::default(),
             profiles: IndexMap::new(),
         }
     }

@@ -31,6 +31,8 @@ pub struct Overrides {
     pub layout: Option<LayoutChoice>,
     pub keep_going: bool,
     pub stub_extensions: Vec<String>,
+    pub formats: Option<Vec<super::Format>>,
+    pub quiet: bool,
 }
 
 /// The most tenants a run may seed.
@@ -112,6 +114,10 @@ impl Scenario {
             self.loading.layout = layout;
         }
         self.loading.keep_going |= o.keep_going;
+        if let Some(formats) = o.formats {
+            self.output.formats = formats;
+        }
+        self.output.quiet |= o.quiet;
         for name in o.stub_extensions {
             if !self.loading.stub_extensions.contains(&name) {
                 self.loading.stub_extensions.push(name);

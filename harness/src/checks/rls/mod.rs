@@ -23,7 +23,7 @@ mod writes;
 
 use futures::stream::{self, StreamExt};
 
-use super::{CheckId, Finding, Repro, TierContext};
+use super::{timed, CheckId, Finding, Repro, TierContext};
 use crate::tenancy::TenantScope;
 use act::{Actor, Case, Context};
 
@@ -207,20 +207,18 @@ async fn probe(ctx: &TierContext<'_>) -> Vec<Finding> {
     // can still wait on (or deadlock with) each other's row locks through
     // FKs, cascades and triggers, and outcomes would depend on timing.
     let reading = stream::iter(&tables)
-        .map(|&(table, scope)| reads::check(ctx, &prober, table, scope))
+        .map(|&(table, scope)| timed(reads::check(ctx, &prober, table, scope)))
         .buffered(CONCURRENT_READERS)
         .collect::<Vec<_>>();
     let members = membership::Users::read(ctx).await;
     let writing = async {
         let mut per_table = Vec::new();
         for &(table, scope) in &tables {
-            let mut findings = vec![
-                writes::check(ctx, &prober, table, scope, ledger, &copies).await,
-                unset_context::check(ctx, &prober, table, scope).await,
-                existence_oracle::check(ctx, &prober, table, scope).await,
-            ];
+            let mut findings = timed(writes::check(ctx, &prober, table, scope, ledger, &copies)).await;
+            findings.extend(timed(unset_context::check(ctx, &prober, table, scope)).await);
+            findings.extend(timed(existence_oracle::check(ctx, &prober, table, scope)).await);
             if let Some(users) = &members {
-                findings.push(membership::check(ctx, &prober, users, table, scope).await);
+                findings.extend(timed(membership::check(ctx, &prober, users, table, scope)).await);
             }
             per_table.push(findings);
         }
@@ -232,11 +230,11 @@ async fn probe(ctx: &TierContext<'_>) -> Vec<Finding> {
         findings.extend(read);
         findings.extend(written);
     }
-    findings.push(context_bleed::check(ctx, &prober).await);
-    findings.extend(claim_escalation::check(ctx, &prober, &tables).await);
-    findings.extend(exposure::check(ctx, &prober).await);
-    findings.extend(definer::check(ctx, &prober, &observed, ledger).await);
+    findings.extend(timed(context_bleed::check(ctx, &prober)).await);
+    findings.extend(timed(claim_escalation::check(ctx, &prober, &tables)).await);
+    findings.extend(timed(exposure::check(ctx, &prober)).await);
+    findings.extend(timed(definer::check(ctx, &prober, &observed, ledger)).await);
     // Last: its notification probe commits a write (see canary::notify).
-    findings.extend(canary::check(ctx, &prober).await);
+    findings.extend(timed(canary::check(ctx, &prober)).await);
     findings
 }
