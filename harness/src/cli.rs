@@ -140,7 +140,7 @@ pub struct RunArgs {
     #[arg(long = "stub-extension", value_name = "NAME")]
     pub stub_extensions: Vec<String>,
 
-    /// Report files to write: junit, json, sarif, md, gitlab (default: all but gitlab).
+    /// Report files to write: junit, json, sarif, md, html, gitlab (default: all but gitlab).
     #[arg(long = "format", value_name = "LIST", value_delimiter = ',')]
     pub formats: Option<Vec<Format>>,
 

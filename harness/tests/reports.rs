@@ -2,8 +2,10 @@
 //! (an extra `USING (true)` policy on leads), as CI reads it: SARIF valid
 //! against the 2.1.0 schema and located at the statement that created the
 //! table, JUnit read by junitparser with times and the seed, the Markdown
-//! summary also in GitHub's step summary, GitHub annotations on stdout and
-//! GitLab's Code Quality file. All name the same root causes.
+//! summary also in GitHub's step summary, GitHub annotations on stdout,
+//! GitLab's Code Quality file, and the HTML page loaded in headless
+//! Chromium (its screenshot kept beside the test binaries). All name the
+//! same root causes.
 
 mod common;
 
@@ -56,7 +58,7 @@ fn every_format_names_the_same_root_causes_where_ci_reads_them() {
             "--tier",
             "oltp=fixtures/penguinmails/oltp.sql,fixtures/defects/rls/permissive_true.sql",
             "--format",
-            "junit,json,sarif,md,gitlab",
+            "junit,json,sarif,md,html,gitlab",
         ])
         .env("GITHUB_ACTIONS", "true")
         .env("GITHUB_STEP_SUMMARY", &step_summary)
@@ -132,6 +134,36 @@ fn every_format_names_the_same_root_causes_where_ci_reads_them() {
         .collect();
     assert_eq!(in_quality, expected);
     assert!(quality.as_array().unwrap().iter().all(|i| i["location"]["path"] == "fixtures/penguinmails/oltp.sql" && i["severity"] == "critical"));
+
+    // HTML, as Chromium renders it: no console error, the leak in the matrix, every cause listed.
+    let (dom, console) = chromium(&dir.join("report.html"));
+    // The page has no script: any console line at all is an error to look at.
+    assert!(console.is_empty(), "console: {console:#?}");
+    let leads = dom.split("<tr data-table=\"public.leads\">").nth(1).and_then(|row| row.split("</tr>").next()).expect("leads in the access matrix");
+    assert!(leads.contains("class=\"leak\" data-column=\"SELECT\""), "{leads}");
+    assert!(leads.contains("class=\"leak\" data-column=\"no tenant set\""), "{leads}");
+    assert!(leads.contains("class=\"held\" data-column=\"INSERT\""), "{leads}");
+    for (check, _) in &expected {
+        assert!(dom.contains(&format!("data-check=\"{check}\"")), "{check} is not among the causes");
+    }
+}
+
+/// The page's DOM after Chromium loaded it, and Chromium's console lines; a
+/// screenshot goes to the test binaries' temp folder (a CI artifact).
+fn chromium(page: &Path) -> (String, Vec<String>) {
+    let url = format!("file://{}", page.display());
+    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report.png");
+    let base = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--enable-logging=stderr", "--v=0"];
+    let run = |extra: &[String]| {
+        let output = Command::new("chromium").args(base).args(extra).arg(&url).output().expect("chromium runs (ci/test installs it)");
+        assert!(output.status.success(), "chromium: {}", String::from_utf8_lossy(&output.stderr));
+        output
+    };
+    run(&["--window-size=1280,2000".to_string(), format!("--screenshot={}", shot.display())]);
+    assert!(shot.is_file(), "no screenshot at {}", shot.display());
+    let dumped = run(&["--dump-dom".to_string()]);
+    let console = String::from_utf8_lossy(&dumped.stderr).lines().filter(|l| l.contains("CONSOLE")).map(str::to_string).collect();
+    (String::from_utf8_lossy(&dumped.stdout).into_owned(), console)
 }
 
 #[test]

@@ -1,9 +1,10 @@
 //! What a run leaves behind in the report folder (design.md fixes the
 //! files): `report.json`, `junit.xml`, `tierguard.sarif`, `summary.md`,
-//! `gl-code-quality.json` as `--format` chooses; under GitHub Actions the
+//! `report.html`, `gl-code-quality.json` as `--format` chooses; under GitHub Actions the
 //! step summary and annotations; and a short summary on the terminal.
 
 pub mod annotations;
+pub mod html;
 pub mod junit;
 pub mod markdown;
 pub mod repro;
@@ -138,6 +139,9 @@ pub fn write(report: &Report, dir: &Path, output: &Output, gate: Gate) -> Result
     }
     if output.writes(Format::Gitlab) {
         write_json(dir, "gl-code-quality.json", &annotations::gitlab(report))?;
+    }
+    if output.writes(Format::Html) {
+        std::fs::write(dir.join("report.html"), html::page(report, gate)).map_err(|e| fail(format!("report.html: {e}")))?;
     }
     if output.writes(Format::Md) {
         std::fs::write(dir.join("summary.md"), markdown::summary(report, gate)).map_err(|e| fail(format!("summary.md: {e}")))?;

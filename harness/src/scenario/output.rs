@@ -14,17 +14,25 @@ pub enum Format {
     Sarif,
     /// `summary.md`, also appended to `$GITHUB_STEP_SUMMARY`
     Md,
+    /// `report.html`
+    Html,
     /// `gl-code-quality.json` (GitLab Code Quality)
     Gitlab,
 }
 
 impl Format {
-    const NAMES: [(&'static str, Format); 5] =
-        [("junit", Format::Junit), ("json", Format::Json), ("sarif", Format::Sarif), ("md", Format::Md), ("gitlab", Format::Gitlab)];
+    const NAMES: [(&'static str, Format); 6] = [
+        ("junit", Format::Junit),
+        ("json", Format::Json),
+        ("sarif", Format::Sarif),
+        ("md", Format::Md),
+        ("html", Format::Html),
+        ("gitlab", Format::Gitlab),
+    ];
 
     /// Every format but GitLab's, which only GitLab reads.
     pub fn defaults() -> Vec<Format> {
-        vec![Format::Junit, Format::Json, Format::Sarif, Format::Md]
+        vec![Format::Junit, Format::Json, Format::Sarif, Format::Md, Format::Html]
     }
 }
 

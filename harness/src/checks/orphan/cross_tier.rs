@@ -15,7 +15,7 @@
 //! Loading the target keys into a hash table here instead and streaming
 //! the referencing rows unsorted and ungrouped against it was measured too
 //! and was no faster: sending every row costs the referencing server about
-//! what grouping them does (README, "Speed").
+//! what grouping them does (docs/performance.md, "Orphan checks").
 
 use anyhow::{Context, Result};
 use futures::try_join;
