@@ -4,8 +4,10 @@
 //! The modules follow a run: [`scenario`] → [`provision`] → [`load`] →
 //! [`catalog`] → [`tenancy`] → [`seed`] → [`checks`] → [`report`]; [`run`]
 //! strings them together.
-//! [`sql`] holds the quoting every one of them uses.
+//! [`sql`] holds the quoting every one of them uses. [`Audit`] is the way
+//! in for a project's own tests.
 
+pub mod audit;
 pub mod canary;
 pub mod catalog;
 pub mod checks;
@@ -25,6 +27,8 @@ pub mod tenancy;
 pub mod truth;
 pub mod verdict;
 
+pub use audit::{Audit, AuditBuilder, Audited};
+
 /// Imports flow one way, down the layers of a run: a module may use the
 /// modules of the layers below its own, never one above or beside it (a
 /// circle would tie the rooms together so that none can change alone).
@@ -35,7 +39,7 @@ mod layers {
 
     /// Top to bottom.
     const LAYERS: &[&[&str]] = &[
-        &["replay"],
+        &["audit", "replay"],
         &["run"],
         &["cli", "report", "names"],
         &["checks"],

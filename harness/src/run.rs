@@ -22,6 +22,7 @@ use crate::seed;
 /// Test hook: `panic-after-provision` makes the run panic once servers are up.
 pub const FAULT_ENV: &str = "TIERGUARD_FAULT";
 
+#[derive(Debug)]
 pub struct Outcome {
     pub report: Report,
     pub dir: PathBuf,
@@ -40,14 +41,13 @@ pub struct Tier {
 }
 
 pub async fn run(scenario: &Scenario) -> Result<Outcome> {
-    QUIET.store(scenario.output.quiet, std::sync::atomic::Ordering::Relaxed);
     let mut timings = IndexMap::new();
     let mut phase = Instant::now();
     let mut lap = |name: &str, timings: &mut IndexMap<String, u64>| {
         timings.insert(name.to_string(), phase.elapsed().as_millis() as u64);
         phase = Instant::now();
     };
-    progress(&format!(
+    progress(scenario, &format!(
         "scenario {} · seed {} · {} tier(s){}",
         scenario.name,
         scenario.seed,
@@ -67,7 +67,7 @@ pub async fn run(scenario: &Scenario) -> Result<Outcome> {
         .collect::<Result<Vec<_>>>()?;
     for (tier, (schema, _)) in scenario.tiers.iter().zip(&files) {
         for folder in &schema.folders {
-            progress(&format!("tier {}: {}", tier.name, folder.describe()));
+            progress(scenario, &format!("tier {}: {}", tier.name, folder.describe()));
         }
     }
 
@@ -77,7 +77,7 @@ pub async fn run(scenario: &Scenario) -> Result<Outcome> {
     if std::env::var_os(FAULT_ENV).is_some_and(|v| v == "panic-after-provision") {
         panic!("fault injected by {FAULT_ENV}");
     }
-    progress(&format!(
+    progress(scenario, &format!(
         "provisioned {} on {}",
         scenario.tier_names().join(", "),
         servers.first().map(|s| s.backend.to_string()).unwrap_or_default()
@@ -94,7 +94,7 @@ pub async fn run(scenario: &Scenario) -> Result<Outcome> {
     lap("load", &mut timings);
     let failed_statements: usize = tiers.iter().map(|t| t.failed.len()).sum();
     if failed_statements > 0 {
-        progress(&format!(
+        progress(scenario, &format!(
             "{failed_statements} schema statement(s) failed to load (--keep-going): the audit runs on what loaded; each is a load.statement finding"
         ));
     }
@@ -107,10 +107,10 @@ pub async fn run(scenario: &Scenario) -> Result<Outcome> {
     let tenancy = Tenancy::infer(scenario, &catalogs)?;
     lap("catalog", &mut timings);
     for line in tenancy.describe() {
-        progress(&line);
+        progress(scenario, &line);
     }
     if let Some(snippet) = tenancy.snippet() {
-        progress(&format!("to pin the tenancy down, add to the scenario:\n{}", indent(&snippet)));
+        progress(scenario, &format!("to pin the tenancy down, add to the scenario:\n{}", indent(&snippet)));
     }
     let only_isolation = scenario.only.as_ref().is_some_and(|only| only.iter().all(|f| *f == Family::Rls));
     let has_tenant_tables = catalogs.iter().any(|c| tenancy.scoped_tables(c).next().is_some());
@@ -129,14 +129,14 @@ pub async fn run(scenario: &Scenario) -> Result<Outcome> {
     if scenario.seeding.rows > 0 && !external {
         seeded = Some(seed::seed(scenario, &audited, &tenancy).await?);
         lap("seed", &mut timings);
-        progress(&format!(
+        progress(scenario, &format!(
             "seeded {} tenant(s), {} row(s) per table",
             scenario.seeding.tenants, scenario.seeding.rows
         ));
     }
     if let Some(seeded) = &seeded {
         for broken in &seeded.broken_triggers {
-            progress(&format!("tier {}: {}", broken.tier, broken.describe()));
+            progress(scenario, &format!("tier {}: {}", broken.tier, broken.describe()));
         }
         for catalog in &catalogs {
             seeded_something(seeded, catalog)?;
@@ -226,21 +226,21 @@ async fn load(server: Server, schema: &crate::load::Files, data: &crate::load::F
     let advice = |extension: &str| server.extension_advice(extension);
     let loaded = crate::load::apply_schema(&mut conn, &tier, schema, &scenario.loading, &advice).await?;
     if loaded.auth_stub {
-        progress(&format!(
+        progress(scenario, &format!(
             "tier {tier}: the schema uses Supabase's auth.* but creates no auth schema: installed a stand-in first (roles anon, authenticated, service_role; auth.users; auth.uid(), auth.jwt(), auth.role())"
         ));
     }
     if !loaded.created_roles.is_empty() {
-        progress(&format!(
+        progress(scenario, &format!(
             "tier {tier}: the schema grants to roles it never creates; created them NOLOGIN: {}",
             loaded.created_roles.join(", ")
         ));
     }
     for extension in &loaded.stubbed {
-        progress(&format!("tier {tier}: extension {extension} is not installed: loaded tierguard's stand-in for it (--stub-extension)"));
+        progress(scenario, &format!("tier {tier}: extension {extension} is not installed: loaded tierguard's stand-in for it (--stub-extension)"));
     }
     for skipped in &loaded.skipped {
-        progress(&format!("tier {tier}: left out {}:{} `{}`: it {}", skipped.file, skipped.line, skipped.statement, skipped.message));
+        progress(scenario, &format!("tier {tier}: left out {}:{} `{}`: it {}", skipped.file, skipped.line, skipped.statement, skipped.message));
     }
     crate::load::apply(&mut conn, &tier, data).await?;
     drop(conn);
@@ -344,12 +344,9 @@ pub async fn audit(audit: &Audit<'_>, tiers: &[(&Catalog, &PgPool)]) -> Vec<Find
     findings
 }
 
-/// Set from `--quiet` when a run starts.
-static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
 /// A line saying what the run is doing, unless `--quiet`.
-fn progress(line: &str) {
-    if !QUIET.load(std::sync::atomic::Ordering::Relaxed) {
+fn progress(scenario: &Scenario, line: &str) {
+    if !scenario.output.quiet {
         tell(line);
     }
 }
