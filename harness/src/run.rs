@@ -157,6 +157,15 @@ pub async fn run(scenario: &Scenario) -> Result<Outcome> {
     )
     .await);
     lap("checks", &mut timings);
+    progress(
+        scenario,
+        &format!(
+            "checked: {} verdict(s) from {} probe transaction(s) in {:.1} s",
+            findings.len(),
+            crate::checks::rls::act::PROBES_RUN.load(std::sync::atomic::Ordering::Relaxed),
+            timings["checks"] as f64 / 1000.0
+        ),
+    );
 
     // Counting and checksumming reads every row: tiers at once.
     let tier_reports = try_join_all(tiers.iter().zip(&catalogs).map(|(tier, catalog)| async move {
