@@ -147,6 +147,14 @@ pub struct RunArgs {
     /// No progress output (the summary and errors still print).
     #[arg(long)]
     pub quiet: bool,
+
+    /// Failures recorded in FILE (by --write-baseline) are accepted; only new ones fail the gate.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+
+    /// Record today's failures in FILE, accepted from now on (with --baseline FILE).
+    #[arg(long, value_name = "FILE")]
+    pub write_baseline: Option<PathBuf>,
 }
 
 impl RunArgs {
@@ -172,6 +180,8 @@ impl RunArgs {
             stub_extensions: self.stub_extensions,
             formats: self.formats,
             quiet: self.quiet,
+            baseline: self.baseline,
+            write_baseline: self.write_baseline,
             tenants: self.tenants,
             rows: self.rows,
             profile: self.profile,

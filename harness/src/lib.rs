@@ -7,6 +7,7 @@
 //! [`sql`] holds the quoting every one of them uses. [`Audit`] is the way
 //! in for a project's own tests.
 
+pub mod accept;
 pub mod audit;
 pub mod canary;
 pub mod catalog;
@@ -41,7 +42,7 @@ mod layers {
     const LAYERS: &[&[&str]] = &[
         &["audit", "replay"],
         &["run"],
-        &["cli", "report", "names"],
+        &["cli", "report", "names", "accept"],
         &["checks"],
         &["seed"],
         &["tenancy", "truth"],

@@ -60,6 +60,7 @@ pub async fn run(scenario: &Scenario) -> Result<Outcome> {
     let dir = scenario.report_dir.clone().unwrap_or_else(report::default_dir);
     report::check_writable(&dir)?;
     crate::load::check_stubs(&scenario.loading.stub_extensions)?;
+    let baseline = scenario.baselines.read.as_deref().map(crate::accept::Baseline::read).transpose()?;
     let files = scenario
         .tiers
         .iter()
@@ -181,6 +182,20 @@ pub async fn run(scenario: &Scenario) -> Result<Outcome> {
     .await?;
     lap("stats", &mut timings);
 
+    // What the team accepted fails no gate; recording a baseline accepts
+    // today's failures from this run on.
+    let gate = checks::Gate::of(scenario);
+    let today = chrono::Local::now().date_naive();
+    let mut notes = crate::accept::apply(&mut findings, &scenario.accepts, baseline.as_ref(), gate, today);
+    if let Some(path) = &scenario.baselines.write {
+        let recorded = crate::accept::Baseline::of(&findings, gate, path);
+        recorded.write()?;
+        notes.push(format!("baseline: recorded {} failure(s) in {}; pass --baseline {} from now on", recorded.len(), path.display(), path.display()));
+        crate::accept::apply(&mut findings, &[], Some(&recorded), gate, today);
+    }
+    for note in notes {
+        progress(scenario, &note);
+    }
     report::repro::assign(&mut findings, &dir);
     let mut repro_data = std::collections::BTreeMap::new();
     for ((tier, catalog), stats) in tiers.iter().zip(&catalogs).zip(&tier_reports) {
@@ -211,7 +226,6 @@ pub async fn run(scenario: &Scenario) -> Result<Outcome> {
         unscoped: tenancy.unscoped().to_vec(),
         origins: tiers.iter().map(|t| (t.server.tier.clone(), t.origins.clone())).collect(),
     };
-    let gate = checks::Gate::of(scenario);
     report::write(&report, &dir, &scenario.output, gate)?;
     report::publish(&report, gate).map_err(|e| HarnessError::Report { path: dir.clone(), message: format!("GitHub Actions summary: {e}") })?;
     Ok(Outcome { report, dir, failed })

@@ -47,6 +47,10 @@ pub struct Finding {
     /// by [`causes::attribute`]; such a finding is a `skip`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub caused_by: Option<String>,
+    /// A failure the team accepted (`[[accept]]` or a baseline): a `skip`
+    /// that fails no gate, with who accepted it and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accepted: Option<Acceptance>,
     /// The probe that failed, for the repro files and `tierguard replay`.
     #[serde(skip)]
     pub case: Option<Box<rls::act::Case>>,
@@ -65,6 +69,16 @@ pub struct Attachment {
     /// Relative to the report folder.
     pub file: String,
     pub content: Value,
+}
+
+/// Why a failure does not fail the gate today.
+#[derive(Debug, Clone, Serialize)]
+pub struct Acceptance {
+    /// `scenario` (an `[[accept]]` entry) or `baseline <file>`.
+    pub by: String,
+    pub reason: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -87,6 +101,7 @@ impl Finding {
             details: Map::new(),
             repro: None,
             caused_by: None,
+            accepted: None,
             case: None,
             attachment: None,
             elapsed: None,
@@ -111,6 +126,13 @@ impl Finding {
     pub fn key(&self) -> String {
         format!("{} {} {}", self.check, self.tier, self.object)
     }
+
+    /// Which check on which object: the same whatever the seed, the
+    /// message's wording or the order of findings, so a baseline, SARIF's
+    /// alert tracking and GitLab's issues follow one finding across runs.
+    pub fn fingerprint(&self) -> String {
+        format!("{:016x}", crate::rng::stream(0, &[self.check, &self.tier, &self.object]))
+    }
 }
 
 /// What fails a run: failures at or above `fail_on`; a check that could
@@ -133,7 +155,7 @@ impl Gate {
     }
 
     pub fn fails(&self, finding: &Finding) -> bool {
-        if finding.caused_by.is_some() {
+        if finding.caused_by.is_some() || finding.accepted.is_some() {
             return false;
         }
         match finding.status {

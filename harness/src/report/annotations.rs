@@ -6,7 +6,7 @@
 
 use serde_json::{json, Value};
 
-use super::sarif::{fingerprint, results};
+use super::sarif::results;
 use super::Report;
 use crate::checks::{Finding, Severity, Status};
 use crate::load::Origin;
@@ -47,7 +47,7 @@ pub fn gitlab(report: &Report) -> Value {
             json!({
                 "description": format!("{} {}: {}", finding.tier, finding.object, finding.message),
                 "check_name": finding.check,
-                "fingerprint": fingerprint(finding),
+                "fingerprint": finding.fingerprint(),
                 "severity": severity,
                 "location": { "path": origin.file, "lines": { "begin": origin.line.max(1) } },
             })

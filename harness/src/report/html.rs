@@ -129,6 +129,7 @@ fn cell(findings: &[&Finding], tier_wide: &[&Finding], column: Column) -> Cell {
             match finding.status {
                 Status::Pass => Cell { class: "held", text: "held".into(), title: finding.message.clone() },
                 Status::Fail => Cell { class: "leak", text: pair(finding).unwrap_or_else(|| "leak".into()), title: finding.message.clone() },
+                Status::Skip if finding.accepted.is_some() => Cell { class: "leak", text: "leak (accepted)".into(), title: finding.message.clone() },
                 // Found, and explained by another failure on the table.
                 Status::Skip if finding.caused_by.is_some() => Cell { class: "leak", text: "leak (follows)".into(), title: finding.message.clone() },
                 _ => unknown(finding.message.clone()),

@@ -25,6 +25,23 @@ pub fn summary(report: &Report, gate: Gate) -> String {
         let rows: i64 = tier.tables.iter().map(|t| t.rows).sum();
         let _ = writeln!(out, "| {} | {} | {} | {} | {rows} |", tier.name, tier.backend, cell(&tier.server_version), tier.tables.len());
     }
+    let accepted: Vec<&Finding> = report.findings.iter().filter(|f| f.accepted.is_some()).collect();
+    if !accepted.is_empty() {
+        let _ = writeln!(out, "\n### Accepted ({}), not failing the gate\n\n| check | tier | object | by | reason | until |\n|---|---|---|---|---|---|", accepted.len());
+        for finding in accepted {
+            let a = finding.accepted.as_ref().expect("filtered");
+            let _ = writeln!(
+                out,
+                "| `{}` | {} | `{}` | {} | {} | {} |",
+                finding.check,
+                finding.tier,
+                cell(&finding.object),
+                cell(&a.by),
+                cell(&a.reason),
+                a.until.as_deref().unwrap_or("")
+            );
+        }
+    }
     if failing.is_empty() {
         return out;
     }

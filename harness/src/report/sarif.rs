@@ -9,15 +9,21 @@ use serde_json::{json, Value};
 use super::Report;
 use crate::checks::{registry, CheckId, Finding, Severity, Status};
 
-/// The results: failing or unproven roots (a finding that follows from
-/// another is the other's result).
+/// Failing or unproven roots (a finding that follows from another is the
+/// other's result), not accepted.
 pub fn results(report: &Report) -> impl Iterator<Item = &Finding> {
-    report.findings.iter().filter(|f| f.caused_by.is_none() && matches!(f.status, Status::Fail | Status::Error))
+    report.findings.iter().filter(|f| f.caused_by.is_none() && f.accepted.is_none() && matches!(f.status, Status::Fail | Status::Error))
+}
+
+/// Failures the team accepted: SARIF lists them as suppressed results.
+pub fn accepted(report: &Report) -> impl Iterator<Item = &Finding> {
+    report.findings.iter().filter(|f| f.accepted.is_some())
 }
 
 pub fn document(report: &Report) -> Value {
     let rules: Vec<&CheckId> = registry::all().collect();
     let results: Vec<Value> = results(report)
+        .chain(accepted(report))
         .map(|finding| {
             let index = rules.iter().position(|r| r.id == finding.check).unwrap_or(0);
             result(report, finding, index)
@@ -85,20 +91,19 @@ fn result(report: &Report, finding: &Finding, rule_index: usize) -> Value {
         properties["seed"] = json!(repro.seed);
         properties["reproduce"] = json!(repro.command);
     }
-    json!({
+    let mut result = json!({
         "ruleId": finding.check,
         "ruleIndex": rule_index,
         "level": if finding.status == Status::Error { "error" } else { level(finding.severity) },
         "message": { "text": text },
         "locations": [location],
-        "partialFingerprints": { "tierguard/v1": fingerprint(finding) },
+        "partialFingerprints": { "tierguard/v1": finding.fingerprint() },
         "properties": properties,
-    })
-}
-
-/// Stable across runs and seeds: which check, on which object.
-pub fn fingerprint(finding: &Finding) -> String {
-    format!("{:016x}", crate::rng::stream(0, &[finding.check, &finding.tier, &finding.object]))
+    });
+    if let Some(accepted) = &finding.accepted {
+        result["suppressions"] = json!([{ "kind": "external", "status": "accepted", "justification": format!("{} ({})", accepted.reason, accepted.by) }]);
+    }
+    result
 }
 
 fn level(severity: Severity) -> &'static str {

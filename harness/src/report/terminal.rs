@@ -44,6 +44,10 @@ pub fn summary(report: &Report, dir: &Path, gate: Gate) -> String {
             "{followers} more finding(s) follow from the causes above and are not counted again (caused_by in report.json)\n"
         ));
     }
+    let accepted = report.findings.iter().filter(|f| f.accepted.is_some()).count();
+    if accepted > 0 {
+        out.push_str(&format!("{accepted} accepted failure(s) ([[accept]] or --baseline) do not fail the gate (accepted in report.json)\n"));
+    }
     let s = &report.summary;
     out.push_str(&format!(
         "{} pass, {} fail, {} skip, {} error across {} tier(s); seed {}; reports in {}\n",

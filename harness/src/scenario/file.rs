@@ -41,6 +41,8 @@ pub(super) struct ScenarioFile {
     #[serde(default)]
     pub(super) load: LoadFile,
     #[serde(default)]
+    pub(super) accept: Vec<super::acceptance::AcceptFile>,
+    #[serde(default)]
     pub(super) tenancy: TenancyFile,
     #[serde(default)]
     pub(super) tiers: IndexMap<String, TierFile>,

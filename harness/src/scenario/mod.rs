@@ -1,6 +1,7 @@
 //! What to audit: the scenario file (TOML) merged with command-line flags.
 //! Flags win over the file; paths in the file are relative to the file.
 
+mod acceptance;
 pub mod expectations;
 mod file;
 mod loading;
@@ -21,6 +22,7 @@ use serde::Deserialize;
 
 use self::expectations::Expectations;
 use self::file::ScenarioFile;
+pub use self::acceptance::{Accept, Baselines};
 pub use self::loading::{Layout, LayoutChoice, Loading};
 pub use self::output::{Format, Output};
 pub use self::overrides::{Overrides, MAX_ROWS, MAX_TENANTS};
@@ -92,6 +94,10 @@ pub struct Scenario {
     pub loading: Loading,
     /// Report formats (`--format`), `--quiet`.
     pub output: Output,
+    /// Failures accepted with a reason (`[[accept]]`).
+    pub accepts: Vec<Accept>,
+    /// `--baseline`, `--write-baseline`.
+    pub baselines: Baselines,
     profiles: IndexMap<String, Profile>,
 }
 
@@ -202,6 +208,8 @@ impl Scenario {
             measure: MeasureOverride::default(),
             loading: Loading::default(),
             output: Output::default(),
+            accepts: Vec::new(),
+            baselines: Baselines::default(),
             profiles: IndexMap::new(),
         }
     }
@@ -260,6 +268,7 @@ impl Scenario {
             scenario.loading.layout = layout.parse().map_err(|m| err(format!("load.layout: {m}")))?;
         }
         scenario.loading.keep_going = file.load.keep_going.unwrap_or(false);
+        scenario.accepts = file.accept.into_iter().enumerate().map(|(i, a)| Accept::from_file(i, a)).collect::<std::result::Result<_, _>>().map_err(err)?;
         scenario.loading.stub_extensions = file.load.stub_extensions;
         scenario.tenancy = TenancyHints::from_file(file.tenancy, &file.tiers, err)?;
         scenario.tiers = file

@@ -33,6 +33,8 @@ pub struct Overrides {
     pub stub_extensions: Vec<String>,
     pub formats: Option<Vec<super::Format>>,
     pub quiet: bool,
+    pub baseline: Option<PathBuf>,
+    pub write_baseline: Option<PathBuf>,
 }
 
 /// The most tenants a run may seed.
@@ -118,6 +120,8 @@ impl Scenario {
             self.output.formats = formats;
         }
         self.output.quiet |= o.quiet;
+        set(&mut self.baselines.read, o.baseline);
+        set(&mut self.baselines.write, o.write_baseline);
         for name in o.stub_extensions {
             if !self.loading.stub_extensions.contains(&name) {
                 self.loading.stub_extensions.push(name);
