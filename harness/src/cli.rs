@@ -24,6 +24,38 @@ pub enum Commands {
     Replay(ReplayArgs),
     /// List every check: id, severity and what fails it (Markdown, or JSON).
     Checks(ChecksArgs),
+    /// What a migration changes in what tenants can do: the scenario run on a base and a head schema.
+    Diff(Box<DiffArgs>),
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// Scenario file (TOML) both runs start from; --base and --head replace its tiers' schemas.
+    pub scenario: Option<PathBuf>,
+
+    /// A tier's schema before the change (e.g. the migrations folder on the main branch).
+    #[arg(long = "base", value_name = "NAME=PATH[,PATH...]", value_parser = named_paths, required = true)]
+    pub base: Vec<(String, Vec<PathBuf>)>,
+
+    /// The same tier's schema after the change (e.g. in the pull request).
+    #[arg(long = "head", value_name = "NAME=PATH[,PATH...]", value_parser = named_paths, required = true)]
+    pub head: Vec<(String, Vec<PathBuf>)>,
+
+    /// Where the servers come from.
+    #[arg(long, value_name = "auto|local|containers")]
+    pub backend: Option<BackendChoice>,
+
+    /// The seed both runs use (default: the scenario's, else drawn once).
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+
+    /// Report folder: base/ and head/ reports, diff.json and diff.md (default: reports/<timestamp>-<pid>/).
+    #[arg(long, value_name = "DIR")]
+    pub report_dir: Option<PathBuf>,
+
+    /// No progress output.
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Args)]

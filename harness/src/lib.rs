@@ -13,6 +13,7 @@ pub mod canary;
 pub mod catalog;
 pub mod checks;
 pub mod cli;
+pub mod diff;
 pub mod error;
 pub mod load;
 pub mod names;
@@ -40,7 +41,7 @@ mod layers {
 
     /// Top to bottom.
     const LAYERS: &[&[&str]] = &[
-        &["audit", "replay"],
+        &["audit", "diff", "replay"],
         &["run"],
         &["cli", "report", "names", "accept"],
         &["checks"],

@@ -76,6 +76,28 @@ async fn dispatch(cli: Cli) -> ExitCode {
             }
             ExitCode::SUCCESS
         }
+        Commands::Diff(args) => {
+            let overrides = Overrides { backend: args.backend, seed: args.seed, quiet: args.quiet, ..Overrides::default() };
+            let dir = args.report_dir.clone().unwrap_or_else(tierguard::report::default_dir);
+            let outcome = tokio::select! {
+                outcome = tierguard::diff::diff(args.scenario.as_deref(), overrides, args.base, args.head, &dir) => outcome,
+                signal = interrupted => Err(HarnessError::Interrupted(signal)),
+            };
+            match outcome {
+                Ok(difference) => {
+                    for line in difference.lines() {
+                        say(&line);
+                    }
+                    say(&format!("seed {}; reports in {}", difference.seed, dir.display()));
+                    if difference.worse() {
+                        ExitCode::from(EXIT_GATE_FAILED)
+                    } else {
+                        ExitCode::SUCCESS
+                    }
+                }
+                Err(e) => fail(&e),
+            }
+        }
         Commands::Replay(args) => {
             let overrides = Overrides {
                 backend: args.backend,

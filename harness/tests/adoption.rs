@@ -127,3 +127,45 @@ fn accepted_failures_need_a_reason_and_expire() {
     let output = run.run(&[&stale, "--format", "json"]);
     assert!(stderr(&output).contains("warning: accept[1] (rls.disabled on public.patients) matches no failure"), "{}", stderr(&output));
 }
+
+#[test]
+fn diff_reports_exactly_the_access_a_migration_changed() {
+    let run = Run::new();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tierguard"))
+        .current_dir(repo())
+        .args(["diff", "--backend", "local", "--seed", "7", "--quiet"])
+        .args(["--base", &tier(&["0_patients_open_delete.sql"]), "--head", &tier(&[NEW])])
+        .arg("--report-dir")
+        .arg(&run.reports)
+        .env("TMPDIR", run.scratch())
+        .output()
+        .expect("tierguard diff runs");
+    run.assert_nothing_left();
+    assert_eq!(output.status.code(), Some(1), "worse: {}", stderr(&output));
+    let difference: Value = serde_json::from_str(&std::fs::read_to_string(run.reports.join("diff.json")).unwrap()).unwrap();
+    let access: BTreeSet<(String, String, String, String)> = difference["access"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            let field = |k: &str| a[k].as_str().unwrap().to_string();
+            (field("table"), field("command"), field("before"), field("after"))
+        })
+        .collect();
+    let expected: BTreeSet<(String, String, String, String)> = [
+        ("public.appointments", "UPDATE", "held", "leak"),
+        ("public.patients", "DELETE", "leak", "held"),
+    ]
+    .iter()
+    .map(|(t, c, b, a)| (t.to_string(), c.to_string(), b.to_string(), a.to_string()))
+    .collect();
+    assert_eq!(access, expected);
+    let named = |key: &str| -> Vec<String> { difference[key].as_array().unwrap().iter().map(|c| format!("{} {}", c["check"].as_str().unwrap(), c["object"].as_str().unwrap())).collect() };
+    assert_eq!(named("new"), ["rls.write_leak public.appointments"]);
+    assert_eq!(named("fixed"), ["rls.write_leak public.patients"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("access: app public.appointments: a tenant can now reach another tenant's rows with UPDATE (held → leak)"), "{stdout}");
+    for side in ["base", "head"] {
+        assert!(run.reports.join(side).join("report.json").is_file(), "{side} report");
+    }
+}

@@ -7,40 +7,12 @@
 //! the latency of each scenario query against its target, and the tiers.
 //! Plain HTML and SVG; readable printed and in dark mode.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use super::Report;
+use super::{matrix, Report};
 use crate::checks::{Finding, Gate, Status};
-
-/// The matrix's columns: a heading, and how a table's findings decide it.
-const COLUMNS: [(&str, Column); 8] = [
-    ("SELECT", Column::Check("rls.read_leak")),
-    ("INSERT", Column::Write(&["insert"])),
-    ("UPDATE", Column::Write(&["update by key", "unqualified update", "move to another tenant by key", "unqualified move to another tenant"])),
-    ("DELETE", Column::Write(&["delete by key", "unqualified delete"])),
-    ("UPSERT / MERGE", Column::Write(&["insert on conflict do update", "merge"])),
-    ("TRUNCATE", Column::Write(&["truncate"])),
-    ("no tenant set", Column::Check("rls.unset_context")),
-    ("canary", Column::Check("rls.canary_leak")),
-];
-
-#[derive(Clone, Copy)]
-enum Column {
-    /// The verdict of one check on the table.
-    Check(&'static str),
-    /// `rls.write_leak`'s verdict on these kinds of write.
-    Write(&'static [&'static str]),
-}
-
-/// What a cell says.
-struct Cell {
-    class: &'static str,
-    text: String,
-    title: String,
-}
 
 pub fn page(report: &Report, gate: Gate) -> String {
     let mut out = String::new();
@@ -82,31 +54,25 @@ fn matrix(out: &mut String, report: &Report) {
                   <span class=\"leak\">leak</span>: a tenant read or changed another's rows. \
                   <span class=\"denied\">not granted</span>: the application may not do this here. \
                   <span class=\"unknown\">not proven</span>: skipped or could not run (hover for why).</p>\n");
+    let cells = matrix::cells(report);
     for tier in &report.tiers {
-        let mut tables: BTreeMap<&str, Vec<&Finding>> = BTreeMap::new();
-        for finding in report.findings.iter().filter(|f| f.tier == tier.name && f.family() == "rls") {
-            tables.entry(finding.object.as_str()).or_default().push(finding);
-        }
-        // A verdict on the whole tier (the canary's search) speaks for each table.
-        let tier_wide = tables.remove("*").unwrap_or_default();
-        // Tenant tables: those the read probe judged.
-        tables.retain(|_, findings| findings.iter().any(|f| f.check == "rls.read_leak"));
+        let tables: Vec<&str> = cells.keys().filter(|(t, _, _)| *t == tier.name).map(|(_, table, _)| table.as_str()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
         if tables.is_empty() {
             continue;
         }
         let _ = write!(out, "<h3>{}</h3>\n<table class=\"matrix\"><thead><tr><th>table</th>", escape(&tier.name));
-        for (heading, _) in COLUMNS {
+        for heading in matrix::COLUMNS {
             let _ = write!(out, "<th>{}</th>", escape(heading));
         }
         out.push_str("</tr></thead><tbody>\n");
-        for (table, findings) in &tables {
+        for table in tables {
             let _ = write!(out, "<tr data-table=\"{}\"><th>{}</th>", escape(table), escape(table));
-            for (heading, column) in COLUMNS {
-                let cell = cell(findings, &tier_wide, column);
+            for heading in matrix::COLUMNS {
+                let Some(cell) = cells.get(&(tier.name.clone(), table.to_string(), heading)) else { continue };
                 let _ = write!(
                     out,
                     "<td class=\"{}\" data-column=\"{}\" title=\"{}\">{}</td>",
-                    cell.class,
+                    cell.state.class(),
                     escape(heading),
                     escape(&cell.title),
                     escape(&cell.text)
@@ -117,58 +83,6 @@ fn matrix(out: &mut String, report: &Report) {
         out.push_str("</tbody></table>\n");
     }
     out.push_str("</section>\n");
-}
-
-fn cell(findings: &[&Finding], tier_wide: &[&Finding], column: Column) -> Cell {
-    let unknown = |title: String| Cell { class: "unknown", text: "not proven".into(), title };
-    let blank = || Cell { class: "none", text: "–".into(), title: "no verdict on this table".into() };
-    match column {
-        Column::Check(check) => {
-            let own = findings.iter().find(|f| f.check == check);
-            let Some(finding) = own.or_else(|| tier_wide.iter().find(|f| f.check == check && f.status == Status::Pass)) else { return blank() };
-            match finding.status {
-                Status::Pass => Cell { class: "held", text: "held".into(), title: finding.message.clone() },
-                Status::Fail => Cell { class: "leak", text: pair(finding).unwrap_or_else(|| "leak".into()), title: finding.message.clone() },
-                Status::Skip if finding.accepted.is_some() => Cell { class: "leak", text: "leak (accepted)".into(), title: finding.message.clone() },
-                // Found, and explained by another failure on the table.
-                Status::Skip if finding.caused_by.is_some() => Cell { class: "leak", text: "leak (follows)".into(), title: finding.message.clone() },
-                _ => unknown(finding.message.clone()),
-            }
-        }
-        Column::Write(kinds) => {
-            let Some(finding) = findings.iter().find(|f| f.check == "rls.write_leak") else { return blank() };
-            let listed = |key: &str| -> Vec<String> {
-                finding.details.get(key).and_then(Value::as_array).map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect()).unwrap_or_default()
-            };
-            match finding.status {
-                Status::Fail if finding.details.get("kind").and_then(Value::as_str).is_some_and(|k| kinds.contains(&k)) => {
-                    Cell { class: "leak", text: pair(finding).unwrap_or_else(|| "leak".into()), title: finding.message.clone() }
-                }
-                Status::Pass => {
-                    let proven = listed("proven");
-                    let not_granted = listed("not_granted");
-                    if kinds.iter().any(|k| proven.iter().any(|p| p == k)) {
-                        let held: Vec<&&str> = kinds.iter().filter(|k| proven.iter().any(|p| p == *k)).collect();
-                        Cell { class: "held", text: "held".into(), title: format!("held: {}", held.iter().map(|k| **k).collect::<Vec<_>>().join(", ")) }
-                    } else if kinds.iter().all(|k| not_granted.iter().any(|n| n == k)) {
-                        Cell { class: "denied", text: "not granted".into(), title: finding.message.clone() }
-                    } else {
-                        unknown(finding.message.clone())
-                    }
-                }
-                // The table's writes stopped at another kind's leak, or could not be proven.
-                _ => unknown(finding.message.clone()),
-            }
-        }
-    }
-}
-
-/// `leak A → B` from a failure's details (the actor, else the tenant the
-/// failing case acted in), ids shortened.
-fn pair(finding: &Finding) -> Option<String> {
-    let short = |value: Option<&Value>| value.and_then(Value::as_str).filter(|s| !s.is_empty()).map(|s| s.chars().take(8).collect::<String>());
-    let actor = short(finding.details.get("actor")).or_else(|| short(finding.details.get("context").and_then(|c| c.get("value"))))?;
-    Some(format!("leak {actor} → {}", short(finding.details.get("victim")).unwrap_or_else(|| "others".into())))
 }
 
 fn causes(out: &mut String, report: &Report, failing: &[&Finding]) {

@@ -7,6 +7,7 @@ pub mod annotations;
 pub mod html;
 pub mod junit;
 pub mod markdown;
+pub mod matrix;
 pub mod repro;
 pub mod sarif;
 pub mod stats;
