@@ -12,6 +12,9 @@ pub const NOT_NULL_VIOLATION: &str = "23502";
 pub const EXCLUSION_VIOLATION: &str = "23P01";
 pub const STRING_DATA_RIGHT_TRUNCATION: &str = "22001";
 pub const FEATURE_NOT_SUPPORTED: &str = "0A000";
+/// Meeting another transaction: deadlock, serialization failure, lock
+/// wait given up.
+pub const TRANSIENT: [&str; 3] = ["40P01", "40001", "55P03"];
 
 /// A foreign key refused the write, on any supported version.
 pub fn by_reference(code: &str) -> bool {

@@ -5,18 +5,23 @@
 //! and the pooled-connection probe all act through [`Actor::enter`], so
 //! every probe sees the tenant exactly as the application sets it.
 
+mod jwt;
+mod refusal;
+
 use serde::{Deserialize, Serialize};
-use sqlx::postgres::PgDatabaseError;
 use sqlx::{Connection, PgConnection, PgPool, Postgres, Transaction};
 
 use std::collections::BTreeMap;
 
-use crate::catalog::{Catalog, QualName};
 use crate::tenancy::inputs::claim_path;
 use crate::tenancy::model::{Membership, Model, ANON};
 use crate::checks::TierContext;
 use crate::sql::{quote_ident, quote_literal};
 use crate::scenario::ContextMechanism;
+
+use jwt::insert_at;
+pub use jwt::Jwt;
+pub use refusal::{settled, Refusal, ATTEMPTS};
 
 /// The tenant context a probe runs under.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,109 +69,6 @@ pub struct Actor {
     /// each tenant id, the user that is a member of it alone acts for it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub members: Option<BTreeMap<String, String>>,
-}
-
-/// What goes into the JWT claims for a tenant.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Jwt {
-    /// The claim that carries the tenant id (`app_metadata.tenant_id`);
-    /// empty when the claims carry a user only (membership).
-    pub path: Vec<String>,
-}
-
-impl Jwt {
-    /// The claims of `sub`, with `value` at the tenant claim.
-    fn claims(&self, role: &str, sub: &str, value: Option<&str>) -> serde_json::Value {
-        let mut claims = serde_json::json!({ "role": role, "sub": sub, "aud": role });
-        if let Some(value) = value {
-            insert_at(&mut claims, &self.path, value);
-        }
-        claims
-    }
-
-    /// A user id standing for `tenant` where no member is known: stable per tenant.
-    fn stand_in_user(tenant: &str) -> String {
-        // FNV-1a: the same id for the same tenant on every run.
-        let hash = tenant.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
-        format!("{:08x}-0000-4000-8000-{:012x}", hash >> 32, hash & 0xffff_ffff_ffff)
-    }
-}
-
-/// SQLSTATEs of meeting another transaction: deadlock, serialization
-/// failure, lock wait given up.
-const TRANSIENT: [&str; 3] = ["40P01", "40001", "55P03"];
-/// Times a probe or read runs when it keeps meeting another transaction.
-pub const ATTEMPTS: usize = 3;
-
-/// Runs `run` again while it only met another transaction (a concurrent
-/// probe or audit of the same database): a result `met_another` says so,
-/// or such a server error. Up to [`ATTEMPTS`] times; the last answer stands.
-pub async fn settled<T>(
-    mut run: impl AsyncFnMut() -> Result<T, sqlx::Error>,
-    met_another: impl Fn(&T) -> bool,
-) -> Result<T, sqlx::Error> {
-    for _ in 1..ATTEMPTS {
-        match run().await {
-            Ok(done) if met_another(&done) => continue,
-            Err(sqlx::Error::Database(e)) if e.code().is_some_and(|c| TRANSIENT.contains(&c.as_ref())) => continue,
-            done => return done,
-        }
-    }
-    run().await
-}
-
-/// Why the server refused a statement.
-#[derive(Debug, Clone)]
-pub struct Refusal {
-    pub code: String,
-    pub message: String,
-    pub constraint: Option<String>,
-    /// The table the server names (a partition, for partitioned tables).
-    pub table: Option<QualName>,
-    /// Where it happened, when in a function or trigger (`PL/pgSQL
-    /// function f() line 3 at RAISE`).
-    pub context: Option<String>,
-    /// The column the server names (a NOT NULL violation).
-    pub column: Option<String>,
-}
-
-impl Refusal {
-    /// A server error as a refusal; anything else (the connection died) is
-    /// our problem and stays an error.
-    pub fn from_error(error: sqlx::Error) -> Result<Refusal, sqlx::Error> {
-        let sqlx::Error::Database(db) = error else {
-            return Err(error);
-        };
-        let pg = db.try_downcast_ref::<PgDatabaseError>();
-        Ok(Refusal {
-            code: db.code().map(|c| c.into_owned()).unwrap_or_default(),
-            message: db.message().to_string(),
-            constraint: db.constraint().map(str::to_string),
-            context: pg.and_then(|pg| pg.r#where()).map(str::to_string),
-            column: pg.and_then(|pg| pg.column()).map(str::to_string),
-            table: pg.and_then(|pg| {
-                Some(QualName {
-                    schema: pg.schema()?.to_string(),
-                    name: pg.table()?.to_string(),
-                })
-            }),
-        })
-    }
-
-    /// A deadlock or a lock wait given up: the probe met another
-    /// transaction (a concurrent probe or audit), not a verdict; run it again.
-    pub fn is_transient(&self) -> bool {
-        TRANSIENT.contains(&self.code.as_str())
-    }
-
-    /// Whether `target` (table, constraint) is what refused.
-    pub fn is_by(&self, catalog: &Catalog, target: (&QualName, &str)) -> bool {
-        let table = self
-            .table
-            .as_ref()
-            .map(|t| catalog.root_of(t));
-        table.as_ref() == Some(target.0) && self.constraint.as_deref() == Some(target.1)
-    }
 }
 
 impl Actor {
@@ -320,20 +222,6 @@ fn set_config(name: &str, value: &str, local: bool) -> String {
     format!("SELECT set_config({}, {}, {local})", quote_literal(name), quote_literal(value))
 }
 
-/// Sets `value` at `path` of a JSON object, making the objects on the way
-/// (nothing for an empty path).
-fn insert_at(json: &mut serde_json::Value, path: &[String], value: &str) {
-    let Some((last, parents)) = path.split_last() else { return };
-    let mut at = json;
-    for key in parents {
-        at = at.as_object_mut().expect("an object").entry(key.clone()).or_insert_with(|| serde_json::json!({}));
-        if !at.is_object() {
-            *at = serde_json::json!({});
-        }
-    }
-    at.as_object_mut().expect("an object").insert(last.clone(), serde_json::Value::String(value.to_string()));
-}
-
 /// Tenant id → the first user (by id) that is a member of that tenant
 /// alone, read from the membership table as it is now.
 async fn sole_members(pool: &PgPool, membership: &Membership) -> Result<BTreeMap<String, String>, sqlx::Error> {
@@ -359,6 +247,7 @@ async fn sole_members(pool: &PgPool, membership: &Membership) -> Result<BTreeMap
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::QualName;
 
     fn actor(mechanism: ContextMechanism) -> Actor {
         Actor {
