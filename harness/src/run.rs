@@ -128,12 +128,24 @@ pub async fn run(scenario: &Scenario) -> Result<Outcome> {
     let external = tiers.iter().any(|t| t.server.backend == BackendKind::External);
     let mut seeded = None;
     if scenario.seeding.rows > 0 && !external {
-        seeded = Some(seed::seed(scenario, &audited, &tenancy).await?);
+        let done = seed::seed(scenario, &audited, &tenancy).await?;
         lap("seed", &mut timings);
-        progress(scenario, &format!(
-            "seeded {} tenant(s), {} row(s) per table",
-            scenario.seeding.tenants, scenario.seeding.rows
-        ));
+        let rows: u64 = {
+            use crate::truth::SeedTruth;
+            let done = &done;
+            catalogs.iter().flat_map(|c| c.tables.iter().map(move |t| done.rows(&c.tier, &t.name) as u64)).sum()
+        };
+        let seconds = timings["seed"] as f64 / 1000.0;
+        progress(
+            scenario,
+            &format!(
+                "seeded {} tenant(s), {} row(s) per table: {rows} row(s) in {seconds:.1} s ({:.0} rows/s)",
+                scenario.seeding.tenants,
+                scenario.seeding.rows,
+                rows as f64 / seconds.max(0.001)
+            ),
+        );
+        seeded = Some(done);
     }
     if let Some(seeded) = &seeded {
         for broken in &seeded.broken_triggers {
