@@ -55,7 +55,7 @@ pub async fn check(ctx: &TierContext<'_>, prober: &Prober, observed: &[Observed]
             DEFINER_BYPASS.pass(ctx.tier(), &function.name, "a procedure: it returns nothing to read")
         } else if returns_tenant_rows {
             let statement = format!("SELECT {}::text FROM {} f", quote_ident(&column), call(function, &named));
-            expose(ctx, prober, DEFINER_BYPASS, &function.name, statement, true).await
+            expose(ctx, prober, DEFINER_BYPASS, &function.name, statement).await
         } else {
             let nobody: Vec<String> = arguments.iter().map(|a| a.nobody()).collect();
             answers(ctx, prober, function, (actor, victim), &named, &nobody).await

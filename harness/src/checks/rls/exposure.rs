@@ -2,7 +2,8 @@
 //! views (`rls.matview_exposed`) and partitions read directly
 //! (`rls.partition_bypass`); SECURITY DEFINER functions are in `definer`.
 //! Each readable path is probed like a table: as tenant A, every row that
-//! carries a tenant must be A's.
+//! carries a tenant must be A's; a view without the tenant column must not
+//! show a tenant every row of the tenant tables it reads.
 
 use super::act::{self, Context, Outcome};
 use super::Prober;
@@ -41,8 +42,10 @@ pub async fn check(ctx: &TierContext<'_>, prober: &Prober) -> Vec<Finding> {
         }
         if view.materialized {
             findings.push(matview(ctx, prober, &view.name, &column).await);
-        } else {
+        } else if relation_has_column(ctx, &view.name, &column).await {
             findings.push(probe_relation(ctx, prober, VIEW_BYPASS, &view.name, &column).await);
+        } else {
+            findings.push(untagged_view(ctx, prober, &view.name, &column).await);
         }
     }
     // A partition carries the tenant where its parent does.
@@ -86,24 +89,93 @@ async fn matview(ctx: &TierContext<'_>, prober: &Prober, name: &QualName, column
     )
 }
 
-/// Reads a relation as each tenant; any row carrying another tenant fails.
-async fn probe_relation(ctx: &TierContext<'_>, prober: &Prober, id: CheckId, name: &QualName, column: &str) -> Finding {
-    let has_tenant = relation_has_column(ctx, name, column).await;
-    let select = if has_tenant { format!("{}::text", quote_ident(column)) } else { "'?'".to_string() };
-    let statement = format!("SELECT {select} FROM {}", name.sql());
-    expose(ctx, prober, id, name, statement, has_tenant).await
+/// A view without the tenant column: its rows cannot be told apart by
+/// tenant. Reading only tables shared by design, it has nothing of a
+/// tenant's to leak. Else, as each tenant, it must show fewer rows than it
+/// holds (a policy filters them: the canary search, which needs no tenant
+/// column, judges the rest by the tenants' markers); a tenant that sees
+/// every row of a view over tenant tables sees the other tenants' rows.
+async fn untagged_view(ctx: &TierContext<'_>, prober: &Prober, name: &QualName, column: &str) -> Finding {
+    let tier = ctx.tier();
+    let tables = match tables_read(ctx, name).await {
+        Ok(tables) => tables,
+        Err(e) => return VIEW_BYPASS.error(tier, name, format!("could not read what the view reads: {e}")),
+    };
+    let shared = |t: &QualName| ctx.tenancy.unscoped().iter().any(|u| u.tier == tier && u.table == t.to_string() && u.class == crate::tenancy::Class::Shared);
+    let tenant_tables: Vec<String> = tables.iter().filter(|t| !shared(&ctx.catalog.root_of(t))).map(|t| t.to_string()).collect();
+    if tenant_tables.is_empty() {
+        return VIEW_BYPASS.pass(tier, name, "reads only tables shared by design: nothing of a tenant's to leak");
+    }
+    let count = format!("SELECT count(*)::text FROM {}", name.sql());
+    let total: i64 = match sqlx::query_scalar::<_, String>(&count).fetch_one(ctx.pool).await {
+        Ok(n) => n.parse().unwrap_or(0),
+        Err(e) => return VIEW_BYPASS.error(tier, name, format!("could not count its rows: {e}")),
+    };
+    for tenant in &prober.tenants {
+        let case = prober.case(Context::Tenant(tenant.clone()), count.clone(), false);
+        let seen: i64 = match act::run(ctx.acting_pool(), &case).await {
+            Ok(Outcome::Rows(rows)) => rows.first().and_then(|n| n.parse().ok()).unwrap_or(0),
+            Ok(_) => continue,
+            Err(e) => return VIEW_BYPASS.error(tier, name, format!("probe failed: {e}")),
+        };
+        if total > 0 && seen == total && prober.tenants.len() > 1 {
+            return prober.failure(
+                VIEW_BYPASS,
+                ctx,
+                name,
+                format!(
+                    "{name}: tenant {tenant} sees all {total} row(s) of a view over tenant tables ({}) that has no {column} column: no tenant filter applies ({})",
+                    tenant_tables.join(", "),
+                    case.describe()
+                ),
+                case,
+                total as usize,
+                Vec::new(),
+            );
+        }
+    }
+    VIEW_BYPASS.pass(
+        tier,
+        name,
+        format!("no {column} column to tell its rows apart, and no tenant sees all of them (the canary search reads it by markers); reads {}", tenant_tables.join(", ")),
+    )
 }
 
-/// Runs `statement` as every tenant; rows whose first column is another
-/// tenant fail. A relation without a tenant column fails when readable at
-/// all while it holds rows (a materialized copy has no policy of its own).
-pub(super) async fn expose(ctx: &TierContext<'_>, prober: &Prober, id: CheckId, name: &QualName, statement: String, has_tenant: bool) -> Finding {
+/// The tables a view reads, through the views it reads.
+async fn tables_read(ctx: &TierContext<'_>, view: &QualName) -> Result<Vec<QualName>, sqlx::Error> {
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "WITH RECURSIVE reads(rel) AS (
+             SELECT $1::regclass::oid
+             UNION
+             SELECT d.refobjid FROM reads
+               JOIN pg_rewrite r ON r.ev_class = reads.rel
+               JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
+                               AND d.refclassid = 'pg_class'::regclass AND d.refobjid <> reads.rel)
+         SELECT DISTINCT n.nspname::text, c.relname::text FROM reads
+           JOIN pg_class c ON c.oid = reads.rel JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE c.relkind IN ('r', 'p', 'f', 'm') ORDER BY 1, 2",
+    )
+    .bind(view.sql())
+    .fetch_all(ctx.pool)
+    .await?;
+    Ok(rows.into_iter().map(|(schema, name)| QualName { schema, name }).collect())
+}
+
+/// Reads a relation as each tenant; any row carrying another tenant fails.
+async fn probe_relation(ctx: &TierContext<'_>, prober: &Prober, id: CheckId, name: &QualName, column: &str) -> Finding {
+    let statement = format!("SELECT {}::text FROM {}", quote_ident(column), name.sql());
+    expose(ctx, prober, id, name, statement).await
+}
+
+/// Runs `statement` as every tenant; rows whose first column (the
+/// tenant) is another tenant fail.
+pub(super) async fn expose(ctx: &TierContext<'_>, prober: &Prober, id: CheckId, name: &QualName, statement: String) -> Finding {
     let tier = ctx.tier();
     for tenant in &prober.tenants {
         let case = prober.case(Context::Tenant(tenant.clone()), statement.clone(), false);
         match act::run(ctx.acting_pool(), &case).await {
             Ok(Outcome::Rows(rows)) => {
-                let foreign: Vec<&String> = rows.iter().filter(|r| !has_tenant || *r != tenant).collect();
+                let foreign: Vec<&String> = rows.iter().filter(|r| *r != tenant).collect();
                 if !foreign.is_empty() {
                     let samples: Vec<String> = foreign.iter().take(10).map(|t| format!("row of tenant {t}")).collect();
                     return prober.failure(
