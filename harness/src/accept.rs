@@ -51,7 +51,7 @@ impl Baseline {
     pub fn of(findings: &[Finding], gate: Gate, path: &Path) -> Baseline {
         let mut failures: Vec<Entry> = findings
             .iter()
-            .filter(|f| f.caused_by.is_none() && gate.fails(f))
+            .filter(|f| gate.fails(f))
             .map(|f| Entry {
                 check: f.check.to_string(),
                 tier: f.tier.clone(),
@@ -119,7 +119,10 @@ pub fn apply(findings: &mut [Finding], accepts: &[Accept], baseline: Option<&Bas
         ));
     }
     if let Some(baseline) = baseline {
-        for entry in baseline.failures.iter().filter(|e| !still_failing(findings, &e.fingerprint)) {
+        // Accepted or not, what still fails.
+        let failing: BTreeSet<String> =
+            findings.iter().filter(|f| f.accepted.is_some() || matches!(f.status, Status::Fail | Status::Error)).map(Finding::fingerprint).collect();
+        for entry in baseline.failures.iter().filter(|e| !failing.contains(&e.fingerprint)) {
             notes.push(format!(
                 "baseline: {} {} {} no longer fails: remove it from {}",
                 entry.check,
@@ -130,11 +133,6 @@ pub fn apply(findings: &mut [Finding], accepts: &[Accept], baseline: Option<&Bas
         }
     }
     notes
-}
-
-/// Whether the finding with this fingerprint still fails (accepted or not).
-fn still_failing(findings: &[Finding], fingerprint: &str) -> bool {
-    findings.iter().any(|f| f.fingerprint() == fingerprint && (f.accepted.is_some() || matches!(f.status, Status::Fail | Status::Error)))
 }
 
 fn accept_finding(finding: &mut Finding, by: &str, reason: &str, until: Option<String>) {

@@ -80,7 +80,7 @@ impl Audited {
 
     /// The root findings that fail the gate (what `tierguard run` exits 1 for).
     pub fn failures(&self) -> impl Iterator<Item = &Finding> {
-        self.findings().iter().filter(move |f| f.caused_by.is_none() && self.gate.fails(f))
+        self.findings().iter().filter(move |f| self.gate.fails(f))
     }
 
     /// The summary `tierguard run` prints, for an assertion's message.

@@ -106,7 +106,7 @@ fn compare(before: &Outcome, after: &Outcome, gate: Gate, seed: u64) -> Differen
             .report
             .findings
             .iter()
-            .filter(|f| f.caused_by.is_none() && gate.fails(f))
+            .filter(|f| gate.fails(f))
             .map(|f| (f.fingerprint(), Changed { check: f.check.to_string(), tier: f.tier.clone(), object: f.object.clone(), message: f.message.clone() }))
             .collect()
     };

@@ -224,7 +224,7 @@ pub async fn run(scenario: &Scenario) -> Result<Outcome> {
         path: dir.clone(),
         message: e.to_string(),
     })?;
-    let failed = findings.iter().any(|f| checks::Gate::of(scenario).fails(f));
+    let failed = findings.iter().any(|f| gate.fails(f));
     let report = Report {
         tool: "tierguard",
         version: env!("CARGO_PKG_VERSION"),

@@ -23,7 +23,7 @@ pub fn markdown() -> String {
     for check in all() {
         let severity = match check.severity {
             super::Severity::Error => String::new(),
-            other => format!(" ({})", serde_json::to_value(other).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()),
+            other => format!(" ({other})"),
         };
         let extra = if BEYOND_THE_CONTRACT.contains(&check.id) { " ⁺" } else { "" };
         out.push_str(&format!("| `{}`{severity}{extra} | {} |\n", check.id, check.summary));
@@ -43,10 +43,6 @@ fn summary_for_pages(check: &CheckId) -> String {
     check.summary.replace("](#", "](../../README.md#").replace("](docs/", "](../")
 }
 
-fn severity_name(check: &CheckId) -> String {
-    serde_json::to_value(check.severity).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
-}
-
 /// `docs/checks/README.md`: every check, linked to its page.
 fn index() -> String {
     let mut out = String::from(
@@ -55,7 +51,7 @@ fn index() -> String {
          (`tierguard checks --docs docs/checks`).\n\n| check | severity | fails when |\n|---|---|---|\n",
     );
     for check in all() {
-        out.push_str(&format!("| [`{}`]({}.md) | {} | {} |\n", check.id, check.id, severity_name(check), summary_for_pages(check)));
+        out.push_str(&format!("| [`{}`]({}.md) | {} | {} |\n", check.id, check.id, check.severity, summary_for_pages(check)));
     }
     out
 }
@@ -64,7 +60,7 @@ fn generated(check: &CheckId) -> String {
     let summary = summary_for_pages(check);
     format!(
         "{PAGE_BEGIN}\n**Severity:** {} · **Family:** {}\n\n**Fails when:** {summary}\n{PAGE_END}",
-        severity_name(check),
+        check.severity,
         check.family(),
     )
 }

@@ -6,6 +6,7 @@
 //! missing or malformed folder costs nothing.
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use regex::Regex;
 
@@ -255,7 +256,9 @@ fn leading_number(name: &str) -> Option<u64> {
 
 /// `-- migrate:up` / `-- migrate:down` (dbmate's section lines; options may follow).
 fn is_marker(line: &str, section: &str) -> bool {
-    let re = Regex::new(r"^\s*--\s*migrate:(up|down)\b").expect("valid regex");
+    // Asked of every line of every file while detecting: compiled once.
+    static MARKER: OnceLock<Regex> = OnceLock::new();
+    let re = MARKER.get_or_init(|| Regex::new(r"^\s*--\s*migrate:(up|down)\b").expect("valid regex"));
     re.captures(line).is_some_and(|c| &c[1] == section)
 }
 

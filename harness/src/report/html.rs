@@ -16,7 +16,7 @@ use crate::checks::{Finding, Gate, Status};
 
 pub fn page(report: &Report, gate: Gate) -> String {
     let mut out = String::new();
-    let failing: Vec<&Finding> = report.findings.iter().filter(|f| f.caused_by.is_none() && gate.fails(f)).collect();
+    let failing: Vec<&Finding> = report.findings.iter().filter(|f| gate.fails(f)).collect();
     let verdict = if failing.is_empty() { ("pass", "passed") } else { ("fail", "failed") };
     let scenario = report.scenario.as_deref().unwrap_or("ad-hoc");
     let _ = writeln!(
@@ -91,9 +91,7 @@ fn causes(out: &mut String, report: &Report, failing: &[&Finding]) {
         out.push_str("<p>None: nothing fails the gate.</p>\n");
     }
     for root in failing {
-        let key = root.key();
-        let follows: Vec<String> =
-            report.findings.iter().filter(|f| f.caused_by.as_deref() == Some(key.as_str())).map(|f| format!("{} on {}", f.check, f.object)).collect();
+        let follows: Vec<String> = report.following(root).map(|f| format!("{} on {}", f.check, f.object)).collect();
         let _ = writeln!(
             out,
             "<details open class=\"cause\" data-check=\"{}\"><summary><code>{}</code> on <code>{}</code> · <code>{}</code> ({})</summary>\n<p>{}</p>",

@@ -10,7 +10,7 @@ use crate::checks::{Finding, Gate, Status};
 
 pub fn summary(report: &Report, gate: Gate) -> String {
     let mut out = String::new();
-    let failing: Vec<&Finding> = report.findings.iter().filter(|f| f.caused_by.is_none() && gate.fails(f)).collect();
+    let failing: Vec<&Finding> = report.findings.iter().filter(|f| gate.fails(f)).collect();
     let verdict = if failing.is_empty() { "✅ passed" } else { "❌ failed" };
     let s = &report.summary;
     let _ = writeln!(out, "## tierguard {verdict}: {}", report.scenario.as_deref().unwrap_or("ad-hoc"));
@@ -54,9 +54,7 @@ pub fn summary(report: &Report, gate: Gate) -> String {
         };
         let _ = writeln!(out, "#### `{}` on `{}` · `{}` ({status})\n", root.check, root.tier, root.object);
         let _ = writeln!(out, "{}\n", root.message.trim());
-        let key = root.key();
-        let follows: Vec<String> =
-            report.findings.iter().filter(|f| f.caused_by.as_deref() == Some(key.as_str())).map(|f| format!("`{}` on `{}`", f.check, f.object)).collect();
+        let follows: Vec<String> = report.following(root).map(|f| format!("`{}` on `{}`", f.check, f.object)).collect();
         if !follows.is_empty() {
             let _ = writeln!(out, "Follows from it (skipped, fixed with it): {}\n", follows.join(", "));
         }

@@ -68,6 +68,14 @@ pub struct Summary {
     pub error: usize,
 }
 
+impl Report {
+    /// The findings that follow from `root` (their `caused_by` names it).
+    pub fn following<'r>(&'r self, root: &Finding) -> impl Iterator<Item = &'r Finding> + 'r {
+        let key = root.key();
+        self.findings.iter().filter(move |f| f.caused_by.as_deref() == Some(key.as_str()))
+    }
+}
+
 impl Summary {
     pub fn of(findings: &[Finding]) -> Summary {
         let mut summary = Summary::default();
