@@ -487,6 +487,21 @@ fn regex_keys_emails_and_nullable_tenant_paths_seed() {
         assert_eq!(left_out.len(), 1, "{skipped:#?}");
         assert_eq!(left_out[0].details["count"], refused);
         assert!(left_out[0].message.contains("audit_marks_skip_three"), "{}", left_out[0].message);
+        // Replies reference marks: each points at a mark that loaded, of its own tenant.
+        let (replies, own_marks): (i64, i64) = sqlx::query_as(
+            "SELECT count(*), count(m.id) FILTER (WHERE m.tenant_id = r.tenant_id) FROM audit_replies r LEFT JOIN audit_marks m ON m.id = r.mark_id",
+        )
+        .fetch_one(pool)
+        .await
+        .expect("replies");
+        assert_eq!((replies, own_marks), (300, 300));
+        // A mark that follows another follows one that loaded (the FK holds), never a later one.
+        let (following, later): (i64, i64) =
+            sqlx::query_as("SELECT count(*), count(*) FILTER (WHERE follows_id > id) FROM audit_marks WHERE follows_id IS NOT NULL")
+                .fetch_one(pool)
+                .await
+                .expect("follows");
+        assert!(following > 0 && later == 0, "{following} marks follow another, {later} a later one");
     });
 }
 

@@ -10,7 +10,7 @@ use sqlx::{Connection, PgConnection, PgPool};
 
 use super::triggers::{self, BrokenTrigger, SwitchedOff};
 use super::{fk_checks, fresh, indexes};
-use super::plan::{order, ColumnPlan, FixedRows, Plan, Source, TablePlan, Unsatisfiable};
+use super::plan::{order, ColumnPlan, FixedRows, Link, Plan, Source, TablePlan, Unsatisfiable};
 use super::value::Value;
 use crate::catalog::{mentions, Catalog, QualName};
 use crate::tenancy::Tenancy;
@@ -184,9 +184,8 @@ async fn load_once(plan: Arc<Plan>, tier: &str, pool: &PgPool, triggers_off: &[S
     Ok(left_out)
 }
 
-/// Rows no drawn value made pass a CHECK, left out of a table that no
-/// other table references (a referenced row must exist: there the run
-/// stops instead).
+/// Rows no drawn value made pass a CHECK, left out (rows referencing the
+/// table were pointed at its other rows: see `find_gaps`).
 #[derive(Debug, Clone)]
 pub struct LeftOut {
     pub tier: String,
@@ -312,18 +311,19 @@ fn encode_values(values: &[Value], out: &mut String) {
 
 /// For tables with CHECKs tierguard cannot read: rows go to a staging
 /// table first, PostgreSQL keeps those that pass every CHECK, and the rest
-/// are redrawn. A row that fails every attempt is left out, and named, when
-/// no table references this one and other rows passed; else it stops the
-/// run, naming the constraint. Identity and serial values are supplied as
+/// are redrawn. A row that fails every attempt is left out, and named,
+/// when other rows passed; when it is not one of the gaps found before
+/// loading (see `find_gaps`), children may point at it and the run stops,
+/// naming the constraint. Identity and serial values are supplied as
 /// predicted (rows pass in any order), and the sequences moved past them.
 async fn load_through_oracle(conn: &mut PgConnection, plan: Arc<Plan>, index: usize) -> Result<Option<LeftOut>> {
     let table = &plan.tables[index];
     let (pending, failed) = through_stage(conn, plan.clone(), index, 0..table.rows, Some(&table.name.sql())).await?;
     let failed: Vec<String> = failed.iter().map(|(name, expression)| format!("CHECK {name} {expression}")).collect();
     // No row at all: the table is unsatisfiable (on_unsatisfiable decides
-    // before loading); some rows of a table a reference needs: no gap allowed.
+    // before loading); rows children were not steered away from: no gap allowed.
     let referenced = plan.tables.iter().any(|t| t.links.iter().any(|l| l.target == index));
-    if !pending.is_empty() && (referenced || pending.len() as u64 == table.rows) {
+    if !pending.is_empty() && ((referenced && pending != table.gaps) || pending.len() as u64 == table.rows) {
         return Err(stage_error(table, format!(
             "{} row(s) never satisfied {} after {ATTEMPTS} attempts; nothing was loaded for them",
             pending.len(),
@@ -347,6 +347,45 @@ async fn load_through_oracle(conn: &mut PgConnection, plan: Arc<Plan>, index: us
         rows: pending,
         checks: failed,
     }))
+}
+
+/// Before anything loads: the rows of each referenced table with CHECKs
+/// tierguard cannot read that no attempt makes pass (the staging table
+/// judges them, as the load will). They become the table's gaps, so its
+/// children (in any tier) pick among the rows that will exist. Parents
+/// first, so a table is judged with the references it will really get.
+/// A tenant left with no row at all that a child must reference stops the
+/// run, naming the CHECK.
+pub async fn find_gaps(plan: &mut Arc<Plan>, tier: &str, pool: &PgPool) -> Result<()> {
+    let order = order(plan, tier).map_err(|_| HarnessError::input(format!("tier {tier}: FK cycle")))?;
+    let mut conn = pool.acquire().await.map_err(|e| HarnessError::database(tier, e))?;
+    for index in order {
+        let table = &plan.tables[index];
+        let needed = |l: &Link| l.target == index && !l.draw_null;
+        let referenced = plan.tables.iter().any(|t| t.links.iter().any(|l| l.target == index));
+        if table.fixed.is_some() || table.rows == 0 || table.unknown_checks.is_empty() || !referenced {
+            continue;
+        }
+        let (gaps, failed) = through_stage(&mut conn, plan.clone(), index, 0..table.rows, None).await?;
+        if gaps.is_empty() || gaps.len() as u64 == table.rows {
+            continue; // nothing to steer around, or nothing loads (load_through_oracle says so)
+        }
+        let mut kept = vec![0u64; plan.tenant_count()];
+        for tenant in (0..table.rows).filter(|j| gaps.binary_search(j).is_err()).filter_map(|j| plan.tenant_of(table, j)) {
+            kept[tenant] += 1;
+        }
+        let bare = kept.iter().position(|&rows| rows == 0);
+        if let Some(tenant) = bare.filter(|_| table.tenant_scoped && plan.tables.iter().any(|t| t.links.iter().any(needed))) {
+            let failed: Vec<String> = failed.iter().map(|(name, expression)| format!("CHECK {name} {expression}")).collect();
+            return Err(stage_error(table, format!(
+                "no row of tenant #{tenant} satisfied {} after {ATTEMPTS} attempts, and other tables must reference one; \
+                 seed more rows of it ([seeding.tables]) or give the columns a generator ([seeding.columns])",
+                failed.join(", ")
+            )));
+        }
+        Arc::get_mut(plan).expect("no load holds the plan yet").tables[index].gaps = gaps;
+    }
+    Ok(())
 }
 
 /// Rows probed per table before loading, with `on_unsatisfiable = "skip"`.

@@ -81,7 +81,7 @@ impl Settings {
 /// What was seeded, and who owns each row.
 pub struct Seeded {
     plan: Arc<Plan>,
-    /// Rows no value made pass a CHECK, left out of unreferenced tables.
+    /// Rows no value made pass a CHECK, left out.
     left_out: Vec<copy::LeftOut>,
     /// Tables seeded with their insert triggers off, because with them on no row loaded.
     pub broken_triggers: Vec<BrokenTrigger>,
@@ -228,12 +228,13 @@ pub async fn seed(scenario: &Scenario, tiers: &[(&Catalog, &PgPool)], tenancy: &
     }
     plan.finish(&settings, fixed)?;
     let mut plan = Arc::new(plan);
-    if settings.skip_unsatisfiable {
-        // Tier by tier: a skipped table changes what its dependants (also
-        // in other tiers) are probed with.
-        for (catalog, pool) in tiers {
+    // Tier by tier: a skipped table or a row left out changes what its
+    // dependants (also in other tiers) are judged with.
+    for (catalog, pool) in tiers {
+        if settings.skip_unsatisfiable {
             copy::skip_unsatisfiable(&mut plan, &catalog.tier, pool).await?;
         }
+        copy::find_gaps(&mut plan, &catalog.tier, pool).await?;
     }
     let (left_out, broken_triggers): (Vec<_>, Vec<_>) =
         try_join_all(tiers.iter().map(|(catalog, pool)| copy::load_tier(plan.clone(), &catalog.tier, pool))).await?.into_iter().unzip();

@@ -270,11 +270,20 @@ fn listing_script(link: &Link<'_>, mismatch: bool) -> String {
     let (what, gathered, failing) = if mismatch {
         (
             format!("names a row of {} that belongs to another tenant", to.name()),
-            format!("{}, {}", gather(to.key_text("t"), "target_keys"), gather(pair(to, "t"), "target_pairs")),
+            // Targets of no tenant are nobody's: naming one is no mismatch.
             format!(
-                "{} = ANY (:'target_keys'::text[]) AND {} <> ALL (:'target_pairs'::text[])",
-                from.key_text("c"),
-                pair(from, "c")
+                "{}, {}, coalesce(array_agg({}) FILTER (WHERE {} IS NULL), '{{}}') AS tenantless_keys",
+                gather(to.key_text("t"), "target_keys"),
+                gather(pair(to, "t"), "target_pairs"),
+                to.key_text("t"),
+                to.tenant_text("t").unwrap_or_default()
+            ),
+            format!(
+                "{key} = ANY (:'target_keys'::text[]) AND {key} <> ALL (:'tenantless_keys'::text[]) \
+                 AND {tenant} IS NOT NULL AND {} <> ALL (:'target_pairs'::text[])",
+                pair(from, "c"),
+                key = from.key_text("c"),
+                tenant = from.tenant_text("c").unwrap_or_default(),
             ),
         )
     } else {

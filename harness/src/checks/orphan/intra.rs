@@ -66,8 +66,10 @@ pub async fn probe(link: &Link<'_>, pool: &PgPool) -> Result<Probed> {
     let mismatches = match (link.from.tenant_text("c"), link.to.tenant_text("t"), link.tenant_kind()) {
         (Some(tenant), Some(target_tenant), Some(_)) => {
             let condition = format!(
-                "EXISTS (SELECT 1 FROM {to} t WHERE {matching}) \
-                 AND NOT EXISTS (SELECT 1 FROM {to} t WHERE {matching} AND {target_tenant} IS NOT DISTINCT FROM {tenant})"
+                // A row of no tenant, or a target of none, is nobody's to
+                // cross (orphan.tenantless says so).
+                "{tenant} IS NOT NULL AND EXISTS (SELECT 1 FROM {to} t WHERE {matching}) \
+                 AND NOT EXISTS (SELECT 1 FROM {to} t WHERE {matching} AND ({target_tenant} IS NULL OR {target_tenant} = {tenant}))"
             );
             let target_tenant = format!("(SELECT min({target_tenant}) FROM {to} t WHERE {matching})");
             Some(offenders(link, pool, &condition, Some(&target_tenant)).await?)

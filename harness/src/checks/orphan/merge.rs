@@ -103,7 +103,9 @@ pub async fn merge(
                 tenant: None,
                 target_tenant: None,
             });
-        } else if tenants && !target_tenants.contains(from.field(width)) {
+        } else if tenants && from.field(width).is_some() && !target_tenants.contains(from.field(width)) && !target_tenants.contains(None) {
+            // A row of no tenant, or a target of none, is nobody's to cross
+            // (orphan.tenantless says so).
             merged.mismatches.record(count, || Sample {
                 key: texts(kinds, key),
                 tenant: from.field(width).zip(tenant_kind).map(|(bytes, kind)| show(kind, bytes)),

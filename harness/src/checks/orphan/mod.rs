@@ -10,6 +10,7 @@ mod intra;
 mod link;
 mod merge;
 mod tenant_mismatch;
+mod tenantless;
 
 use std::collections::HashSet;
 
@@ -29,6 +30,7 @@ pub const CHECKS: &[crate::checks::CheckId] = &[
     intra::ID,
     cross_tier::ID,
     tenant_mismatch::ID,
+    tenantless::ID,
 ];
 
 /// References probed at once: each holds a connection on one or two tiers.
@@ -101,6 +103,9 @@ pub async fn run(scenario: &Scenario, tiers: &[(&Catalog, &PgPool)], tenancy: &T
     .collect::<Vec<_>>()
     .await;
     findings.extend(verdicts.into_iter().flatten());
+    for (catalog, pool) in tiers {
+        findings.extend(tenantless::probe(catalog, pool, tenancy).await);
+    }
     findings
 }
 

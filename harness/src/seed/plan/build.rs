@@ -79,6 +79,7 @@ pub fn build(settings: &Settings, tenancy: &Tenancy, tiers: &[TierInput<'_>], re
                 leaves: Vec::new(),
                 leaf_digit: None,
                 unsatisfiable: None,
+                gaps: Vec::new(),
                 stream: table_stream(settings.seed, &tier.catalog.tier, &table.name),
             });
         }

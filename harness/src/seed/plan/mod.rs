@@ -65,6 +65,10 @@ pub struct TablePlan {
     /// Why no row can be made for this table; once the plan is finished,
     /// such a table holds no rows (it is skipped) or the run stops.
     pub unsatisfiable: Option<Unsatisfiable>,
+    /// Rows of a referenced table that no drawn value makes pass a CHECK
+    /// only PostgreSQL can judge (found before loading, ascending): they
+    /// are left out, and children pick among the other rows instead.
+    pub gaps: Vec<u64>,
 }
 
 /// The column and constraint that keep a table from being seeded.
@@ -183,8 +187,25 @@ impl Plan {
     }
 
     /// Row numbers of `table` that belong to `tenant` (all rows when either
-    /// side is not tenant-scoped), as (count, nth) so nothing is stored.
+    /// side is not tenant-scoped) and are loaded, as (count, nth) so
+    /// nothing is stored but the few gaps.
     fn candidates(&self, table: &TablePlan, tenant: Option<usize>) -> Candidates {
+        let all = self.every_candidate(table, tenant);
+        if table.gaps.is_empty() {
+            return all;
+        }
+        let skipped = match &all {
+            Candidates::Strided { first, stride, .. } => {
+                table.gaps.iter().filter(|&&g| g >= *first && (g - first) % stride == 0).map(|g| (g - first) / stride).collect()
+            }
+            Candidates::Range(_) => table.gaps.clone(),
+            Candidates::Listed(_) | Candidates::Gapped { .. } => Vec::new(), // fixed rows are never left out
+        };
+        Candidates::Gapped { all: Box::new(all), skipped }
+    }
+
+    /// [`Plan::candidates`], gaps included.
+    fn every_candidate(&self, table: &TablePlan, tenant: Option<usize>) -> Candidates {
         let n = self.tenants.len() as u64;
         match (&table.fixed, tenant.filter(|_| table.tenant_scoped)) {
             (Some(fixed), Some(t)) => Candidates::Listed(
@@ -341,7 +362,18 @@ impl Plan {
             }
             None => rand::Rng::random_range(&mut rng, 0..count),
         };
-        Some(if same_table { tenant.map_or(nth, |t| t as u64 + nth * self.tenants.len() as u64) } else { candidates.nth(nth) })
+        if !same_table {
+            return Some(candidates.nth(nth));
+        }
+        // An earlier row of the same tenant; past a gap, the next one up
+        // (at worst the row itself).
+        let stride = if tenant.is_some() { self.tenants.len() as u64 } else { 1 };
+        let first = tenant.map_or(0, |t| t as u64);
+        let mut parent = first + nth * stride;
+        while parent < j && table.gaps.binary_search(&parent).is_ok() {
+            parent += stride;
+        }
+        Some(parent)
     }
 }
 
@@ -349,6 +381,8 @@ enum Candidates {
     Range(u64),
     Strided { first: u64, stride: u64, count: u64 },
     Listed(Vec<u64>),
+    /// `all` but the positions `skipped` (ascending) in it.
+    Gapped { all: Box<Candidates>, skipped: Vec<u64> },
 }
 
 impl Candidates {
@@ -357,6 +391,7 @@ impl Candidates {
             Candidates::Range(n) => *n,
             Candidates::Strided { count, .. } => *count,
             Candidates::Listed(v) => v.len() as u64,
+            Candidates::Gapped { all, skipped } => all.len() - skipped.len() as u64,
         }
     }
 
@@ -365,6 +400,16 @@ impl Candidates {
             Candidates::Range(_) => i,
             Candidates::Strided { first, stride, .. } => first + i * stride,
             Candidates::Listed(v) => v[i as usize],
+            Candidates::Gapped { all, skipped } => {
+                let mut position = i;
+                for &gap in skipped {
+                    if gap > position {
+                        break;
+                    }
+                    position += 1;
+                }
+                all.nth(position)
+            }
         }
     }
 }
