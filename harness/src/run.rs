@@ -11,7 +11,7 @@ use sqlx::PgPool;
 
 use crate::catalog::Catalog;
 use crate::truth::SeedTruth;
-use crate::tenancy::Tenancy;
+use crate::tenancy::{acting::Actor, Tenancy};
 use crate::checks::{self, Family, Finding, TierContext};
 use crate::error::{HarnessError, Result};
 use crate::provision::{self, BackendKind, Server};
@@ -354,6 +354,7 @@ pub async fn audit(audit: &Audit<'_>, tiers: &[(&Catalog, &PgPool)]) -> Vec<Find
             (Some(role), true) => checks::login::app_pool(pool, role).await,
             _ => None,
         };
+        let actor = Actor::of(audit.tenancy, &catalog.tier, &audit.scenario.tenancy.context, pool).await;
         let ctx = TierContext {
             catalog,
             tenancy: audit.tenancy,
@@ -362,6 +363,7 @@ pub async fn audit(audit: &Audit<'_>, tiers: &[(&Catalog, &PgPool)]) -> Vec<Find
             app_pool: app_pool.as_ref(),
             seeded: audit.seeded.map(|s| s as &dyn SeedTruth),
             read_only: audit.read_only,
+            actor: actor.as_ref(),
         };
         let findings = checks::run_tier(&ctx).await;
         if let Some(app_pool) = app_pool {

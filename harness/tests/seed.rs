@@ -384,7 +384,7 @@ fn seeding_leaves_every_index_and_constraint_as_the_schema_made_it() {
 
 #[test]
 fn a_repro_data_script_rebuilds_every_row_and_sequence_of_its_tier() {
-    use tierguard::checks::acting::{Actor, Context};
+    use tierguard::tenancy::acting::{Actor, Context};
     use tierguard::checks::rls::act::Case;
     use tierguard::report::{repro, stats};
 

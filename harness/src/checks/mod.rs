@@ -2,7 +2,6 @@
 //! (catalog, tenancy, connection) and returns findings under a stable id
 //! from design.md. Families run per tier; the runner collects them.
 
-pub mod acting;
 pub mod causes;
 pub mod check;
 pub mod fk;
@@ -15,7 +14,6 @@ pub mod registry;
 pub mod rls;
 pub mod rows;
 pub mod sandbox;
-pub mod sqlstate;
 
 use std::fmt;
 
@@ -24,7 +22,7 @@ use serde_json::{Map, Value};
 use sqlx::PgPool;
 
 use crate::catalog::Catalog;
-use crate::tenancy::Tenancy;
+use crate::tenancy::{acting::Actor, Tenancy};
 use crate::scenario::Scenario;
 use crate::truth::SeedTruth;
 
@@ -217,6 +215,9 @@ pub struct TierContext<'a> {
     pub seeded: Option<&'a dyn SeedTruth>,
     /// External servers: probes may read but never write, not even rolled back.
     pub read_only: bool,
+    /// Who the probes act as (read once per tier); None when the
+    /// application role or the tenant setting is neither given nor inferred.
+    pub actor: Option<&'a Actor>,
 }
 
 impl TierContext<'_> {

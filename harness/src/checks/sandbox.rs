@@ -11,8 +11,8 @@
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 
-use super::acting::{Actor, Context, Refusal};
-use super::sqlstate;
+use crate::tenancy::acting::{self, Actor, Context, Refusal};
+use crate::sql::sqlstate;
 use crate::catalog::{Catalog, QualName};
 use crate::sql::quote_ident;
 
@@ -58,7 +58,7 @@ impl Sandbox {
         // A deadlock with another audit of the database (a reader holding a
         // table this probe must lock) is no outcome: the attempt runs again.
         let met_another = |o: &Outcome| matches!(o, Outcome::Refused(r) if r.is_transient());
-        super::acting::settled(async || self.attempt_once(acting, sql, arg).await, met_another).await
+        acting::settled(async || self.attempt_once(acting, sql, arg).await, met_another).await
     }
 
     async fn attempt_once(&mut self, acting: Option<(&Actor, &Context)>, sql: &str, arg: &Value) -> Result<Outcome, sqlx::Error> {

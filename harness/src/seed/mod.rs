@@ -17,9 +17,11 @@ mod fresh;
 mod indexes;
 mod kind;
 mod marks;
+mod oracle;
 mod pattern;
 mod plan;
 mod realism;
+mod stream;
 mod triggers;
 mod value;
 
@@ -82,7 +84,7 @@ impl Settings {
 pub struct Seeded {
     plan: Arc<Plan>,
     /// Rows no value made pass a CHECK, left out.
-    left_out: Vec<copy::LeftOut>,
+    left_out: Vec<oracle::LeftOut>,
     /// Tables seeded with their insert triggers off, because with them on no row loaded.
     pub broken_triggers: Vec<BrokenTrigger>,
 }
@@ -113,8 +115,8 @@ impl SeedTruth for Seeded {
         let step = if plan_table.tenant_scoped { n } else { 1 };
         let first = plan_table.rows.div_ceil(step) * step;
         let j = if plan_table.tenant_scoped { first + tenant as u64 } else { first };
-        let columns = copy::copied_columns(plan_table);
-        let values = copy::row_values(&self.plan, plan_table, &columns, j, 0);
+        let columns = stream::copied_columns(plan_table);
+        let values = stream::row_values(&self.plan, plan_table, &columns, j, 0);
         Some(
             columns
                 .iter()
@@ -232,9 +234,9 @@ pub async fn seed(scenario: &Scenario, tiers: &[(&Catalog, &PgPool)], tenancy: &
     // dependants (also in other tiers) are judged with.
     for (catalog, pool) in tiers {
         if settings.skip_unsatisfiable {
-            copy::skip_unsatisfiable(&mut plan, &catalog.tier, pool).await?;
+            oracle::skip_unsatisfiable(&mut plan, &catalog.tier, pool).await?;
         }
-        copy::find_gaps(&mut plan, &catalog.tier, pool).await?;
+        oracle::find_gaps(&mut plan, &catalog.tier, pool).await?;
     }
     let (left_out, broken_triggers): (Vec<_>, Vec<_>) =
         try_join_all(tiers.iter().map(|(catalog, pool)| copy::load_tier(plan.clone(), &catalog.tier, pool))).await?.into_iter().unzip();

@@ -17,6 +17,7 @@
 //! Tables outside the tenancy are classified once (`shared`): global by
 //! design, or of an unknown tenancy that a run reports rather than passes.
 
+pub mod acting;
 mod columns;
 mod describe;
 pub mod inputs;

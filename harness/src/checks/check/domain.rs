@@ -21,7 +21,7 @@ use tokio::runtime::Handle;
 
 use crate::catalog::{Column, Table};
 use crate::checks::sandbox::{Outcome, Sandbox};
-use crate::checks::sqlstate;
+use crate::sql::sqlstate;
 use crate::checks::{CheckId, Finding, Severity, Status, TierContext};
 use crate::truth::SeedTruth;
 use crate::scenario::expectations::Domain;

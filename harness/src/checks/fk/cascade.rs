@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::catalog::{Constraint, ForeignKey, Table};
 use crate::tenancy::Tenancy;
-use crate::checks::acting::settled;
+use crate::tenancy::acting::settled;
 use crate::checks::sandbox::{Outcome, Sandbox};
 use crate::checks::{CheckId, Finding, Severity, TierContext};
 use crate::scenario::expectations::{OnDelete, RelationKind};

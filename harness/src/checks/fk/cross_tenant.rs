@@ -21,10 +21,10 @@ use serde_json::{Map, Value};
 
 use crate::catalog::{mentions, Constraint, ConstraintKind, ForeignKey, Table};
 use crate::tenancy::TenantScope;
-use crate::checks::acting::{Actor, Context};
+use crate::tenancy::acting::{Actor, Context};
 use crate::checks::rows::copy_row;
 use crate::checks::sandbox::{Outcome, Sandbox};
-use crate::checks::sqlstate;
+use crate::sql::sqlstate;
 use crate::checks::{CheckId, Finding, Severity, TierContext};
 use crate::sql::{quote_ident, quote_literal};
 
@@ -41,7 +41,6 @@ const INCONCLUSIVE: [&str; 3] = [sqlstate::UNIQUE_VIOLATION, sqlstate::NOT_NULL_
 pub async fn check(ctx: &TierContext<'_>, external: bool) -> Vec<Finding> {
     let tier = ctx.tier();
     let mut findings = Vec::new();
-    let actor = Actor::of(ctx).await;
     for (table, scope) in ctx.tenancy.scoped_tables(ctx.catalog) {
         let anchor: Vec<String> = match scope {
             TenantScope::Column(column) | TenantScope::Root(column) => vec![column.clone()],
@@ -61,7 +60,7 @@ pub async fn check(ctx: &TierContext<'_>, external: bool) -> Vec<Finding> {
                 ));
                 continue;
             }
-            let finding = match &actor {
+            let finding = match ctx.actor {
                 _ if external => ID.skip(tier, object, "external databases are audited read-only: no insert is tried"),
                 Some(actor) => {
                     let probe = Probe { ctx, table, scope, anchor: &anchor, constraint, fk, parent_scope, actor };

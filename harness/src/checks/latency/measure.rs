@@ -1,6 +1,6 @@
 //! Running a query as the application would, and timing it. Each
 //! connection prepares the statement once; each iteration is then one round
-//! trip: `BEGIN; SET LOCAL ROLE app; <tenant context, as checks::acting sets it>;
+//! trip: `BEGIN; SET LOCAL ROLE app; <tenant context, as tenancy::acting sets it>;
 //! EXECUTE q(args); ROLLBACK` in a single message, timed on the client from
 //! send to the last result. The samples therefore include what every
 //! request of the application pays (its transaction and tenant context);
@@ -17,7 +17,7 @@ use tokio::sync::Barrier;
 
 use super::bind::Binding;
 use crate::checks::TierContext;
-use crate::checks::acting::{Actor, Context};
+use crate::tenancy::acting::{Actor, Context};
 use crate::sql::quote_literal;
 use crate::scenario::workload::{LatencyQuery, Statistic};
 
@@ -109,7 +109,7 @@ pub async fn prepare(conn: &mut PgConnection, sql: &str) -> Result<(), sqlx::Err
 /// Warm-up, then the iterations spread over `concurrency` connections
 /// that start measuring together; then the plan of the slowest iteration.
 pub async fn measure(ctx: &TierContext<'_>, query: &LatencyQuery, bindings: &[Binding]) -> Result<Measured, String> {
-    let Some(actor) = Actor::of(ctx).await else {
+    let Some(actor) = ctx.actor else {
         return Err("the application role and tenant setting must be known (--app-role, --tenant-guc)".into());
     };
     let effort = ctx.scenario.measure(query);
@@ -153,10 +153,10 @@ pub async fn measure(ctx: &TierContext<'_>, query: &LatencyQuery, bindings: &[Bi
     let mut context = Vec::with_capacity(CONTEXT_RUNS);
     for _ in 0..CONTEXT_RUNS {
         let sent = Instant::now();
-        round_trip(conn, &request(&actor, &slowest.tenant, None)).await?;
+        round_trip(conn, &request(actor, &slowest.tenant, None)).await?;
         context.push(ms(sent.elapsed()));
     }
-    let plan = explain(conn, &actor, &slowest).await.map_err(|e| super::server_message(&e))?;
+    let plan = explain(conn, actor, &slowest).await.map_err(|e| super::server_message(&e))?;
     for conn in conns {
         let _ = conn.close().await;
     }

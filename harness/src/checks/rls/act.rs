@@ -10,7 +10,7 @@ use sqlx::{PgConnection, PgPool, Row};
 
 use crate::catalog::Table;
 use crate::tenancy::TenantScope;
-pub use crate::checks::acting::{settled, Actor, Context, Refusal};
+pub use crate::tenancy::acting::{settled, Actor, Context, Refusal};
 use crate::checks::TierContext;
 use crate::sql::quote_ident;
 

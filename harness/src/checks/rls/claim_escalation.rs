@@ -29,7 +29,7 @@ pub const CLAIM_ESCALATION: CheckId = CheckId::new(
 /// the first case that showed it.
 type Opened = BTreeMap<String, (usize, Case)>;
 
-pub async fn check(ctx: &TierContext<'_>, prober: &Prober, tables: &[(&Table, &TenantScope)]) -> Vec<Finding> {
+pub async fn check(ctx: &TierContext<'_>, prober: &Prober, tables: &[(&Table, &TenantScope, Truth)]) -> Vec<Finding> {
     let tier = ctx.tier();
     let Some(tenancy) = ctx.tenancy.tier(tier) else { return Vec::new() };
     let inputs = context_inputs(ctx.catalog, tenancy);
@@ -41,11 +41,7 @@ pub async fn check(ctx: &TierContext<'_>, prober: &Prober, tables: &[(&Table, &T
     // sees plainly (rls.read_leak's finding): an input opens only rows
     // beyond those.
     let mut truths = Vec::new();
-    for &(table, scope) in tables {
-        let truth = match Truth::read(ctx.pool, table, scope).await {
-            Ok(truth) => truth,
-            Err(e) => return vec![CLAIM_ESCALATION.error(tier, &table.name, format!("could not read the ground truth: {e}"))],
-        };
+    for (table, _, truth) in tables {
         let plain = prober.case(Context::Tenant(tenant.clone()), format!("SELECT {ROW_ID} FROM {}", table.name.sql()), false);
         let seen_plainly = match act::run(ctx.acting_pool(), &plain).await {
             Ok(Outcome::Rows(seen)) => truth.foreign(&seen, &tenant).len(),

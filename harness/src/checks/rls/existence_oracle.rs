@@ -42,7 +42,7 @@ pub const EXISTENCE_ORACLE: CheckId = CheckId::new(
     r#"acting as A, a new row carrying a value of B's in a unique key is refused as a duplicate while the same row with A's own values is accepted: the error tells A that B has it (e.g. `UNIQUE (email)` where `UNIQUE (tenant_id, email)` was meant)"#,
 );
 
-use crate::checks::sqlstate::UNIQUE_VIOLATION;
+use crate::sql::sqlstate::UNIQUE_VIOLATION;
 
 /// A unique key that does not include the tenant.
 struct Key {

@@ -19,7 +19,7 @@ use super::Prober;
 use crate::catalog::Table;
 use crate::checks::{CheckId, Finding, Severity, TierContext};
 use crate::sql::quote_ident;
-use crate::tenancy::{Membership, Model, TenantScope};
+use crate::tenancy::{Membership, Model};
 
 pub const MEMBERSHIP: CheckId = CheckId::new(
     "rls.membership",
@@ -48,12 +48,8 @@ impl Users {
     }
 }
 
-pub async fn check(ctx: &TierContext<'_>, prober: &Prober, users: &Users, table: &Table, scope: &TenantScope) -> Finding {
+pub async fn check(ctx: &TierContext<'_>, prober: &Prober, users: &Users, table: &Table, truth: &Truth) -> Finding {
     let tier = ctx.tier();
-    let truth = match Truth::read(ctx.pool, table, scope).await {
-        Ok(t) => t,
-        Err(e) => return MEMBERSHIP.error(tier, &table.name, format!("could not read the ground truth: {e}")),
-    };
     let read = format!("SELECT {ROW_ID} FROM {}", table.name.sql());
     let none = prober.case(Context::User(users.of_none.clone()), read.clone(), false);
     match act::run(ctx.acting_pool(), &none).await {

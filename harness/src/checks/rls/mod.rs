@@ -25,7 +25,7 @@ use futures::stream::{self, StreamExt};
 
 use super::{timed, CheckId, Finding, Repro, TierContext};
 use crate::tenancy::TenantScope;
-use act::{Actor, Case, Context};
+use act::{Actor, Case, Context, Truth};
 
 /// The checks of this family, in the order the docs list them.
 pub const CHECKS: &[crate::checks::CheckId] = &[
@@ -110,6 +110,8 @@ pub(crate) const CONCURRENT_READERS: usize = 3;
 pub struct Prober {
     pub actor: Actor,
     pub tenants: Vec<String>,
+    /// Membership model: the users the membership probes act as.
+    pub members: Option<membership::Users>,
 }
 
 impl Prober {
@@ -158,7 +160,7 @@ async fn probe(ctx: &TierContext<'_>) -> Vec<Finding> {
     if ctx.tenancy.scoped_tables(ctx.catalog).next().is_none() {
         return Vec::new();
     }
-    let Some(actor) = Actor::of(ctx).await else {
+    let Some(actor) = ctx.actor.cloned() else {
         // One finding for the tier, not one per probe and table: the cause is one.
         return vec![reads::READ_LEAK.error(tier, "*", format!("{}; no isolation probe ran on this tier", NO_ACTOR))];
     };
@@ -174,7 +176,8 @@ async fn probe(ctx: &TierContext<'_>) -> Vec<Finding> {
             ctx.tenancy.model(tier)
         ));
     }
-    let prober = Prober { actor, tenants };
+    let members = membership::Users::read(ctx).await;
+    let prober = Prober { actor, tenants, members };
     // Writes are judged against the committed rows of every tenant table,
     // read once: every probe is rolled back.
     // Tables outside the tenancy that hold copies of tenants' rows (by
@@ -195,37 +198,50 @@ async fn probe(ctx: &TierContext<'_>) -> Vec<Finding> {
         }
     };
     let ledger = &ledger;
-    // Tables with nothing granted are left to rls.no_policy and the catalog checks.
-    let tables: Vec<_> = ctx
+    // Tables with nothing granted are left to rls.no_policy and the catalog
+    // checks. Each table's ground truth is read once for every probe: they
+    // roll back what they write, so the committed rows stay as read.
+    let granted: Vec<_> = ctx
         .tenancy
         .scoped_tables(ctx.catalog)
         .filter(|(table, _)| exposure::readable(ctx, &prober, table))
         .collect();
+    let truths = stream::iter(&granted)
+        .map(|&(table, scope)| Truth::read(ctx.pool, table, scope))
+        .buffered(CONCURRENT_READERS)
+        .collect::<Vec<_>>()
+        .await;
+    let mut findings = Vec::new();
+    let mut tables = Vec::new();
+    for (&(table, scope), truth) in granted.iter().zip(truths) {
+        match truth {
+            Ok(truth) => tables.push((table, scope, truth)),
+            Err(e) => findings.push(reads::READ_LEAK.error(tier, &table.name, format!("could not read the ground truth, so no probe ran on it: {e}"))),
+        }
+    }
     // Reads take no row locks and see only committed rows, so the read
     // probes of several tables run at once, beside the writing ones. The
     // writing probes stay one at a time: rolled-back writes to two tables
     // can still wait on (or deadlock with) each other's row locks through
     // FKs, cascades and triggers, and outcomes would depend on timing.
     let reading = stream::iter(&tables)
-        .map(|&(table, scope)| timed(reads::check(ctx, &prober, table, scope)))
+        .map(|(table, scope, truth)| timed(reads::check(ctx, &prober, table, scope, truth)))
         .buffered(CONCURRENT_READERS)
         .collect::<Vec<_>>();
-    let members = membership::Users::read(ctx).await;
     let writing = async {
         let mut per_table = Vec::new();
-        for &(table, scope) in &tables {
-            let mut findings = timed(writes::check(ctx, &prober, table, scope, ledger, &copies)).await;
+        for (table, scope, truth) in &tables {
+            let mut findings = timed(writes::check(ctx, &prober, table, scope, truth, ledger, &copies)).await;
             findings.extend(timed(unset_context::check(ctx, &prober, table, scope)).await);
             findings.extend(timed(existence_oracle::check(ctx, &prober, table, scope)).await);
-            if let Some(users) = &members {
-                findings.extend(timed(membership::check(ctx, &prober, users, table, scope)).await);
+            if let Some(users) = &prober.members {
+                findings.extend(timed(membership::check(ctx, &prober, users, table, truth)).await);
             }
             per_table.push(findings);
         }
         per_table
     };
     let (read, written) = futures::join!(reading, writing);
-    let mut findings = Vec::new();
     for (read, written) in read.into_iter().zip(written) {
         findings.extend(read);
         findings.extend(written);

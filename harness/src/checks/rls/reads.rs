@@ -35,12 +35,8 @@ enum Shape {
     JoinParent(usize),
 }
 
-pub async fn check(ctx: &TierContext<'_>, prober: &Prober, table: &Table, scope: &TenantScope) -> Vec<Finding> {
+pub async fn check(ctx: &TierContext<'_>, prober: &Prober, table: &Table, scope: &TenantScope, truth: &Truth) -> Vec<Finding> {
     let tier = ctx.tier();
-    let truth = match Truth::read(ctx.pool, table, scope).await {
-        Ok(t) => t,
-        Err(e) => return vec![READ_LEAK.error(tier, &table.name, format!("could not read the ground truth: {e}"))],
-    };
     let owners: std::collections::BTreeSet<&String> = truth.owner.values().filter(|o| prober.tenants.contains(o)).collect();
     if owners.len() < 2 {
         let why = super::too_few_tenants(scope, truth.owner.len(), owners.len());
@@ -54,7 +50,7 @@ pub async fn check(ctx: &TierContext<'_>, prober: &Prober, table: &Table, scope:
     }
     let n = prober.tenants.len();
     let strategy = (0..n, 0..n, 0..shapes.len());
-    let (truth, shapes) = (&truth, &shapes);
+    let shapes = &shapes;
     let case_of = |&(a, b, s): &(usize, usize, usize)| build(prober, table, scope, truth, a, b, &shapes[s]);
     // One connection for every case: a statement that comes again (most
     // shapes do not depend on the tenant) is prepared and planned once.
@@ -111,7 +107,7 @@ pub async fn check(ctx: &TierContext<'_>, prober: &Prober, table: &Table, scope:
             match truth.tenantless() {
                 0 => READ_LEAK.pass(tier, &table.name, held),
                 tenantless => READ_LEAK
-                    .pass(tier, &table.name, format!("{held}; {tenantless} row(s) belong to no tenant (NULL along {}) and were left out", scope.source()))
+                    .pass(tier, &table.name, format!("{held}; {tenantless} row(s) belong to no tenant (NULL along {}) and were left out (see orphan.tenantless)", scope.source()))
                     .detail("tenantless", tenantless),
             }
         }

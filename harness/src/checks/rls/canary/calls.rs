@@ -7,8 +7,9 @@
 
 use sqlx::{ConnectOptions, Connection, PgConnection};
 
-use super::search::{self, foreign_markers, prefix, Readable};
-use super::{effects, leak, refusable, Canaries, Covered, Read, Seen};
+use super::effects::{self, Triggered};
+use super::search::{foreign_markers, prefix, Readable};
+use super::{leak, refusable, Canaries, Covered, Read, Seen, Surface};
 use crate::catalog::Function;
 use crate::checks::rls::act::{self, Context};
 use crate::checks::rls::definer::{arguments, call, tenant_type};
@@ -24,8 +25,8 @@ const TEXT_VALUES: [&str; 3] = ["%", "%' OR TRUE --", "0 OR TRUE --"];
 /// loops or sleeps must not stall the audit).
 const STATEMENT_TIMEOUT: &str = "10s";
 
-pub async fn everything(ctx: &TierContext<'_>, prober: &Prober, canaries: &Canaries<'_>, covered: &mut Covered) -> Result<Vec<Finding>, sqlx::Error> {
-    let relations = search::readable(ctx.pool, &prober.actor.role).await?;
+pub async fn everything(ctx: &TierContext<'_>, prober: &Prober, canaries: &Canaries<'_>, surface: &Surface, covered: &mut Covered) -> Result<Vec<Finding>, sqlx::Error> {
+    let relations = &surface.relations;
     let functions: Vec<&Function> = if ctx.read_only { Vec::new() } else { callable(ctx, prober) };
     // The application's own login, as its reads would run (a policy may
     // read session_user).
@@ -43,7 +44,7 @@ pub async fn everything(ctx: &TierContext<'_>, prober: &Prober, canaries: &Canar
     }
     let mut leaking = Vec::new();
     covered.relations = relations.len();
-    for relation in &relations {
+    for relation in relations {
         let seen = searched(&mut tx, canaries, &relation.rows()).await?;
         covered.with_own_markers += usize::from(seen.own > 0);
         if let Some(first) = seen.markers.first() {
@@ -54,7 +55,7 @@ pub async fn everything(ctx: &TierContext<'_>, prober: &Prober, canaries: &Canar
     }
     // B's own writes fire the schema's triggers (history, audit, outbox);
     // then back to A.
-    let writes = effects::victim_writes(&mut tx, ctx, prober, canaries).await?;
+    let writes = effects::victim_writes(&mut tx, ctx, prober, canaries, &surface.triggered).await?;
     if prober.actor.enter(&mut tx, &acting).await?.is_err() {
         return Ok(findings);
     }
@@ -81,7 +82,7 @@ pub async fn everything(ctx: &TierContext<'_>, prober: &Prober, canaries: &Canar
     tx.rollback().await?;
     drop(conn);
     for (relation, seen) in after_calls {
-        let (what, before) = match culprit(ctx, prober, canaries, &functions, relation).await? {
+        let (what, before) = match culprit(ctx, prober, canaries, &surface.triggered, &functions, relation).await? {
             Some(Culprit::Writes(writes)) => {
                 let victim = prober.tenants.last().cloned().unwrap_or_default();
                 (format!("after tenant {victim} writes its own rows (no-op writes that fire the triggers), reads"), format!("-- as tenant {victim}:\n{}", writes.join(";\n")))
@@ -99,10 +100,9 @@ pub async fn everything(ctx: &TierContext<'_>, prober: &Prober, canaries: &Canar
 /// returns another tenant's marker, as a [`Read`]. On a session of its
 /// own: a pooled one may still carry a tenant a session-level context left
 /// behind (that is `rls.context_bleed`'s finding, not a principal's).
-pub async fn relations_as(ctx: &TierContext<'_>, prober: &Prober, canaries: &Canaries<'_>, context: &Context) -> Result<Vec<Read>, sqlx::Error> {
-    let relations = search::readable(ctx.pool, &prober.actor.role).await?;
+pub async fn relations_as(ctx: &TierContext<'_>, prober: &Prober, canaries: &Canaries<'_>, relations: &[Readable], context: &Context) -> Result<Vec<Read>, sqlx::Error> {
     let mut conn = ctx.acting_pool().connect_options().connect().await?;
-    let reads = relations_on(&mut conn, prober, canaries, context, &relations).await;
+    let reads = relations_on(&mut conn, prober, canaries, context, relations).await;
     conn.close().await?;
     reads
 }
@@ -252,6 +252,7 @@ async fn culprit(
     ctx: &TierContext<'_>,
     prober: &Prober,
     canaries: &Canaries<'_>,
+    triggered: &[Triggered],
     functions: &[&Function],
     relation: &Readable,
 ) -> Result<Option<Culprit>, sqlx::Error> {
@@ -267,7 +268,7 @@ async fn culprit(
             return Ok(None);
         }
         let culprit = match &cause {
-            None => Culprit::Writes(effects::victim_writes(&mut tx, ctx, prober, canaries).await?),
+            None => Culprit::Writes(effects::victim_writes(&mut tx, ctx, prober, canaries, triggered).await?),
             Some(statement) => {
                 invoked(&mut tx, statement).await?;
                 Culprit::Call(statement.clone())

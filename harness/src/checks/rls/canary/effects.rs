@@ -80,14 +80,19 @@ pub fn touch(table: &QualName, column: &str, tag: &str) -> String {
 /// B's writes on `conn` (a transaction), acting as B; returns those that
 /// went through. The connection is left acting as B: the caller enters its
 /// own principal again.
-pub async fn victim_writes(conn: &mut PgConnection, ctx: &TierContext<'_>, prober: &Prober, canaries: &Canaries<'_>) -> Result<Vec<String>, sqlx::Error> {
+pub async fn victim_writes(
+    conn: &mut PgConnection,
+    ctx: &TierContext<'_>,
+    prober: &Prober,
+    canaries: &Canaries<'_>,
+    tables: &[Triggered],
+) -> Result<Vec<String>, sqlx::Error> {
     let Some((victim, index)) = victim(prober, canaries).filter(|_| !ctx.read_only) else { return Ok(Vec::new()) };
-    let tables = triggered(ctx, &prober.actor.role).await?;
     if tables.is_empty() || prober.actor.enter(conn, &Context::Tenant(victim)).await?.is_err() {
         return Ok(Vec::new());
     }
     let mut written = Vec::new();
-    for table in &tables {
+    for table in tables {
         let update = table.column.as_ref().filter(|_| table.on_update).map(|c| touch(&table.name, c, &canaries.tags[index]));
         let insert = match ctx.catalog.tables.iter().find(|t| t.name == table.name) {
             Some(t) if table.on_insert => insert_row(ctx, t, index, &[]),

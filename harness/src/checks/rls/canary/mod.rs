@@ -138,8 +138,26 @@ pub(super) struct Covered {
     pub calls: usize,
     pub large_objects: usize,
     pub channels: usize,
-    /// Contexts without a tenant the relations were searched under.
+    /// Other principals the relations were searched as (no tenant,
+    /// `anon`, users of no or of two tenants).
     pub contexts: usize,
+}
+
+/// What the application role can reach on the tier, read once for every
+/// pass of the probe: the relations it may read, and the tables whose
+/// triggers B's writes fire.
+struct Surface {
+    relations: Vec<search::Readable>,
+    triggered: Vec<effects::Triggered>,
+}
+
+impl Surface {
+    async fn read(ctx: &TierContext<'_>, role: &str) -> Result<Surface, sqlx::Error> {
+        Ok(Surface {
+            relations: search::readable(ctx.pool, role).await?,
+            triggered: effects::triggered(ctx, role).await?,
+        })
+    }
 }
 
 pub async fn check(ctx: &TierContext<'_>, prober: &Prober) -> Vec<Finding> {
@@ -148,13 +166,17 @@ pub async fn check(ctx: &TierContext<'_>, prober: &Prober) -> Vec<Finding> {
     let Some(canaries) = ctx.seeded.and_then(|seeded| Canaries::new(seeded, actor)) else {
         return vec![CANARY_LEAK.skip(tier, "*", "no canaries: tierguard did not seed this tier's rows (or does not know the acting tenant)")];
     };
+    let surface = match Surface::read(ctx, &prober.actor.role).await {
+        Ok(surface) => surface,
+        Err(e) => return vec![CANARY_LEAK.error(tier, "*", format!("could not read what the application role can reach: {e}"))],
+    };
     let mut covered = Covered::default();
-    let mut findings = match calls::everything(ctx, prober, &canaries, &mut covered).await {
+    let mut findings = match calls::everything(ctx, prober, &canaries, &surface, &mut covered).await {
         Ok(findings) => findings,
         Err(e) => return vec![CANARY_LEAK.error(tier, "*", format!("canary probe failed: {e}"))],
     };
     if !ctx.read_only {
-        match notify::check(ctx, prober, &canaries, &mut covered).await {
+        match notify::check(ctx, prober, &canaries, &surface.triggered, &mut covered).await {
             Ok(found) => findings.extend(found),
             Err(e) => findings.push(CANARY_LEAK.error(tier, "notifications", format!("notification probe failed: {e}"))),
         }
@@ -163,9 +185,9 @@ pub async fn check(ctx: &TierContext<'_>, prober: &Prober) -> Vec<Finding> {
     // `anon`) no marker may be readable; in the membership model, a user
     // of no tenant sees none either, and a user of two tenants only theirs.
     // A relation already failing is not reported twice.
-    for (context, canaries) in principals(ctx, &canaries).await {
+    for (context, canaries) in principals(ctx, prober, &canaries) {
         let failing: Vec<String> = findings.iter().map(|f| f.object.clone()).collect();
-        match calls::relations_as(ctx, prober, &canaries, &context).await {
+        match calls::relations_as(ctx, prober, &canaries, &surface.relations, &context).await {
             Ok(reads) => findings.extend(reads.into_iter().filter(|r| !failing.contains(&r.object)).map(|r| leak(ctx, prober, &canaries, &context, r))),
             Err(e) => findings.push(CANARY_LEAK.error(tier, "*", format!("canary probe with {} failed: {e}", context.describe()))),
         }
@@ -196,13 +218,13 @@ pub async fn check(ctx: &TierContext<'_>, prober: &Prober) -> Vec<Finding> {
 
 /// The principals besides tenant A, each with the tenants whose markers
 /// it may read.
-async fn principals<'a>(ctx: &TierContext<'_>, canaries: &Canaries<'a>) -> Vec<(Context, Canaries<'a>)> {
+fn principals<'a>(ctx: &TierContext<'_>, prober: &Prober, canaries: &Canaries<'a>) -> Vec<(Context, Canaries<'a>)> {
     let nobody = canaries.read_by(&[]);
     let mut principals = vec![(Context::Unset, nobody.clone())];
     if ctx.tenancy.model(ctx.tier()).jwt() {
         principals.push((Context::Anonymous, nobody.clone()));
     }
-    if let Some(users) = super::membership::Users::read(ctx).await {
+    if let Some(users) = &prober.members {
         principals.push((Context::User(users.of_none.clone()), nobody));
         if let Some((user, tenants)) = &users.of_several {
             let tenants: Vec<String> = tenants.iter().cloned().collect();

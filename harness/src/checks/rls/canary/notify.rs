@@ -16,7 +16,8 @@ use std::time::Duration;
 
 use sqlx::postgres::PgListener;
 
-use super::{effects, leak, Canaries, Covered, Read, Seen};
+use super::effects::{self, Triggered};
+use super::{leak, Canaries, Covered, Read, Seen};
 use crate::canary::SQL_PATTERN;
 use crate::checks::rls::act::Context;
 use crate::checks::rls::Prober;
@@ -30,7 +31,7 @@ static CHANNEL: LazyLock<regex::Regex> =
     LazyLock::new(|| regex::Regex::new(r"(?i)pg_notify\s*\(\s*'([^']+)'|\bnotify\s+([a-z_][a-z0-9_$]*)").expect("channel pattern"));
 static MARKER: LazyLock<regex::Regex> = LazyLock::new(|| regex::Regex::new(SQL_PATTERN).expect("marker pattern"));
 
-pub async fn check(ctx: &TierContext<'_>, prober: &Prober, canaries: &Canaries<'_>, covered: &mut Covered) -> Result<Vec<Finding>, sqlx::Error> {
+pub async fn check(ctx: &TierContext<'_>, prober: &Prober, canaries: &Canaries<'_>, triggered: &[Triggered], covered: &mut Covered) -> Result<Vec<Finding>, sqlx::Error> {
     let mut channels: Vec<String> = ctx
         .catalog
         .functions
@@ -47,7 +48,7 @@ pub async fn check(ctx: &TierContext<'_>, prober: &Prober, canaries: &Canaries<'
     let mut listener = PgListener::connect_with(ctx.acting_pool()).await?;
     listener.listen_all(channels.iter().map(String::as_str)).await?;
     let mut writes = Vec::new();
-    let notifying = effects::triggered(ctx, &prober.actor.role).await?.into_iter().filter(|t| t.notifies);
+    let notifying = triggered.iter().filter(|t| t.notifies);
     for table in notifying {
         let Some(column) = &table.column else { continue };
         let statement = effects::touch(&table.name, column, &canaries.tags[index]);

@@ -23,7 +23,7 @@ use std::collections::HashSet;
 use std::fmt::Write as _;
 
 use refusals::{by_policy, refused_by, set_aside, MAX_SET_ASIDE};
-use crate::checks::sqlstate::FEATURE_NOT_SUPPORTED;
+use crate::sql::sqlstate::FEATURE_NOT_SUPPORTED;
 pub use statements::insert_row;
 use statements::{Kind, KINDS};
 
@@ -74,15 +74,19 @@ struct Leak {
 
 /// `copies`: tables outside the tenancy holding tenants' data (see
 /// `canary::copies`), observed beside the table itself.
-pub async fn check(ctx: &TierContext<'_>, prober: &Prober, table: &Table, scope: &TenantScope, ledger: &Ledger, copies: &[Observed]) -> Finding {
+pub async fn check(
+    ctx: &TierContext<'_>,
+    prober: &Prober,
+    table: &Table,
+    scope: &TenantScope,
+    truth: &Truth,
+    ledger: &Ledger,
+    copies: &[Observed],
+) -> Finding {
     let tier = ctx.tier();
     if ctx.read_only {
         return WRITE_LEAK.skip(tier, &table.name, "external server: write probes are not run, even rolled back");
     }
-    let truth = match Truth::read(ctx.pool, table, scope).await {
-        Ok(t) => t,
-        Err(e) => return WRITE_LEAK.error(tier, &table.name, format!("could not read the ground truth: {e}")),
-    };
     let observed = Observed::new(table, scope);
     let tally = ledger.tally(&table.name);
     let present: Vec<&String> = tally.tenants().collect();
@@ -99,7 +103,7 @@ pub async fn check(ctx: &TierContext<'_>, prober: &Prober, table: &Table, scope:
         prober,
         table,
         scope,
-        truth: &truth,
+        truth,
         held: &held,
         observed: &observed,
         copies,

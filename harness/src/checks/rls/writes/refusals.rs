@@ -3,11 +3,11 @@
 //! transaction and the write tried again; anything else is named.
 
 use crate::catalog::QualName;
-use crate::checks::acting::Refusal;
+use crate::tenancy::acting::Refusal;
 use crate::checks::TierContext;
 use crate::sql::quote_ident;
 
-use crate::checks::sqlstate::{self, CHECK_VIOLATION, EXCLUSION_VIOLATION, FEATURE_NOT_SUPPORTED, INSUFFICIENT_PRIVILEGE, NOT_NULL_VIOLATION, UNIQUE_VIOLATION};
+use crate::sql::sqlstate::{self, CHECK_VIOLATION, EXCLUSION_VIOLATION, FEATURE_NOT_SUPPORTED, INSUFFICIENT_PRIVILEGE, NOT_NULL_VIOLATION, UNIQUE_VIOLATION};
 
 /// Constraints one write may set aside before it is called inconclusive.
 pub(super) const MAX_SET_ASIDE: usize = 6;

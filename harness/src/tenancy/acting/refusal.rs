@@ -4,7 +4,7 @@
 use sqlx::postgres::PgDatabaseError;
 
 use crate::catalog::{Catalog, QualName};
-use crate::checks::sqlstate::TRANSIENT;
+use crate::sql::sqlstate::TRANSIENT;
 
 /// Times a probe or read runs when it keeps meeting another transaction.
 pub const ATTEMPTS: usize = 3;

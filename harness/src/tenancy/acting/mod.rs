@@ -1,9 +1,12 @@
-//! Acting as the application: the one place that takes the application role
-//! and sets the tenant context the way the application does (`[tenancy]
-//! context`: `set_config(..., true)`, a session `SET`, or the schema's own
-//! function). The isolation probes, the writing integrity probes (sandbox)
-//! and the pooled-connection probe all act through [`Actor::enter`], so
-//! every probe sees the tenant exactly as the application sets it.
+//! Acting as a principal: the one place that takes the application role
+//! and sets the context the way the application does (`[tenancy]
+//! context`: `set_config(..., true)`, a session `SET`, the schema's own
+//! function, or JWT claims as PostgREST sets them) for a tenant, a user
+//! with its memberships, no one, or a tenant with one more claim. The
+//! isolation probes, the writing integrity probes (sandbox), the
+//! pooled-connection probe and the latency queries all act through an
+//! [`Actor`] (read once per tier), so every probe sees the tenant exactly as
+//! the application sets it.
 
 mod jwt;
 mod refusal;
@@ -15,7 +18,7 @@ use std::collections::BTreeMap;
 
 use crate::tenancy::inputs::claim_path;
 use crate::tenancy::model::{Membership, Model, ANON};
-use crate::checks::TierContext;
+use crate::tenancy::Tenancy;
 use crate::sql::{quote_ident, quote_literal};
 use crate::scenario::ContextMechanism;
 
@@ -75,17 +78,17 @@ impl Actor {
     /// The application as the tier's tenancy and the scenario describe it;
     /// None when no app role or tenant setting is given or inferred. In
     /// the membership model, reads which user acts for each tenant.
-    pub async fn of(ctx: &TierContext<'_>) -> Option<Actor> {
+    pub async fn of(tenancy: &Tenancy, tier: &str, mechanism: &ContextMechanism, pool: &PgPool) -> Option<Actor> {
         let mut actor = Actor {
-            role: ctx.tenancy.app_role.clone()?,
-            guc: ctx.tenancy.guc(ctx.tier())?.to_string(),
-            mechanism: ctx.scenario.tenancy.context.clone(),
+            role: tenancy.app_role.clone()?,
+            guc: tenancy.guc(tier)?.to_string(),
+            mechanism: mechanism.clone(),
             jwt: None,
             members: None,
         };
-        let model = ctx.tenancy.model(ctx.tier());
+        let model = tenancy.model(tier);
         if let Model::Membership(membership) = model {
-            actor.members = Some(sole_members(ctx.pool, membership).await.unwrap_or_default());
+            actor.members = Some(sole_members(pool, membership).await.unwrap_or_default());
         }
         actor.jwt = match model {
             Model::Claim { path } => Some(Jwt { path: path.clone() }),

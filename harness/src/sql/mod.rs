@@ -2,6 +2,8 @@
 //! literals and schema-qualified names. Depends on nothing of ours, so any
 //! module may use it.
 
+pub mod sqlstate;
+
 use std::fmt;
 
 use serde::{Deserialize, Serialize};

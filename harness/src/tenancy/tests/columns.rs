@@ -1,0 +1,74 @@
+use super::*;
+
+/// An OLTP tier keyed on tenant_id under app.tenant, and a warehouse tier
+/// keyed on account_id under warehouse.account, with a legacy table keyed
+/// on org_id and one whose policy only names workspace_id in a subquery.
+fn two_tiers() -> (Scenario, Vec<Catalog>) {
+    let setting = |column: &str, guc: &str| format!("({column} = (NULLIF(current_setting('{guc}'::text, true), ''::text))::uuid)");
+    let mut oltp = catalog(vec![
+        with_policy(table("public.tenants", &[("id", true)], &[]), &setting("id", "app.tenant")),
+        with_policy(
+            table("public.campaigns", &[("id", true), ("tenant_id", true)], &[("campaigns_tenant_fk", &["tenant_id"], "public.tenants", &["id"])]),
+            &setting("tenant_id", "app.tenant"),
+        ),
+        with_policy(table("public.leads", &[("id", true), ("tenant_id", true)], &[]), &setting("tenant_id", "app.tenant")),
+    ]);
+    oltp.tier = "oltp".into();
+    let mut olap = catalog(vec![
+        with_policy(table("public.campaign_stats", &[("id", true), ("account_id", true)], &[]), &setting("account_id", "warehouse.account")),
+        with_policy(table("public.usage_daily", &[("id", true), ("account_id", true)], &[]), &setting("account_id", "warehouse.account")),
+        with_policy(table("public.legacy_exports", &[("id", true), ("org_id", true)], &[]), &setting("org_id", "warehouse.account")),
+        with_policy(
+            table("public.workspace_rollups", &[("id", true), ("workspace_id", true)], &[]),
+            "(workspace_id IN ( SELECT w.id FROM workspaces w WHERE (w.account_id = (current_setting('warehouse.account'::text))::uuid)))",
+        ),
+    ]);
+    olap.tier = "olap".into();
+    let overrides = Overrides {
+        tiers: vec![("oltp".into(), vec![PathBuf::from("a.sql")]), ("olap".into(), vec![PathBuf::from("b.sql")])],
+        ..Overrides::default()
+    };
+    (Scenario::resolve(None, overrides).expect("scenario"), vec![oltp, olap])
+}
+
+fn scope_in<'t>(tenancy: &'t Tenancy, tier: &str, table: &str) -> Option<&'t TenantScope> {
+    let (schema, name) = table.split_once('.').unwrap();
+    tenancy.scope(tier, &QualName { schema: schema.into(), name: name.into() })
+}
+
+#[test]
+fn each_tier_takes_the_tenant_column_and_setting_its_own_policies_use() {
+    let (scenario, catalogs) = two_tiers();
+    let tenancy = Tenancy::infer(&scenario, &catalogs).unwrap();
+    assert_eq!((tenancy.column("oltp"), tenancy.guc("oltp")), (Some("tenant_id"), Some("app.tenant")));
+    assert_eq!((tenancy.column("olap"), tenancy.guc("olap")), (Some("account_id"), Some("warehouse.account")));
+    // tenant_id and account_id are each carried by two tables: the likelier name wins overall
+    assert_eq!(tenancy.tier("oltp").unwrap().column_origin, Origin::Inferred);
+    assert_eq!(tenancy.tier("olap").unwrap().column_origin, Origin::TierPolicies);
+    assert_eq!(scope_in(&tenancy, "olap", "public.usage_daily"), Some(&TenantScope::Column("account_id".into())));
+    // a table whose policy compares another candidate with the tier's setting
+    assert_eq!(scope_in(&tenancy, "olap", "public.legacy_exports"), Some(&TenantScope::Column("org_id".into())));
+    // naming a column inside a subquery does not make it the tenant
+    assert_eq!(scope_in(&tenancy, "olap", "public.workspace_rollups"), None);
+    let unknown = tenancy.unscoped().iter().find(|u| u.table == "public.workspace_rollups").unwrap();
+    assert_eq!(unknown.class, Class::Unknown);
+    let snippet = tenancy.snippet().unwrap();
+    assert!(snippet.contains("[tiers.olap.tenancy]\ncolumn = \"account_id\"\nguc = \"warehouse.account\""), "{snippet}");
+    assert!(snippet.contains("[tenancy.columns]\n\"olap.public.legacy_exports\" = \"org_id\""), "{snippet}");
+    let described = tenancy.describe().join("\n");
+    assert!(described.contains("tenancy olap: column account_id (inferred from this tier's policies) · setting warehouse.account (inferred from this tier's policies) · 3 table(s) by column"), "{described}");
+    assert!(described.contains("tenant column (inferred) olap.public.legacy_exports: org_id, not the tier's"), "{described}");
+}
+
+#[test]
+fn declared_tier_and_table_columns_win_over_inference() {
+    let (mut scenario, catalogs) = two_tiers();
+    scenario.tenancy.tiers.insert("olap".into(), TierTenancyHints { column: Some("account_id".into()), guc: Some("warehouse.account".into()) });
+    scenario.tenancy.columns.push(("olap.public.workspace_rollups".parse().unwrap(), "workspace_id".into()));
+    let tenancy = Tenancy::infer(&scenario, &catalogs).unwrap();
+    assert_eq!(tenancy.tier("olap").unwrap().guc_origin, Origin::Declared);
+    assert_eq!(scope_in(&tenancy, "olap", "public.workspace_rollups"), Some(&TenantScope::Column("workspace_id".into())));
+    let snippet = tenancy.snippet().unwrap_or_default();
+    assert!(!snippet.contains("[tiers.olap.tenancy]"), "{snippet}");
+    assert!(!snippet.contains("workspace_rollups"), "declared: {snippet}");
+}
