@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::checks::{Family, Severity};
 use crate::provision::BackendChoice;
-use crate::scenario::{Format, LayoutChoice, Overrides, Reference};
+use crate::scenario::{Format, LayoutChoice, Overrides, Reference, Shard};
 
 #[derive(Debug, Parser)]
 #[command(name = "tierguard", version, about = "Integrity and tenant-isolation audit for multi-tenant PostgreSQL split over several databases")]
@@ -26,6 +26,19 @@ pub enum Commands {
     Checks(ChecksArgs),
     /// What a migration changes in what tenants can do: the scenario run on a base and a head schema.
     Diff(Box<DiffArgs>),
+    /// Join the report folders of `run --shard K/N` into one, as one unsharded run reports.
+    Merge(MergeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The shards' report folders, one per shard.
+    #[arg(required = true, value_name = "DIR")]
+    pub dirs: Vec<PathBuf>,
+
+    /// Where the joined reports go.
+    #[arg(long, value_name = "OUT", required = true)]
+    pub report_dir: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -187,6 +200,10 @@ pub struct RunArgs {
     /// Record today's failures in FILE, accepted from now on (with --baseline FILE).
     #[arg(long, value_name = "FILE")]
     pub write_baseline: Option<PathBuf>,
+
+    /// Run the K-th of N deterministic parts of the checks (join them with `tierguard merge`).
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<Shard>,
 }
 
 impl RunArgs {
@@ -207,6 +224,7 @@ impl RunArgs {
             report_dir: self.report_dir,
             fail_on: self.fail_on,
             strict: self.strict,
+            shard: self.shard,
             layout: self.layout,
             keep_going: self.keep_going,
             stub_extensions: self.stub_extensions,

@@ -16,6 +16,7 @@ pub mod cli;
 pub mod diff;
 pub mod error;
 pub mod load;
+pub mod merge;
 pub mod names;
 pub mod provision;
 pub mod replay;
@@ -41,7 +42,7 @@ mod layers {
 
     /// Top to bottom.
     const LAYERS: &[&[&str]] = &[
-        &["audit", "diff", "replay"],
+        &["audit", "diff", "merge", "replay"],
         &["run"],
         &["cli", "report", "names", "accept"],
         &["checks"],

@@ -98,6 +98,20 @@ async fn dispatch(cli: Cli) -> ExitCode {
                 Err(e) => fail(&e),
             }
         }
+        Commands::Merge(args) => match tierguard::merge::merge(&args.dirs, &args.report_dir) {
+            Ok(merged) => {
+                for note in &merged.notes {
+                    tierguard::run::tell(note);
+                }
+                say(terminal::summary(&merged.report, &args.report_dir, merged.gate).trim_end());
+                if merged.failed {
+                    ExitCode::from(EXIT_GATE_FAILED)
+                } else {
+                    ExitCode::SUCCESS
+                }
+            }
+            Err(e) => fail(&e),
+        },
         Commands::Replay(args) => {
             let overrides = Overrides {
                 backend: args.backend,

@@ -16,7 +16,7 @@ use crate::checks::{self, Family, Finding, TierContext};
 use crate::error::{HarnessError, Result};
 use crate::provision::{self, BackendKind, Server};
 use crate::report::{self, stats, Report, Summary, TierReport};
-use crate::scenario::Scenario;
+use crate::scenario::{Scenario, Unit};
 use crate::seed;
 
 /// Test hook: `panic-after-provision` makes the run panic once servers are up.
@@ -61,6 +61,11 @@ pub async fn run(scenario: &Scenario) -> Result<Outcome> {
     report::check_writable(&dir)?;
     crate::load::check_stubs(&scenario.loading.stub_extensions)?;
     let baseline = scenario.baselines.read.as_deref().map(crate::accept::Baseline::read).transpose()?;
+    if let (Some(shard), Some(_)) = (scenario.shard, &scenario.baselines.write) {
+        return Err(HarnessError::input(format!(
+            "--write-baseline with --shard {shard}: a shard sees only its part of the failures; record the baseline from a run without --shard"
+        )));
+    }
     let files = scenario
         .tiers
         .iter()
@@ -157,18 +162,23 @@ pub async fn run(scenario: &Scenario) -> Result<Outcome> {
     }
     // Tables left empty by `on_unsatisfiable = "skip"` are reported whatever
     // families run: every check that reads them sees an empty table.
-    let mut findings: Vec<Finding> = tiers.iter().flat_map(|t| checks::load::findings(&t.server.tier, &t.failed)).collect();
-    findings.extend(seeded.as_ref().map(|s| checks::check::domain::unseeded(s)).unwrap_or_default());
-    findings.extend(audit(
-        &Audit {
-            scenario,
-            tenancy: &tenancy,
-            seeded: seeded.as_ref(),
-            read_only: external,
-        },
-        &audited,
-    )
-    .await);
+    let mut findings: Vec<Finding> = Vec::new();
+    if scenario.reports_phases() {
+        findings.extend(tiers.iter().flat_map(|t| checks::load::findings(&t.server.tier, &t.failed)));
+        findings.extend(seeded.as_ref().map(|s| checks::check::domain::unseeded(s)).unwrap_or_default());
+    }
+    let phases = findings.len();
+    let audit = Audit {
+        scenario,
+        tenancy: &tenancy,
+        seeded: seeded.as_ref(),
+        read_only: external,
+    };
+    findings.extend(checks_of(&audit, &audited).await);
+    // A shard keeps its findings as the checks gave them for the merge:
+    // what follows from what may depend on another shard's findings.
+    let raw = scenario.shard.map(|_| findings.clone());
+    checks::causes::attribute(&mut findings);
     lap("checks", &mut timings);
     progress(
         scenario,
@@ -239,6 +249,33 @@ pub async fn run(scenario: &Scenario) -> Result<Outcome> {
         origins: tiers.iter().map(|t| (t.server.tier.clone(), t.origins.clone())).collect(),
     };
     report::write(&report, &dir, &scenario.output, gate)?;
+    if let (Some(shard), Some(raw)) = (scenario.shard, raw) {
+        report::shard::ShardFile {
+            shard,
+            scenario: report.scenario.clone(),
+            seed: scenario.seed,
+            fail_on: gate.fail_on,
+            strict: gate.strict,
+            formats: scenario.output.formats.iter().map(|f| f.name().to_string()).collect(),
+            accepts: scenario.accepts.iter().map(report::shard::Accepted::of).collect(),
+            baseline: scenario.baselines.read.clone(),
+            findings: raw
+                .into_iter()
+                .enumerate()
+                .map(|(i, finding)| report::shard::Placed {
+                    unit: if i < phases { Unit::PHASES } else { unit_of(scenario, &finding) },
+                    elapsed_us: finding.elapsed.map(|e| e.as_micros() as u64),
+                    finding,
+                })
+                .collect(),
+            tiers: report.tiers.clone(),
+            unscoped: report.unscoped.clone(),
+            origins: report.origins.clone(),
+            timings: report.timings.clone(),
+            probes: report.probes,
+        }
+        .write(&dir)?;
+    }
     report::publish(&report, gate).map_err(|e| HarnessError::Report { path: dir.clone(), message: format!("GitHub Actions summary: {e}") })?;
     Ok(Outcome { report, dir, failed })
 }
@@ -345,8 +382,23 @@ pub struct Audit<'a> {
 }
 
 /// Every selected check family on every tier (its catalog and a pool on
-/// its database), tiers concurrently.
+/// its database), tiers concurrently; a failure that follows from another
+/// is attributed to its root.
 pub async fn audit(audit: &Audit<'_>, tiers: &[(&Catalog, &PgPool)]) -> Vec<Finding> {
+    let mut findings = checks_of(audit, tiers).await;
+    checks::causes::attribute(&mut findings);
+    findings
+}
+
+/// Where `finding` stands in one unsharded run (after the phases).
+fn unit_of(scenario: &Scenario, finding: &Finding) -> Unit {
+    let family: Family = finding.family().parse().unwrap_or(Family::Rls);
+    scenario.unit_of((family != Family::Orphan).then_some(finding.tier.as_str()), family)
+}
+
+/// [`audit`]'s findings as the checks give them, in the order of
+/// `Scenario::unit_of`.
+async fn checks_of(audit: &Audit<'_>, tiers: &[(&Catalog, &PgPool)]) -> Vec<Finding> {
     let acts = audit.scenario.runs(Family::Rls) || audit.scenario.runs(Family::Latency);
     let per_tier = futures::future::join_all(tiers.iter().map(|&(catalog, pool)| async move {
         let login = audit.tenancy.login.as_ref().or(audit.tenancy.app_role.as_ref());
@@ -374,10 +426,9 @@ pub async fn audit(audit: &Audit<'_>, tiers: &[(&Catalog, &PgPool)]) -> Vec<Find
     .await;
     let mut findings: Vec<Finding> = per_tier.into_iter().flatten().collect();
     // References may cross tiers: this family looks at all of them at once.
-    if audit.scenario.runs(Family::Orphan) {
+    if audit.scenario.checks(None, Family::Orphan) {
         findings.extend(checks::timed(checks::orphan::run(audit.scenario, tiers, audit.tenancy, audit.seeded.map(|s| s as &dyn SeedTruth))).await);
     }
-    checks::causes::attribute(&mut findings);
     findings
 }
 

@@ -784,3 +784,20 @@ fn toml_and_regex_errors_are_one_line_without_caret_drawings() {
         assert_eq!(err.trim_end().lines().count(), 1, "{file}: one line, no drawing: {err}");
     }
 }
+
+#[test]
+fn membership_in_a_bypassrls_role_is_the_app_roles_own_failure() {
+    // Roles belong to the whole server: this defect gets a server of its own.
+    let run = Run::new();
+    let tier = "oltp=fixtures/penguinmails/oltp.sql,fixtures/roles/member_of_bypassrls_role.sql";
+    let output = run.run(&["scenarios/penguinmails.toml", "--backend", "local", "--only", "rls", "--quiet", "--tier", tier]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let report = run.report();
+    let failures: Vec<(&str, &str)> =
+        findings_with_status(&report, "fail").iter().map(|f| (f["check"].as_str().unwrap(), f["tier"].as_str().unwrap())).collect();
+    assert_eq!(failures, [("rls.privileged_role", "oltp")], "one cause: the role graph; no probe acting as a tenant leaks");
+    let finding = findings_with_status(&report, "fail")[0];
+    let message = finding["message"].as_str().unwrap();
+    assert!(message.contains("can SET ROLE to `penguinmails_reporting`, which has BYPASSRLS") && message.contains("one SET ROLE leaves RLS behind"), "{message}");
+    assert_eq!(finding["details"]["fix"], "REVOKE penguinmails_reporting FROM penguinmails_app;");
+}

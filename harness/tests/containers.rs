@@ -166,3 +166,49 @@ fn sigkilled_runs_leave_no_container_once_the_next_run_is_done() {
         assert!(tierguard_containers(id).is_empty(), "{id} left running: {:?}", tierguard_containers(id));
     }
 }
+
+/// A Docker engine reached over TCP, as a remote one is: a listener on
+/// 127.0.0.1 that hands each connection to the local engine's socket,
+/// counting them.
+fn engine_over_tcp() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::os::unix::net::UnixStream;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+    let address = format!("tcp://{}", listener.local_addr().expect("address"));
+    let connections = std::sync::Arc::new(AtomicUsize::new(0));
+    let counted = connections.clone();
+    std::thread::spawn(move || {
+        for client in listener.incoming().map_while(Result::ok) {
+            counted.fetch_add(1, Ordering::SeqCst);
+            let Ok(engine) = UnixStream::connect("/var/run/docker.sock") else { continue };
+            let (mut client_in, mut engine_out) = (client.try_clone().expect("clone"), engine.try_clone().expect("clone"));
+            let (mut client_out, mut engine_in) = (client, engine);
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut client_in, &mut engine_out);
+                let _ = engine_out.shutdown(std::net::Shutdown::Write);
+            });
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut engine_in, &mut client_out);
+                let _ = client_out.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    (address, connections)
+}
+
+#[test]
+fn a_remote_engine_named_by_docker_host_is_used() {
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    require_engine();
+    let (docker_host, connections) = engine_over_tcp();
+    let reports = tempfile::tempdir().expect("tmp");
+    let id = run_id("docker-host");
+    let output = tierguard(reports.path(), &id).env("DOCKER_HOST", &docker_host).args(["--only", "rls", "--quiet"]).output().expect("runs");
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(connections.load(std::sync::atomic::Ordering::SeqCst) > 0, "no request went to {docker_host}");
+    let settled = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while !tierguard_containers(&id).is_empty() && std::time::Instant::now() < settled {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(tierguard_containers(&id).is_empty(), "left running: {:?}", tierguard_containers(&id));
+}

@@ -17,7 +17,7 @@ pub mod sandbox;
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 use sqlx::PgPool;
 
@@ -29,15 +29,18 @@ use crate::truth::SeedTruth;
 pub use crate::verdict::{Family, Severity, Status};
 
 /// One verdict about one object.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Finding {
-    pub check: &'static str,
+    /// A registered check's id (reading a report back, an id no check
+    /// has is refused).
+    #[serde(deserialize_with = "registered_id")]
+    pub check: Id,
     pub tier: String,
     pub object: String,
     pub status: Status,
     pub severity: Severity,
     pub message: String,
-    #[serde(skip_serializing_if = "Map::is_empty")]
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub details: Map<String, Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub repro: Option<Repro>,
@@ -61,6 +64,19 @@ pub struct Finding {
     pub elapsed: Option<std::time::Duration>,
 }
 
+/// A check's id. An alias, not `&'static str` written out: serde would
+/// take that for text borrowed from the input, and no report outlives it.
+pub type Id = &'static str;
+
+/// A check id read back from a report, as the registry's own `&'static str`.
+fn registered_id<'de, D: Deserializer<'de>>(deserializer: D) -> Result<&'static str, D::Error> {
+    let id = String::deserialize(deserializer)?;
+    registry::all()
+        .find(|check| check.id == id)
+        .map(|check| check.id)
+        .ok_or_else(|| serde::de::Error::custom(format!("`{id}` is no check of this tierguard")))
+}
+
 /// A file a finding refers to, written into the report folder.
 #[derive(Debug, Clone)]
 pub struct Attachment {
@@ -70,7 +86,7 @@ pub struct Attachment {
 }
 
 /// Why a failure does not fail the gate today.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Acceptance {
     /// `scenario` (an `[[accept]]` entry) or `baseline <file>`.
     pub by: String,
@@ -79,7 +95,7 @@ pub struct Acceptance {
     pub until: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Repro {
     pub seed: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -234,20 +250,21 @@ impl TierContext<'_> {
 /// Runs every selected family on one tier.
 pub async fn run_tier(ctx: &TierContext<'_>) -> Vec<Finding> {
     let mut findings = Vec::new();
-    if ctx.scenario.runs(Family::Rls) {
+    let checks = |family| ctx.scenario.checks(Some(ctx.tier()), family);
+    if checks(Family::Rls) {
         findings.extend(timed(rls::run(ctx)).await);
     }
-    if ctx.scenario.runs(Family::Fk) {
+    if checks(Family::Fk) {
         findings.extend(timed(fk::run(ctx)).await);
     }
-    if ctx.scenario.runs(Family::Check) {
+    if checks(Family::Check) {
         findings.extend(timed(check::run(ctx)).await);
     }
-    if ctx.scenario.runs(Family::Partition) {
+    if checks(Family::Partition) {
         findings.extend(timed(partition::run(ctx)).await);
     }
     // Last: timings should not compete with the other families' probes.
-    if ctx.scenario.runs(Family::Latency) {
+    if checks(Family::Latency) {
         findings.extend(timed(latency::run(ctx)).await);
     }
     findings

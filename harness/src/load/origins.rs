@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use regex::Regex;
 
 /// Where an object was created.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Origin {
     pub file: String,
     pub line: usize,
@@ -16,7 +16,7 @@ pub struct Origin {
 
 /// A tier's objects (`schema.name`) and where each was created; the first
 /// file loaded stands for objects created elsewhere.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Origins {
     created: BTreeMap<String, Origin>,
     first_file: Option<String>,

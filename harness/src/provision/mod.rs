@@ -25,7 +25,7 @@ pub use containers::{docker_answers, image_present, DEFAULT_IMAGE, IMAGE_ENV, RU
 pub use local::{find_bin_dir, BIN_DIR_ENV, VERSION_ENV};
 
 /// The backend a server actually runs on (what report.json names).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BackendKind {
     Local,

@@ -10,13 +10,14 @@ pub mod markdown;
 pub mod matrix;
 pub mod repro;
 pub mod sarif;
+pub mod shard;
 pub mod stats;
 pub mod terminal;
 
 use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::checks::{Finding, Gate, Status};
 use crate::error::{HarnessError, Result};
@@ -45,7 +46,7 @@ pub struct Report {
     pub origins: std::collections::BTreeMap<String, Origins>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TierReport {
     pub name: String,
     pub backend: BackendKind,
@@ -53,7 +54,7 @@ pub struct TierReport {
     pub tables: Vec<TableStat>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TableStat {
     pub name: String,
     pub rows: i64,

@@ -7,6 +7,7 @@ mod file;
 mod loading;
 mod output;
 mod overrides;
+mod shard;
 mod tenancy;
 mod tier_names;
 mod validate;
@@ -26,6 +27,7 @@ pub use self::acceptance::{Accept, Baselines};
 pub use self::loading::{Layout, LayoutChoice, Loading};
 pub use self::output::{Format, Output};
 pub use self::overrides::{Overrides, MAX_ROWS, MAX_TENANTS};
+pub use self::shard::{Shard, Unit};
 pub use self::tenancy::{ContextMechanism, ModelKind, TenancyHints, TierTenancyHints};
 pub use self::tier_names::{DeclaredPath, HopSpec, Reference, TierColumn, TierColumns, TierSpec, TierTable};
 use self::workload::{LatencyQuery, Measure, MeasureOverride};
@@ -98,6 +100,8 @@ pub struct Scenario {
     pub accepts: Vec<Accept>,
     /// `--baseline`, `--write-baseline`.
     pub baselines: Baselines,
+    /// `--shard K/N`: this run checks only its part (see `shard`).
+    pub shard: Option<Shard>,
     profiles: IndexMap<String, Profile>,
 }
 
@@ -210,6 +214,7 @@ impl Scenario {
             output: Output::default(),
             accepts: Vec::new(),
             baselines: Baselines::default(),
+            shard: None,
             profiles: IndexMap::new(),
         }
     }

@@ -30,6 +30,11 @@ impl Format {
         ("gitlab", Format::Gitlab),
     ];
 
+    /// The name `--format` takes.
+    pub fn name(self) -> &'static str {
+        Format::NAMES.iter().find(|(_, f)| *f == self).map(|(name, _)| *name).expect("every format is named")
+    }
+
     /// Every format but GitLab's, which only GitLab reads.
     pub fn defaults() -> Vec<Format> {
         vec![Format::Junit, Format::Json, Format::Sarif, Format::Md, Format::Html]

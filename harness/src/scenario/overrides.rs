@@ -25,6 +25,7 @@ pub struct Overrides {
     pub report_dir: Option<PathBuf>,
     pub fail_on: Option<Severity>,
     pub strict: bool,
+    pub shard: Option<super::Shard>,
     pub tenants: Option<u32>,
     pub rows: Option<u64>,
     pub profile: Option<String>,
@@ -112,6 +113,7 @@ impl Scenario {
         }
         set(&mut self.report_dir, o.report_dir);
         self.strict |= o.strict;
+        set(&mut self.shard, o.shard);
         if let Some(layout) = o.layout {
             self.loading.layout = layout;
         }

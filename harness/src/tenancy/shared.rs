@@ -4,13 +4,13 @@
 //! that tierguard could not find. A run prints both, once, so a wrong
 //! guess is seen and declared rather than silently passed.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::Tenancy;
 use crate::catalog::{Catalog, Table};
 use crate::scenario::{Scenario, TierTable};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Unscoped {
     pub tier: String,
     pub table: String,
@@ -18,7 +18,7 @@ pub struct Unscoped {
     pub why: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Class {
     /// Global by design: no isolation probe applies.

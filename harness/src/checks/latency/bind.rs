@@ -13,7 +13,7 @@ use crate::scenario::workload::{LatencyQuery, Param};
 
 /// One iteration: the tenant it acts as and its parameters as text (`None`
 /// is NULL), cast by the server to each parameter's type.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Binding {
     pub tenant: String,
     pub args: Vec<Option<String>>,

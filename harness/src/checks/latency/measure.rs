@@ -39,6 +39,10 @@ pub struct Measured {
     /// `EXPLAIN (ANALYZE, BUFFERS, VERBOSE, FORMAT JSON)` of the slowest
     /// iteration, re-run with its tenant and parameters.
     pub plan: Value,
+    /// The planner's plan (`EXPLAIN (VERBOSE, FORMAT JSON)`, not run) for
+    /// each distinct binding, in binding order: which binding ran slowest
+    /// depends on the machine, these do not.
+    pub plans: Vec<Value>,
     pub slowest: Binding,
 }
 
@@ -156,7 +160,17 @@ pub async fn measure(ctx: &TierContext<'_>, query: &LatencyQuery, bindings: &[Bi
         round_trip(conn, &request(actor, &slowest.tenant, None)).await?;
         context.push(ms(sent.elapsed()));
     }
-    let plan = explain(conn, actor, &slowest).await.map_err(|e| super::server_message(&e))?;
+    let plan = explain(conn, actor, &slowest, true).await.map_err(|e| super::server_message(&e))?;
+    let mut distinct: Vec<&Binding> = Vec::new();
+    for binding in bindings {
+        if !distinct.contains(&binding) {
+            distinct.push(binding);
+        }
+    }
+    let mut plans = Vec::with_capacity(distinct.len());
+    for binding in distinct {
+        plans.push(explain(conn, actor, binding, false).await.map_err(|e| super::server_message(&e))?);
+    }
     for conn in conns {
         let _ = conn.close().await;
     }
@@ -167,6 +181,7 @@ pub async fn measure(ctx: &TierContext<'_>, query: &LatencyQuery, bindings: &[Bi
         concurrency: connections as u32,
         warmup: effort.warmup,
         plan,
+        plans,
         slowest,
     })
 }
@@ -181,13 +196,15 @@ async fn round_trip(conn: &mut PgConnection, request: &str) -> Result<(), String
     Ok(())
 }
 
-/// The plan of one iteration, run again under the same tenant context.
-async fn explain(conn: &mut PgConnection, actor: &Actor, binding: &Binding) -> Result<Value, sqlx::Error> {
+/// The plan of one iteration under the same tenant context: run again
+/// (`analyze`, with times and buffers), or only planned.
+async fn explain(conn: &mut PgConnection, actor: &Actor, binding: &Binding, analyze: bool) -> Result<Value, sqlx::Error> {
     let mut tx = match actor.begin_on(conn, &Context::Tenant(binding.tenant.clone())).await? {
         Ok(tx) => tx,
         Err(refusal) => return Err(sqlx::Error::Protocol(refusal.message)),
     };
-    let plan = sqlx::query_scalar(&format!("EXPLAIN (ANALYZE, BUFFERS, VERBOSE, FORMAT JSON) {}", execute(binding)))
+    let options = if analyze { "ANALYZE, BUFFERS, VERBOSE, FORMAT JSON" } else { "VERBOSE, FORMAT JSON" };
+    let plan = sqlx::query_scalar(&format!("EXPLAIN ({options}) {}", execute(binding)))
         .fetch_one(&mut *tx)
         .await?;
     tx.rollback().await?;

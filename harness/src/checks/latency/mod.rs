@@ -36,7 +36,7 @@ pub async fn run(ctx: &TierContext<'_>) -> Vec<Finding> {
         match measured {
             Ok(measured) => {
                 findings.push(target::check(ctx, query, &measured, &plan_file));
-                findings.push(seq_scan::check(ctx, query, &measured.plan, &plan_file).await);
+                findings.push(seq_scan::check(ctx, query, &measured.plans, &plan_file).await);
             }
             Err((skipped, why)) => {
                 for id in [target::ID, seq_scan::ID] {

@@ -3,17 +3,18 @@
 //! `user_metadata.is_admin`) open other tenants' rows to whoever sets it.
 //! Acting as tenant A, each such setting or claim is set in turn to each
 //! value the policies compare it with (and `true`), and every table is
-//! read: a combination under which A sees another tenant's rows is
+//! read and written (the write probes' ways, judged by their effect): a
+//! combination under which A sees or changes another tenant's rows is
 //! reported, naming the input and value and listing the tables it opens.
-//! Only rows beyond those the tenant sees without the input count (those
-//! are `rls.read_leak`'s). Combinations the scenario declares in `[tenancy.privileged]` (a
+//! Only rows beyond those the tenant sees without the input count, and
+//! only tables where the plain write probe held (the rest are
+//! `rls.read_leak`'s and `rls.write_leak`'s). Combinations the scenario declares in `[tenancy.privileged]` (a
 //! platform admin) are reported as `info` passes, listing what they open;
 //! any other fails.
 
-use std::collections::BTreeMap;
-
 use super::act::{self, Case, Context, Outcome, Truth, ROW_ID};
-use super::Prober;
+use super::effect::{Ledger, Observed};
+use super::{writes, Prober};
 use crate::catalog::Table;
 use crate::checks::{CheckId, Finding, Severity, TierContext};
 use crate::tenancy::inputs::context_inputs;
@@ -22,14 +23,33 @@ use crate::tenancy::TenantScope;
 pub const CLAIM_ESCALATION: CheckId = CheckId::new(
     "rls.claim_escalation",
     Severity::Error,
-    r#"acting as tenant A with one more setting or JWT claim the policies read (`app.user_role`, `app.is_admin`, `user_metadata.is_admin`) set to a value they compare it with (or `true`), rows of other tenants beyond those A sees anyway become visible; the object names the input and value (`app.user_role=supervisor`), `details.tables` what it opens. Values declared in `[tenancy.privileged]` are `info` passes listing what they open"#,
+    r#"acting as tenant A with one more setting or JWT claim the policies read (`app.user_role`, `app.is_admin`, `user_metadata.is_admin`) set to a value they compare it with (or `true`), rows of other tenants beyond those A sees anyway become visible, or a write (the write probes' ways, TRUNCATE aside) changes, adds or removes them where the plain write probe held; the object names the input and value (`app.user_role=supervisor`), `details.tables` what it opens and `details.writes` the writes. Values declared in `[tenancy.privileged]` are `info` passes listing what they open"#,
 );
 
-/// What one input value opened: table → rows of other tenants seen, and
-/// the first case that showed it.
-type Opened = BTreeMap<String, (usize, Case)>;
+/// What one input value opened in one table: other tenants' rows read
+/// (beyond those the tenant sees anyway) or changed by a write, and the
+/// first case that showed it.
+struct Opening {
+    table: String,
+    /// `read`, or the kind of write (`update by key`, ...).
+    how: &'static str,
+    rows: usize,
+    case: Case,
+}
 
-pub async fn check(ctx: &TierContext<'_>, prober: &Prober, tables: &[(&Table, &TenantScope, Truth)]) -> Vec<Finding> {
+/// The tables (`schema.table`) where the plain write probe already leaks:
+/// a write there proves nothing about the input.
+pub type WriteLeaking = std::collections::BTreeSet<String>;
+
+#[allow(clippy::too_many_arguments)]
+pub async fn check(
+    ctx: &TierContext<'_>,
+    prober: &Prober,
+    tables: &[(&Table, &TenantScope, Truth)],
+    ledger: &Ledger,
+    copies: &[Observed],
+    write_leaking: &WriteLeaking,
+) -> Vec<Finding> {
     let tier = ctx.tier();
     let Some(tenancy) = ctx.tenancy.tier(tier) else { return Vec::new() };
     let inputs = context_inputs(ctx.catalog, tenancy);
@@ -37,37 +57,44 @@ pub async fn check(ctx: &TierContext<'_>, prober: &Prober, tables: &[(&Table, &T
         return vec![CLAIM_ESCALATION.pass(tier, "*", "the policies read no setting or claim besides the tenant")];
     }
     let tenant = prober.tenants[0].clone();
-    // Each table's ground truth, and the other tenants' rows the tenant
-    // sees plainly (rls.read_leak's finding): an input opens only rows
-    // beyond those.
-    let mut truths = Vec::new();
+    // Other tenants' rows the tenant sees plainly (rls.read_leak's
+    // finding): an input opens only rows beyond those.
+    let mut seen_plainly = Vec::new();
     for (table, _, truth) in tables {
         let plain = prober.case(Context::Tenant(tenant.clone()), format!("SELECT {ROW_ID} FROM {}", table.name.sql()), false);
-        let seen_plainly = match act::run(ctx.acting_pool(), &plain).await {
+        seen_plainly.push(match act::run(ctx.acting_pool(), &plain).await {
             Ok(Outcome::Rows(seen)) => truth.foreign(&seen, &tenant).len(),
             Ok(_) => 0,
             Err(e) => return vec![CLAIM_ESCALATION.error(tier, &table.name, format!("probe failed: {e}"))],
-        };
-        truths.push((table, truth, seen_plainly));
+        });
     }
     let mut findings = Vec::new();
-    let mut tried = 0;
+    let (mut reads, mut writes) = (0, 0);
     for input in &inputs {
         for value in &input.values {
-            let mut opened = Opened::new();
-            for (table, truth, seen_plainly) in &truths {
+            let mut opened = Vec::new();
+            for ((table, scope, truth), seen_plainly) in tables.iter().zip(&seen_plainly) {
                 let context = Context::Elevated { tenant: tenant.clone(), input: input.name.clone(), value: value.clone() };
                 let case = prober.case(context, format!("SELECT {ROW_ID} FROM {}", table.name.sql()), false);
-                tried += 1;
+                reads += 1;
                 match act::run(ctx.acting_pool(), &case).await {
                     Ok(Outcome::Rows(seen)) => {
                         let foreign = truth.foreign(&seen, &tenant).len().saturating_sub(*seen_plainly);
                         if foreign > 0 {
-                            opened.insert(table.name.to_string(), (foreign, case));
+                            opened.push(Opening { table: table.name.to_string(), how: "read", rows: foreign, case });
                         }
                     }
                     Ok(_) => {}
                     Err(e) => return vec![CLAIM_ESCALATION.error(tier, &table.name, format!("probe failed: {e}"))],
+                }
+                if ctx.read_only || write_leaking.contains(&table.name.to_string()) {
+                    continue;
+                }
+                writes += 1;
+                match writes::escalated(ctx, prober, table, scope, truth, ledger, copies, (&input.name, value)).await {
+                    Ok(Some(write)) => opened.push(Opening { table: table.name.to_string(), how: write.kind, rows: write.rows, case: write.case }),
+                    Ok(None) => {}
+                    Err(why) => return vec![CLAIM_ESCALATION.error(tier, &table.name, format!("write probe with {} = '{value}' failed: {why}", input.name))],
                 }
             }
             if !opened.is_empty() {
@@ -80,22 +107,31 @@ pub async fn check(ctx: &TierContext<'_>, prober: &Prober, tables: &[(&Table, &T
         findings.push(CLAIM_ESCALATION.pass(
             tier,
             "*",
-            format!("{tried} case(s): no value the policies compare {} with opens another tenant's rows", names.join(", ")),
+            format!(
+                "{reads} read(s) and {writes} table(s) written: no value the policies compare {} with opens another tenant's rows",
+                names.join(", ")
+            ),
         ));
     }
     findings
 }
 
-fn finding(ctx: &TierContext<'_>, prober: &Prober, input: &str, value: &str, tenant: &str, opened: Opened) -> Finding {
+fn finding(ctx: &TierContext<'_>, prober: &Prober, input: &str, value: &str, tenant: &str, opened: Vec<Opening>) -> Finding {
     let object = format!("{input}={value}");
-    let tables: Vec<String> = opened.keys().cloned().collect();
-    let rows: usize = opened.values().map(|(n, _)| n).sum();
+    let mut tables: Vec<String> = opened.iter().map(|o| o.table.clone()).collect();
+    tables.dedup();
+    let written: Vec<String> = opened.iter().filter(|o| o.how != "read").map(|o| format!("{}: {}", o.table, o.how)).collect();
+    let rows: usize = opened.iter().map(|o| o.rows).sum();
+    let what: Vec<String> = opened
+        .iter()
+        .map(|o| match o.how {
+            "read" => format!("{} read in {}", o.rows, o.table),
+            how => format!("{} changed by {how} in {}", o.rows, o.table),
+        })
+        .collect();
     let declared = ctx.scenario.tenancy.privileged(input, value);
-    let (_, (_, case)) = opened.into_iter().next().expect("something was opened");
-    let message = format!(
-        "acting as tenant {tenant} with {input} = '{value}', {rows} row(s) of other tenants are visible in {}",
-        tables.join(", ")
-    );
+    let case = opened.into_iter().next().expect("something was opened").case;
+    let message = format!("acting as tenant {tenant} with {input} = '{value}', rows of other tenants are reached: {}", what.join("; "));
     let mut finding = if declared {
         // Intended: what it opens is said, as information, and holds.
         let mut f = CLAIM_ESCALATION.pass(ctx.tier(), &object, format!("{message} (declared in [tenancy.privileged]: an intended cross-tenant role)"));
@@ -106,12 +142,12 @@ fn finding(ctx: &TierContext<'_>, prober: &Prober, input: &str, value: &str, ten
             CLAIM_ESCALATION,
             ctx,
             &object,
-            format!("{message}: whoever can set {input} reads every tenant (declare it in [tenancy.privileged] if intended)"),
+            format!("{message}: whoever can set {input} reaches every tenant (declare it in [tenancy.privileged] if intended)"),
             case,
             rows,
             Vec::new(),
         )
     };
-    finding = finding.detail("tables", tables).detail("input", input).detail("value", value);
+    finding = finding.detail("tables", tables).detail("writes", written).detail("input", input).detail("value", value);
     finding
 }

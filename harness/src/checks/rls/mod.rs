@@ -247,7 +247,9 @@ async fn probe(ctx: &TierContext<'_>) -> Vec<Finding> {
         findings.extend(written);
     }
     findings.extend(timed(context_bleed::check(ctx, &prober)).await);
-    findings.extend(timed(claim_escalation::check(ctx, &prober, &tables)).await);
+    let write_leaking: claim_escalation::WriteLeaking =
+        findings.iter().filter(|f| f.check == writes::WRITE_LEAK.id && f.status == crate::verdict::Status::Fail).map(|f| f.object.clone()).collect();
+    findings.extend(timed(claim_escalation::check(ctx, &prober, &tables, ledger, &copies, &write_leaking)).await);
     findings.extend(timed(exposure::check(ctx, &prober)).await);
     findings.extend(timed(definer::check(ctx, &prober, &observed, ledger)).await);
     // Last: its notification probe commits a write (see canary::notify).

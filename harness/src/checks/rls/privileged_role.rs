@@ -38,17 +38,24 @@ fn app_role(ctx: &TierContext<'_>) -> Vec<Finding> {
     let Some(role) = ctx.catalog.role(app) else {
         return vec![ID.error(tier, app, format!("application role `{app}` does not exist on this tier"))];
     };
-    let mut bypasses = Vec::new();
+    // Role attributes are never inherited: a member of a superuser role is
+    // no superuser, but may SET ROLE to it and bypass RLS from there.
+    let (mut bypasses, mut fixes) = (Vec::new(), Vec::new());
     for name in std::iter::once(&role.name).chain(&role.member_of) {
         let Some(r) = ctx.catalog.role(name) else { continue };
-        let via = if r.name == app { String::new() } else { format!(" (through membership in `{}`)", r.name) };
-        if r.superuser {
-            bypasses.push(format!("is a superuser{via}"));
+        let traits: Vec<&str> = [(r.superuser, "is a superuser"), (r.bypass_rls, "has BYPASSRLS")].into_iter().filter(|(has, _)| *has).map(|(_, what)| what).collect();
+        if traits.is_empty() {
+            continue;
         }
-        if r.bypass_rls {
-            bypasses.push(format!("has BYPASSRLS{via}"));
+        if r.name == app {
+            bypasses.push(traits.join(" and "));
+            fixes.push(format!("ALTER ROLE {app} NOSUPERUSER NOBYPASSRLS;"));
+        } else {
+            bypasses.push(format!("can SET ROLE to `{}`, which {}", r.name, traits.join(" and ")));
+            fixes.push(format!("REVOKE {} FROM {app};", r.name));
         }
     }
+    let itself = role.superuser || role.bypass_rls;
     let owned: Vec<_> = ctx
         .tenancy
         .scoped_tables(ctx.catalog)
@@ -57,8 +64,15 @@ fn app_role(ctx: &TierContext<'_>) -> Vec<Finding> {
         .collect();
     if !bypasses.is_empty() {
         return vec![ID
-            .fail(tier, app, format!("application role `{app}` {}: RLS never applies to it, on any table", bypasses.join(" and ")))
-            .detail("fix", format!("ALTER ROLE {app} NOSUPERUSER NOBYPASSRLS;"))];
+            .fail(
+                tier,
+                app,
+                match itself {
+                    true => format!("application role `{app}` {}: RLS never applies to it, on any table", bypasses.join("; it ")),
+                    false => format!("application role `{app}` {}: one SET ROLE leaves RLS behind, on every table", bypasses.join("; it ")),
+                },
+            )
+            .detail("fix", fixes.join("\n"))];
     }
     if owned.is_empty() {
         return vec![ID.pass(tier, app, format!("`{app}` is not superuser, has no BYPASSRLS and owns no tenant table"))];

@@ -53,7 +53,6 @@ fn hierarchy() -> Vec<Table> {
     ]
 }
 
-
 #[test]
 fn tables_without_the_tenant_column_get_the_fk_path_up_to_one_that_has_it() {
     let tenancy = Tenancy::infer(&scenario(&["events.auth.users"], &[]), &[catalog(hierarchy())]).unwrap();

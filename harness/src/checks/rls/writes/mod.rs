@@ -88,11 +88,9 @@ pub async fn check(
         return WRITE_LEAK.skip(tier, &table.name, "external server: write probes are not run, even rolled back");
     }
     let observed = Observed::new(table, scope);
-    let tally = ledger.tally(&table.name);
-    let present: Vec<&String> = tally.tenants().collect();
-    let with_rows: Vec<usize> = (0..prober.tenants.len()).filter(|&i| present.contains(&&prober.tenants[i])).collect();
+    let with_rows = with_rows(prober, ledger, table);
     if with_rows.len() < 2 {
-        return WRITE_LEAK.skip(tier, &table.name, super::too_few_tenants(scope, tally.rows(), with_rows.len()));
+        return WRITE_LEAK.skip(tier, &table.name, super::too_few_tenants(scope, ledger.tally(&table.name).rows(), with_rows.len()));
     }
     let held = match held_by_children(ctx, table).await {
         Ok(held) => held,
@@ -109,6 +107,7 @@ pub async fn check(
         copies,
         ledger,
         pairs: pairs(ctx, table, &with_rows),
+        elevation: None,
     };
     let mut verdicts = Vec::new();
     for kind in KINDS {
@@ -120,6 +119,67 @@ pub async fn check(
         }
     }
     writer.finding(verdicts).await
+}
+
+/// A write that changes another tenant's rows only with one more setting
+/// or claim set (`rls.claim_escalation`).
+pub struct Escalated {
+    pub kind: &'static str,
+    /// Other tenants' rows the write changed, added or removed.
+    pub rows: usize,
+    pub case: super::act::Case,
+}
+
+/// Acting as the first tenant with rows and `input` = `value`, the first
+/// way of writing (in the order of the plain probes; TRUNCATE aside, a
+/// grant no claim changes) that changes another tenant's rows, judged by
+/// effect as the plain probes are; None when no way leaked (a way that
+/// proves nothing under the input, say the tenant's own write failing on
+/// a policy that casts an unset setting, is no leak either). Callers leave
+/// out tables where the plain probe already leaks.
+#[allow(clippy::too_many_arguments)]
+pub async fn escalated(
+    ctx: &TierContext<'_>,
+    prober: &Prober,
+    table: &Table,
+    scope: &TenantScope,
+    truth: &Truth,
+    ledger: &Ledger,
+    copies: &[Observed],
+    (input, value): (&str, &str),
+) -> Result<Option<Escalated>, String> {
+    let with_rows = with_rows(prober, ledger, table);
+    if ctx.read_only || with_rows.len() < 2 {
+        return Ok(None);
+    }
+    let held = held_by_children(ctx, table).await.map_err(|e| e.to_string())?;
+    let observed = Observed::new(table, scope);
+    let writer = Writer {
+        ctx,
+        prober,
+        table,
+        scope,
+        truth,
+        held: &held,
+        observed: &observed,
+        copies,
+        ledger,
+        pairs: vec![(with_rows[0], with_rows[1])],
+        elevation: Some((input, value)),
+    };
+    for kind in KINDS.into_iter().filter(|k| *k != Kind::Truncate) {
+        if let Verdict::Leak(leak) = writer.verdict(kind).await {
+            return Ok(Some(Escalated { kind: kind.describe(), rows: changed_rows(&leak.changes), case: leak.case }));
+        }
+    }
+    Ok(None)
+}
+
+/// The acting tenants (by index) that have rows in `table`.
+fn with_rows(prober: &Prober, ledger: &Ledger, table: &Table) -> Vec<usize> {
+    let tally = ledger.tally(&table.name);
+    let present: Vec<&String> = tally.tenants().collect();
+    (0..prober.tenants.len()).filter(|&i| present.contains(&&prober.tenants[i])).collect()
 }
 
 /// Tenant pairs (actor, victim) by index: the first two tenants with rows
@@ -180,6 +240,9 @@ struct Writer<'a> {
     copies: &'a [Observed],
     ledger: &'a Ledger,
     pairs: Vec<(usize, usize)>,
+    /// One more setting or claim and its value, set beside the tenant
+    /// (`rls.claim_escalation`'s writes); None for the plain probes.
+    elevation: Option<(&'a str, &'a str)>,
 }
 
 /// One write's run: what it did, and the case that ran it.
@@ -292,7 +355,12 @@ impl Writer<'_> {
     /// keys and CHECKs that refuse it, until it runs or something else
     /// refuses it.
     async fn run(&self, a: usize, statement: String) -> Result<Run, sqlx::Error> {
-        let mut case = self.prober.case(Context::Tenant(self.prober.tenants[a].clone()), statement, true);
+        let tenant = self.prober.tenants[a].clone();
+        let context = match self.elevation {
+            Some((input, value)) => Context::Elevated { tenant, input: input.to_string(), value: value.to_string() },
+            None => Context::Tenant(tenant),
+        };
+        let mut case = self.prober.case(context, statement, true);
         loop {
             let observed: Vec<&Observed> = std::iter::once(self.observed).chain(self.copies).collect();
             let effect = effect::observe(self.ctx.pool, &case, &observed).await?;
@@ -387,7 +455,7 @@ impl Writer<'_> {
             what.push_str(&format!(" ({note})"));
         }
         let message = format!("{name}: {} as tenant {}: {what} ({})", kind.describe(), leak.actor, case.describe());
-        let count = if rows.is_empty() { leak.changes.iter().map(|c| (c.before.rows - c.after.rows).abs().max(c.after.written)).sum::<i64>() as usize } else { rows.len() };
+        let count = if rows.is_empty() { changed_rows(&leak.changes) } else { rows.len() };
         let samples: Vec<String> = rows.into_iter().take(10).collect();
         self.prober
             .failure(WRITE_LEAK, self.ctx, name, message, case, count, samples)
@@ -395,6 +463,11 @@ impl Writer<'_> {
             .detail("actor", leak.actor.clone())
             .detail("victim", victim.unwrap_or_default())
     }
+}
+
+/// Rows of other tenants the changes added, removed or rewrote.
+fn changed_rows(changes: &[Change]) -> usize {
+    changes.iter().map(|c| (c.before.rows - c.after.rows).abs().max(c.after.written)).sum::<i64>() as usize
 }
 
 /// A control's run: Ok when A's own rows changed; else (refused by a
