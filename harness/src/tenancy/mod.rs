@@ -23,6 +23,7 @@ mod describe;
 pub mod inputs;
 pub mod model;
 mod origin;
+pub mod owners;
 mod paths;
 mod policies;
 mod roles;
