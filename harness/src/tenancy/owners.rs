@@ -1,15 +1,16 @@
-//! Which rows belong to which tenant, as the database holds them: the
-//! ground truth every isolation verdict is taken against (a principal may
-//! see the rows of its own tenants and no other). Read as the superuser,
-//! through each table's tenant scope, once per table and tier.
+//! Which tenants a tier holds and which rows belong to which of them, as
+//! the database holds them: the ground truth every isolation verdict is
+//! taken against (a principal may see the rows of its own tenants and no
+//! other). Read as the superuser, through each table's tenant scope, once
+//! per table and tier.
 
 use std::collections::{HashMap, HashSet};
 
 use sqlx::PgPool;
 
 use super::acting::settled;
-use super::TenantScope;
-use crate::catalog::Table;
+use super::{Tenancy, TenantScope};
+use crate::catalog::{Catalog, Table};
 use crate::sql::quote_ident;
 
 /// `tableoid/ctid`: identifies a row for both the superuser and the app,
@@ -96,4 +97,21 @@ impl Truth {
     pub fn tenantless(&self) -> usize {
         self.owner.values().filter(|o| o.is_empty()).count()
     }
+}
+
+/// The tenants whose rows a tier holds, as its tenant tables say (up to 50
+/// per table, in text order): whom to act as where tierguard seeded nothing.
+pub async fn tenants(tenancy: &Tenancy, catalog: &Catalog, pool: &PgPool) -> Vec<String> {
+    let mut found = std::collections::BTreeSet::new();
+    for (table, scope) in tenancy.scoped_tables(catalog) {
+        let tenant = scope.tenant_sql("t");
+        let sql = format!(
+            "SELECT DISTINCT ({tenant})::text FROM {} t WHERE ({tenant}) IS NOT NULL ORDER BY 1 LIMIT 50",
+            table.name.sql()
+        );
+        if let Ok(values) = sqlx::query_scalar::<_, String>(&sql).fetch_all(pool).await {
+            found.extend(values);
+        }
+    }
+    found.into_iter().collect()
 }

@@ -100,23 +100,13 @@ async fn run_once(conn: &mut PgConnection, case: &Case) -> Result<Outcome, sqlx:
     Ok(outcome)
 }
 
-/// The tenants to act as: the seeded ones, else those found in the data.
+/// The tenants to act as: the seeded ones, else those found in the data
+/// (`tenancy::owners::tenants`).
 pub async fn tenants(ctx: &TierContext<'_>) -> Vec<String> {
-    if let Some(seeded) = ctx.seeded {
-        return seeded.tenants();
+    match ctx.seeded {
+        Some(seeded) => seeded.tenants(),
+        None => crate::tenancy::owners::tenants(ctx.tenancy, ctx.catalog, ctx.pool).await,
     }
-    let mut found = std::collections::BTreeSet::new();
-    for (table, scope) in ctx.tenancy.scoped_tables(ctx.catalog) {
-        let tenant = scope.tenant_sql("t");
-        let sql = format!(
-            "SELECT DISTINCT ({tenant})::text FROM {} t WHERE ({tenant}) IS NOT NULL ORDER BY 1 LIMIT 50",
-            table.name.sql()
-        );
-        if let Ok(values) = sqlx::query_scalar::<_, String>(&sql).fetch_all(ctx.pool).await {
-            found.extend(values);
-        }
-    }
-    found.into_iter().collect()
 }
 
 /// A literal for `value` typed like `column`.
