@@ -68,12 +68,25 @@ pub async fn check(
             Err(e) => return vec![CLAIM_ESCALATION.error(tier, &table.name, format!("probe failed: {e}"))],
         });
     }
+    // What each table's writes need, read once for every input value: the
+    // rows other rows hold. None where no write is tried (an external
+    // server, or the plain write probe already leaks there).
+    let mut held = Vec::new();
+    for (table, _, _) in tables {
+        held.push(match ctx.read_only || write_leaking.contains(&table.name.to_string()) {
+            true => None,
+            false => match writes::held_by_children(ctx, table).await {
+                Ok(rows) => Some(rows),
+                Err(e) => return vec![CLAIM_ESCALATION.error(tier, &table.name, format!("could not read which rows other rows hold: {e}"))],
+            },
+        });
+    }
     let mut findings = Vec::new();
     let (mut reads, mut writes) = (0, 0);
     for input in &inputs {
         for value in &input.values {
             let mut opened = Vec::new();
-            for ((table, scope, truth), seen_plainly) in tables.iter().zip(&seen_plainly) {
+            for (((table, scope, truth), seen_plainly), held) in tables.iter().zip(&seen_plainly).zip(&held) {
                 let context = Context::Elevated { tenant: tenant.clone(), input: input.name.clone(), value: value.clone() };
                 let case = prober.case(context, format!("SELECT {ROW_ID} FROM {}", table.name.sql()), false);
                 reads += 1;
@@ -87,14 +100,10 @@ pub async fn check(
                     Ok(_) => {}
                     Err(e) => return vec![CLAIM_ESCALATION.error(tier, &table.name, format!("probe failed: {e}"))],
                 }
-                if ctx.read_only || write_leaking.contains(&table.name.to_string()) {
-                    continue;
-                }
+                let Some(held) = held else { continue };
                 writes += 1;
-                match writes::escalated(ctx, prober, table, scope, truth, ledger, copies, (&input.name, value)).await {
-                    Ok(Some(write)) => opened.push(Opening { table: table.name.to_string(), how: write.kind, rows: write.rows, case: write.case }),
-                    Ok(None) => {}
-                    Err(why) => return vec![CLAIM_ESCALATION.error(tier, &table.name, format!("write probe with {} = '{value}' failed: {why}", input.name))],
+                if let Some(write) = writes::escalated(ctx, prober, table, scope, truth, held, ledger, copies, (&input.name, value)).await {
+                    opened.push(Opening { table: table.name.to_string(), how: write.kind, rows: write.rows, case: write.case });
                 }
             }
             if !opened.is_empty() {

@@ -135,8 +135,9 @@ pub struct Escalated {
 /// grant no claim changes) that changes another tenant's rows, judged by
 /// effect as the plain probes are; None when no way leaked (a way that
 /// proves nothing under the input, say the tenant's own write failing on
-/// a policy that casts an unset setting, is no leak either). Callers leave
-/// out tables where the plain probe already leaks.
+/// a policy that casts an unset setting, is no leak either). `held`: the
+/// table's [`held_by_children`]. Callers leave out tables where the plain
+/// probe already leaks, and external servers.
 #[allow(clippy::too_many_arguments)]
 pub async fn escalated(
     ctx: &TierContext<'_>,
@@ -144,15 +145,15 @@ pub async fn escalated(
     table: &Table,
     scope: &TenantScope,
     truth: &Truth,
+    held: &HashSet<String>,
     ledger: &Ledger,
     copies: &[Observed],
     (input, value): (&str, &str),
-) -> Result<Option<Escalated>, String> {
+) -> Option<Escalated> {
     let with_rows = with_rows(prober, ledger, table);
-    if ctx.read_only || with_rows.len() < 2 {
-        return Ok(None);
+    if with_rows.len() < 2 {
+        return None;
     }
-    let held = held_by_children(ctx, table).await.map_err(|e| e.to_string())?;
     let observed = Observed::new(table, scope);
     let writer = Writer {
         ctx,
@@ -160,7 +161,7 @@ pub async fn escalated(
         table,
         scope,
         truth,
-        held: &held,
+        held,
         observed: &observed,
         copies,
         ledger,
@@ -169,10 +170,10 @@ pub async fn escalated(
     };
     for kind in KINDS.into_iter().filter(|k| *k != Kind::Truncate) {
         if let Verdict::Leak(leak) = writer.verdict(kind).await {
-            return Ok(Some(Escalated { kind: kind.describe(), rows: changed_rows(&leak.changes), case: leak.case }));
+            return Some(Escalated { kind: kind.describe(), rows: changed_rows(&leak.changes), case: leak.case });
         }
     }
-    Ok(None)
+    None
 }
 
 /// The acting tenants (by index) that have rows in `table`.
@@ -203,7 +204,7 @@ fn pairs(ctx: &TierContext<'_>, table: &Table, with_rows: &[usize]) -> Vec<(usiz
 /// anyone, so a delete probe aimed at it proves nothing either way. Which
 /// rows those are depends on the seed only; the first row by physical
 /// position would also depend on the server version.
-async fn held_by_children(ctx: &TierContext<'_>, table: &Table) -> Result<HashSet<String>, sqlx::Error> {
+pub async fn held_by_children(ctx: &TierContext<'_>, table: &Table) -> Result<HashSet<String>, sqlx::Error> {
     let mut held = HashSet::new();
     for child in &ctx.catalog.tables {
         let holding = child.constraints.iter().filter_map(|c| Some((&c.columns, c.foreign_key.as_ref()?))).filter(|(_, fk)| {
