@@ -204,6 +204,18 @@ pub struct RunArgs {
     /// Run the K-th of N deterministic parts of the checks (join them with `tierguard merge`).
     #[arg(long, value_name = "K/N")]
     pub shard: Option<Shard>,
+
+    /// A table with more rows is probed on a seeded random sample of about this many (default 100000; 0: never).
+    #[arg(long, value_name = "N")]
+    pub sample_rows: Option<u64>,
+
+    /// External tiers: cancel any statement of tierguard's after SECONDS (default 300; 0: the server's setting).
+    #[arg(long, value_name = "SECONDS")]
+    pub statement_timeout: Option<u64>,
+
+    /// After the reports, keep the servers up (a psql command per tier is printed) until Ctrl-C.
+    #[arg(long)]
+    pub keep_servers: bool,
 }
 
 impl RunArgs {
@@ -225,6 +237,9 @@ impl RunArgs {
             fail_on: self.fail_on,
             strict: self.strict,
             shard: self.shard,
+            keep_servers: self.keep_servers,
+            sample_rows: self.sample_rows,
+            statement_timeout: self.statement_timeout,
             layout: self.layout,
             keep_going: self.keep_going,
             stub_extensions: self.stub_extensions,

@@ -144,13 +144,21 @@ async fn dispatch(cli: Cli) -> ExitCode {
                 Ok(s) => s,
                 Err(e) => return fail(&e),
             };
+            let mut interrupted = std::pin::pin!(interrupted);
             let outcome = tokio::select! {
                 outcome = run::run(&scenario) => outcome,
-                signal = interrupted => Err(HarnessError::Interrupted(signal)),
+                signal = &mut interrupted => Err(HarnessError::Interrupted(signal)),
             };
             match outcome {
                 Ok(outcome) => {
                     say(terminal::summary(&outcome.report, &outcome.dir, Gate::of(&scenario)).trim_end());
+                    if let Some(kept) = &outcome.kept {
+                        for command in kept.commands() {
+                            say(&command);
+                        }
+                        tierguard::run::tell("the servers stay up until Ctrl-C (or SIGTERM), which stops and removes them");
+                        interrupted.await;
+                    }
                     if outcome.failed {
                         ExitCode::from(EXIT_GATE_FAILED)
                     } else {

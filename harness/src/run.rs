@@ -28,6 +28,8 @@ pub struct Outcome {
     pub dir: PathBuf,
     /// At least one finding fails the gate (`--fail-on`).
     pub failed: bool,
+    /// The servers, still up (`--keep-servers`).
+    pub kept: Option<provision::Kept>,
 }
 
 /// A tier that is up and loaded.
@@ -65,6 +67,9 @@ pub async fn run(scenario: &Scenario) -> Result<Outcome> {
         return Err(HarnessError::input(format!(
             "--write-baseline with --shard {shard}: a shard sees only its part of the failures; record the baseline from a run without --shard"
         )));
+    }
+    if scenario.keep_servers && scenario.backend == crate::scenario::BackendChoice::External {
+        return Err(HarnessError::input("--keep-servers keeps the servers tierguard starts; with --backend external they are yours and stay up anyway"));
     }
     let files = scenario
         .tiers
@@ -277,7 +282,14 @@ pub async fn run(scenario: &Scenario) -> Result<Outcome> {
         .write(&dir)?;
     }
     report::publish(&report, gate).map_err(|e| HarnessError::Report { path: dir.clone(), message: format!("GitHub Actions summary: {e}") })?;
-    Ok(Outcome { report, dir, failed })
+    let kept = match scenario.keep_servers {
+        true => Some(provision::Kept::new(tiers.into_iter().map(|t| t.server).collect(), &dir).map_err(|e| HarnessError::Report {
+            path: dir.clone(),
+            message: format!("password file for --keep-servers: {e}"),
+        })?),
+        false => None,
+    };
+    Ok(Outcome { report, dir, failed, kept })
 }
 
 /// Applies schema then fixed rows, and says what it took beyond the
@@ -417,7 +429,7 @@ async fn checks_of(audit: &Audit<'_>, tiers: &[(&Catalog, &PgPool)]) -> Vec<Find
             read_only: audit.read_only,
             actor: actor.as_ref(),
         };
-        let findings = checks::run_tier(&ctx).await;
+        let findings = checks::rls::probe_log::TIER.scope(catalog.tier.clone(), checks::run_tier(&ctx)).await;
         if let Some(app_pool) = app_pool {
             app_pool.close().await;
         }

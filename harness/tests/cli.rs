@@ -457,6 +457,43 @@ fn sigterm_mid_run_removes_every_server() {
     assert_one_clear_error(&output, &["interrupted by SIGTERM"]);
 }
 
+#[test]
+fn keep_servers_holds_them_for_psql_until_ctrl_c() {
+    let run = Run::new();
+    let mut child = run
+        .command(&["scenarios/penguinmails.toml", "--backend", "local", "--only", "partition", "--keep-servers"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    // The summary, then one psql command per tier.
+    let commands: Vec<String> = stdout.lines().map_while(Result::ok).filter(|l| l.starts_with("tier ")).take(4).collect();
+    assert_eq!(commands.len(), 4, "{commands:?}");
+    let oltp = commands.iter().find(|c| c.starts_with("tier oltp: ")).expect("a command for oltp");
+    let (passfile, conninfo) = oltp
+        .trim_start_matches("tier oltp: PGPASSFILE=")
+        .split_once(" psql ")
+        .expect("PGPASSFILE=... psql '...'");
+    let users = Command::new("psql")
+        .env("PGPASSFILE", passfile)
+        .args([conninfo.trim_matches('\''), "-Atc", "SELECT count(*) FROM users"])
+        .output()
+        .expect("psql runs");
+    assert!(users.status.success(), "psql: {}", String::from_utf8_lossy(&users.stderr));
+    assert!(String::from_utf8_lossy(&users.stdout).trim().parse::<u64>().expect("a count") > 0, "the seeded rows are there");
+    let passwords = std::fs::read_to_string(passfile).expect("the password file");
+    let password = passwords.lines().next().and_then(|l| l.rsplit(':').next()).expect("host:port:db:user:password").to_string();
+    // SAFETY: signalling a child we spawned.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let output = child.wait_with_output().expect("wait");
+    assert_eq!(output.status.code(), Some(0), "the run's own verdict, not an interruption: {}", stderr(&output));
+    let printed = format!("{}{}", commands.join("\n"), stderr(&output));
+    assert!(!printed.contains(&password), "a password printed: {printed}");
+    assert!(!Path::new(passfile).exists(), "the password file goes with the servers");
+    run.assert_nothing_left();
+}
+
 /// Processes whose command line names `marker`.
 fn processes_naming(marker: &str) -> Vec<(i32, String)> {
     std::fs::read_dir("/proc")
@@ -572,6 +609,29 @@ fn an_external_login_that_row_level_security_blinds_is_refused() {
     let output = run.run(&["--backend", "external", "--dsn", &dsn]);
     assert_one_clear_error(&output, &["tier `oltp`", "public.tenants", "BYPASSRLS"]);
     assert!(!stderr(&output).contains("blinded@"), "no password printed: {}", stderr(&output));
+}
+
+#[test]
+fn external_sessions_are_read_only_and_cancel_a_statement_past_the_timeout() {
+    use tierguard::scenario::{Overrides, Scenario};
+    let lab = common::lab::Lab::get("scenarios/penguinmails.toml");
+    let url = common::rt().block_on(common::psql_database(&lab.servers[0], "statement_timeout"));
+    let overrides = Overrides {
+        backend: Some(tierguard::provision::BackendChoice::External),
+        dsns: vec![("core".into(), url)],
+        statement_timeout: Some(1),
+        ..Overrides::default()
+    };
+    let scenario = Scenario::resolve(None, overrides).expect("scenario");
+    common::rt().block_on(async {
+        let servers = tierguard::provision::provision(&scenario).await.expect("connects");
+        let pool = servers[0].pool(1).await.expect("pool");
+        let read_only: String = sqlx::query_scalar("SHOW default_transaction_read_only").fetch_one(&pool).await.expect("show");
+        assert_eq!(read_only, "on");
+        let error = sqlx::query("SELECT pg_sleep(5)").execute(&pool).await.expect_err("cancelled after a second");
+        let code = error.as_database_error().and_then(|e| e.code()).map(|c| c.into_owned());
+        assert_eq!(code.as_deref(), Some("57014"), "{error}");
+    });
 }
 
 /// A SQL file holding `sql`, for psql.

@@ -47,14 +47,20 @@ fn clean(scenario: &str) -> &'static [(Catalog, PgPool)] {
     })
 }
 
-/// Audits a scenario, with `defect` applied to a fresh clone of its tier.
+/// Audits a scenario, with `defect` applied to a fresh clone of its tier
+/// and its `-- toml:` lines added to the scenario.
 fn audit(scenario: &str, defect: Option<&Defect>) -> Vec<Finding> {
-    // Both start servers on first use, outside the async context.
-    let (lab, clean) = (Lab::get(&scenario_file(scenario)), clean(scenario));
-    rt().block_on(audit_on(lab, clean, defect))
+    audit_with(scenario, defect, defect.map(|d| d.toml.as_str()).unwrap_or_default())
 }
 
-async fn audit_on(lab: &Lab, clean: &[(Catalog, PgPool)], defect: Option<&Defect>) -> Vec<Finding> {
+/// [`audit`], with `toml` added to the scenario file.
+fn audit_with(scenario: &str, defect: Option<&Defect>, toml: &str) -> Vec<Finding> {
+    // Both start servers on first use, outside the async context.
+    let (lab, clean) = (Lab::get(&scenario_file(scenario)), clean(scenario));
+    rt().block_on(audit_on(lab, clean, defect, toml))
+}
+
+async fn audit_on(lab: &Lab, clean: &[(Catalog, PgPool)], defect: Option<&Defect>, toml: &str) -> Vec<Finding> {
     let mut tiers: Vec<(Catalog, PgPool)> = clean.to_vec();
     let mut failed_to_load = Vec::new();
     if let Some(defect) = defect {
@@ -80,9 +86,9 @@ async fn audit_on(lab: &Lab, clean: &[(Catalog, PgPool)], defect: Option<&Defect
         drop(conn);
         tiers[index] = (Catalog::read(&defect.tier, &pool).await.expect("catalog"), pool);
     }
-    let mut scenario = match defect.filter(|d| !d.toml.is_empty()) {
-        Some(defect) => with_toml(&lab.scenario, &defect.toml),
-        None => lab.scenario.clone(),
+    let mut scenario = match toml {
+        "" => lab.scenario.clone(),
+        toml => with_toml(&lab.scenario, toml),
     };
     // Timings belong to the latency defects: elsewhere a p95 measured while
     // other defects probe the same machine would judge the load, not the defect.
@@ -157,6 +163,24 @@ fn clean_scenario_has_no_failing_finding(#[values("penguinmails", "cpa", "leads"
         if every_id || always.contains(&id) {
             assert!(findings.iter().any(|f| f.check == id), "{scenario}: no verdict from {id}");
         }
+    }
+}
+
+/// Tables too large to compare row by row are probed on a sample
+/// (`[certification] sample_rows`, here 20 so that the reference's tables
+/// of 40 rows are): the clean reference still gives no failure, and each
+/// sampled pass says what it is worth.
+#[test]
+fn clean_reference_probed_on_samples_has_no_failing_finding() {
+    let findings = audit_with("penguinmails", None, "[certification]\nsample_rows = 20");
+    let not_passing: Vec<_> = findings.iter().filter(|f| f.status != Status::Pass).map(|f| format!("{} {} {}: {}", f.check, f.tier, f.object, f.message)).collect();
+    assert!(not_passing.is_empty(), "{not_passing:#?}");
+    let sampled: Vec<&Finding> = findings.iter().filter(|f| f.check == "rls.read_leak" && f.details.get("sample").is_some()).collect();
+    assert!(sampled.len() >= 10, "read probes on samples: {}", sampled.len());
+    for finding in sampled {
+        let sample = &finding.details["sample"];
+        assert!(sample["rows"].as_u64() < sample["table_rows"].as_u64(), "{}: {sample}", finding.object);
+        assert!(finding.message.contains("with 95% confidence") && finding.message.contains("TABLESAMPLE BERNOULLI"), "{}", finding.message);
     }
 }
 

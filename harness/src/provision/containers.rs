@@ -191,6 +191,7 @@ pub async fn start(image: &str, run: &RunLabel, tier: &str) -> Result<Server> {
         backend: BackendKind::Containers,
         options,
         version,
+        password: Some(password),
         _guard: Guard::Container(Box::new(container), run.watchdog.clone()),
     })
 }

@@ -14,7 +14,10 @@ use crate::scenario::TierSpec;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
-pub async fn connect(tier: &TierSpec) -> Result<Server> {
+/// Connects to `tier`'s server; every session is read-only and, with
+/// `statement_timeout`, cancels any statement that runs longer (a probe of
+/// a large staging table must not hold the server for hours).
+pub async fn connect(tier: &TierSpec, statement_timeout: Option<Duration>) -> Result<Server> {
     let fail = |message: String| HarnessError::Provision {
         tier: tier.name.clone(),
         message,
@@ -27,6 +30,10 @@ pub async fn connect(tier: &TierSpec) -> Result<Server> {
     let options = PgConnectOptions::from_str(dsn)
         .map_err(|e| fail(format!("invalid DSN: {e}")))?
         .options([("default_transaction_read_only", "on")]);
+    let options = match statement_timeout {
+        Some(limit) => options.options([("statement_timeout", format!("{}ms", limit.as_millis()))]),
+        None => options,
+    };
     let where_ = describe(&options);
     let mut conn = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options))
         .await
@@ -42,6 +49,7 @@ pub async fn connect(tier: &TierSpec) -> Result<Server> {
         backend: BackendKind::External,
         options,
         version,
+        password: None,
         _guard: Guard::External,
     })
 }

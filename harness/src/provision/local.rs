@@ -270,6 +270,7 @@ impl Template {
                         backend: BackendKind::Local,
                         options,
                         version,
+                        password: Some(self.password.clone()),
                         _guard: Guard::Local(server),
                     });
                 }

@@ -5,6 +5,7 @@
 
 mod containers;
 mod external;
+mod kept;
 mod local;
 mod watchdog;
 
@@ -21,6 +22,7 @@ pub use crate::scenario::BackendChoice;
 use crate::scenario::Scenario;
 use crate::sql::quote_ident;
 
+pub use kept::Kept;
 pub use containers::{docker_answers, image_present, DEFAULT_IMAGE, IMAGE_ENV, RUN_ID_ENV};
 pub use local::{find_bin_dir, BIN_DIR_ENV, VERSION_ENV};
 
@@ -51,6 +53,9 @@ pub struct Server {
     pub options: PgConnectOptions,
     /// `SHOW server_version`
     pub version: String,
+    /// The superuser's password on a disposable server (never printed;
+    /// `--keep-servers` writes it to a password file).
+    password: Option<String>,
     /// Keeps the server alive; dropping it stops and removes the server.
     _guard: Guard,
 }
@@ -147,7 +152,7 @@ pub async fn provision(scenario: &Scenario) -> Result<Vec<Server>> {
     let backend = resolve(scenario).await?;
     match backend {
         BackendKind::External => {
-            try_join_all(scenario.tiers.iter().map(external::connect)).await
+            try_join_all(scenario.tiers.iter().map(|t| external::connect(t, scenario.certification.statement_timeout))).await
         }
         BackendKind::Local => {
             let bin = find_bin_dir(scenario.pg_version)?;

@@ -41,6 +41,8 @@ pub(super) struct ScenarioFile {
     #[serde(default)]
     pub(super) load: LoadFile,
     #[serde(default)]
+    pub(super) certification: CertificationFile,
+    #[serde(default)]
     pub(super) accept: Vec<super::acceptance::AcceptFile>,
     #[serde(default)]
     pub(super) tenancy: TenancyFile,
@@ -76,6 +78,15 @@ pub(super) struct LoadFile {
     pub(super) keep_going: Option<bool>,
     #[serde(default)]
     pub(super) stub_extensions: Vec<String>,
+}
+
+/// `[certification]`: what `--sample-rows` and `--statement-timeout` say.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CertificationFile {
+    pub(super) sample_rows: Option<u64>,
+    /// Seconds; 0 leaves the server's setting.
+    pub(super) statement_timeout: Option<u64>,
 }
 
 #[derive(Debug, Deserialize, Default)]

@@ -4,6 +4,7 @@
 mod acceptance;
 pub mod expectations;
 mod file;
+mod certification;
 mod loading;
 mod output;
 mod overrides;
@@ -24,6 +25,7 @@ use serde::Deserialize;
 use self::expectations::Expectations;
 use self::file::ScenarioFile;
 pub use self::acceptance::{Accept, Baselines};
+pub use self::certification::Certification;
 pub use self::loading::{Layout, LayoutChoice, Loading};
 pub use self::output::{Format, Output};
 pub use self::overrides::{Overrides, MAX_ROWS, MAX_TENANTS};
@@ -102,6 +104,10 @@ pub struct Scenario {
     pub baselines: Baselines,
     /// `--shard K/N`: this run checks only its part (see `shard`).
     pub shard: Option<Shard>,
+    /// `--keep-servers`: the servers outlive the run until Ctrl-C.
+    pub keep_servers: bool,
+    /// `[certification]`: sampled probes of large tables, statement timeout.
+    pub certification: Certification,
     profiles: IndexMap<String, Profile>,
 }
 
@@ -215,6 +221,8 @@ impl Scenario {
             accepts: Vec::new(),
             baselines: Baselines::default(),
             shard: None,
+            keep_servers: false,
+            certification: Certification::default(),
             profiles: IndexMap::new(),
         }
     }
@@ -273,6 +281,12 @@ impl Scenario {
             scenario.loading.layout = layout.parse().map_err(|m| err(format!("load.layout: {m}")))?;
         }
         scenario.loading.keep_going = file.load.keep_going.unwrap_or(false);
+        if let Some(rows) = file.certification.sample_rows {
+            scenario.certification.sample_rows = rows;
+        }
+        if let Some(seconds) = file.certification.statement_timeout {
+            scenario.certification.statement_timeout = (seconds > 0).then(|| std::time::Duration::from_secs(seconds));
+        }
         scenario.accepts = file.accept.into_iter().enumerate().map(|(i, a)| Accept::from_file(i, a)).collect::<std::result::Result<_, _>>().map_err(err)?;
         scenario.loading.stub_extensions = file.load.stub_extensions;
         scenario.tenancy = TenancyHints::from_file(file.tenancy, &file.tiers, err)?;

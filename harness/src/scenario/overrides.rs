@@ -26,6 +26,10 @@ pub struct Overrides {
     pub fail_on: Option<Severity>,
     pub strict: bool,
     pub shard: Option<super::Shard>,
+    pub keep_servers: bool,
+    pub sample_rows: Option<u64>,
+    /// Seconds; 0 leaves the server's setting.
+    pub statement_timeout: Option<u64>,
     pub tenants: Option<u32>,
     pub rows: Option<u64>,
     pub profile: Option<String>,
@@ -114,6 +118,13 @@ impl Scenario {
         set(&mut self.report_dir, o.report_dir);
         self.strict |= o.strict;
         set(&mut self.shard, o.shard);
+        self.keep_servers |= o.keep_servers;
+        if let Some(rows) = o.sample_rows {
+            self.certification.sample_rows = rows;
+        }
+        if let Some(seconds) = o.statement_timeout {
+            self.certification.statement_timeout = (seconds > 0).then(|| std::time::Duration::from_secs(seconds));
+        }
         if let Some(layout) = o.layout {
             self.loading.layout = layout;
         }

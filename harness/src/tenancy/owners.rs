@@ -11,6 +11,7 @@ use sqlx::PgPool;
 use super::acting::settled;
 use super::{Tenancy, TenantScope};
 use crate::catalog::{Catalog, Table};
+use crate::scenario::Certification;
 use crate::sql::quote_ident;
 
 /// `tableoid/ctid`: identifies a row for both the superuser and the app,
@@ -25,7 +26,8 @@ pub fn key_text(table: &Table) -> Option<String> {
     Some(format!("ROW({})::text", columns.join(", ")))
 }
 
-/// The ground truth of one table: each row's id, owner and key.
+/// The ground truth of one table: each row's id, owner and key (of a
+/// sample of its rows, for a table too large to read whole).
 pub struct Truth {
     pub owner: HashMap<String, String>,
     /// Row id → `ROW(primary key)::text`, to address a row as the app would.
@@ -33,19 +35,47 @@ pub struct Truth {
     /// Row id → the primary key's values as text, column by column.
     pub key_values: HashMap<String, Vec<String>>,
     pub key_expr: Option<String>,
+    /// Set when only a sample of the rows was read.
+    pub sample: Option<Sample>,
+}
+
+/// How a large table's ground truth was read: every tenant's rows counted
+/// in one pass, and the rows themselves for a seeded BERNOULLI sample (the
+/// same rows run after run, each row in it independently of the others).
+pub struct Sample {
+    pub table_rows: u64,
+    pub percent: f64,
+    pub seed: u64,
+    /// Tenant → its rows in the whole table ("" for rows of no tenant).
+    pub counts: HashMap<String, u64>,
 }
 
 impl Truth {
-    pub async fn read(pool: &PgPool, table: &Table, scope: &TenantScope) -> Result<Truth, sqlx::Error> {
+    /// Reads the ground truth of `table`: whole, or, when it holds more
+    /// than `certification.sample_rows` rows, for a sample of about that
+    /// many drawn with `seed`.
+    pub async fn read(pool: &PgPool, table: &Table, scope: &TenantScope, certification: &Certification, seed: u64) -> Result<Truth, sqlx::Error> {
+        let tenant = scope.tenant_sql("t");
+        let name = table.name.sql();
+        let sample = match certification.sample_rows {
+            0 => None,
+            limit => {
+                let bounded = format!("SELECT count(*) FROM (SELECT FROM {name} LIMIT {}) r", limit + 1);
+                let rows: i64 = settled(async || sqlx::query_scalar(&bounded).fetch_one(pool).await, |_| false).await?;
+                match certification.samples(rows as u64) {
+                    true => Some(Sample::draw(pool, &name, &tenant, limit, seed).await?),
+                    false => None,
+                }
+            }
+        };
         let pk: Vec<String> = table.primary_key().map(|pk| pk.columns.iter().map(|c| quote_ident(c)).collect()).unwrap_or_default();
         let key_expr = key_text(table);
         let key_values: Vec<String> = pk.iter().map(|c| format!("{c}::text")).collect();
         let sql = format!(
-            "SELECT {ROW_ID}, ({})::text, {}, ARRAY[{}]::text[] FROM {} t",
-            scope.tenant_sql("t"),
+            "SELECT {ROW_ID}, ({tenant})::text, {}, ARRAY[{}]::text[] FROM {name} t{}",
             key_expr.as_deref().unwrap_or("NULL::text"),
             key_values.join(", "),
-            table.name.sql()
+            sample.as_ref().map(Sample::clause).unwrap_or_default()
         );
         // (row id, owner, key, key values)
         type Row = (String, Option<String>, Option<String>, Vec<String>);
@@ -55,6 +85,7 @@ impl Truth {
             key: HashMap::new(),
             key_values: HashMap::new(),
             key_expr,
+            sample,
         };
         for (id, owner, key, values) in rows {
             truth.owner.insert(id.clone(), owner.unwrap_or_default());
@@ -64,6 +95,38 @@ impl Truth {
             }
         }
         Ok(truth)
+    }
+
+    /// A tenant's rows in the whole table (not only the sample).
+    pub fn count_of(&self, tenant: &str) -> usize {
+        match &self.sample {
+            Some(sample) => sample.counts.get(tenant).copied().unwrap_or(0) as usize,
+            None => self.owner.values().filter(|o| o.as_str() == tenant).count(),
+        }
+    }
+
+    /// The owners of the rows among `seen` this truth does not know (rows
+    /// outside the sample a probe returned), read by their ids. Empty for
+    /// a truth read whole: it knows every row.
+    pub async fn look_up(&self, pool: &PgPool, table: &Table, scope: &TenantScope, seen: &[String]) -> Result<HashMap<String, String>, sqlx::Error> {
+        let unknown: HashSet<&String> = seen.iter().filter(|id| !self.owner.contains_key(*id)).collect();
+        if self.sample.is_none() || unknown.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let ctids: Vec<&str> = unknown.iter().filter_map(|id| id.rsplit_once('/').map(|(_, ctid)| ctid)).collect();
+        let sql = format!(
+            "SELECT {ROW_ID}, coalesce(({})::text, '') FROM {} t WHERE ctid = ANY($1::text[]::tid[])",
+            scope.tenant_sql("t"),
+            table.name.sql()
+        );
+        let rows: Vec<(String, String)> = sqlx::query_as(&sql).bind(ctids).fetch_all(pool).await?;
+        Ok(rows.into_iter().filter(|(id, _)| unknown.contains(id)).collect())
+    }
+
+    /// The ctids (`(block,offset)`) of the first `limit` rows of `tenant`
+    /// this truth holds, in key order.
+    pub fn ctids_of(&self, tenant: &str, limit: usize) -> Vec<String> {
+        self.rows_of(tenant).take(limit).filter_map(|id| id.rsplit_once('/').map(|(_, ctid)| ctid.to_string())).collect()
     }
 
     /// `ROW(key) = '...'` for the first of `owner`'s rows.
@@ -93,9 +156,29 @@ impl Truth {
         seen.iter().filter(|id| self.owner.get(*id).is_some_and(|o| !o.is_empty() && o != tenant)).collect()
     }
 
-    /// Rows that belong to no tenant.
+    /// Rows that belong to no tenant (in the whole table).
     pub fn tenantless(&self) -> usize {
-        self.owner.values().filter(|o| o.is_empty()).count()
+        self.count_of("")
+    }
+}
+
+impl Sample {
+    /// Counts every tenant's rows and picks the sampling rate that draws
+    /// about `rows` of them.
+    async fn draw(pool: &PgPool, name: &str, tenant: &str, rows: u64, seed: u64) -> Result<Sample, sqlx::Error> {
+        let sql = format!("SELECT coalesce(({tenant})::text, ''), count(*) FROM {name} t GROUP BY 1");
+        let counted: Vec<(String, i64)> = settled(async || sqlx::query_as(&sql).fetch_all(pool).await, |_| false).await?;
+        let counts: HashMap<String, u64> = counted.into_iter().map(|(t, n)| (t, n as u64)).collect();
+        let table_rows = counts.values().sum::<u64>().max(1);
+        // Four decimals: the rate a person re-running the sample types is the one used.
+        let percent = ((100.0 * rows as f64 / table_rows as f64).min(100.0) * 1e4).round().max(1.0) / 1e4;
+        // REPEATABLE takes a float8: the seed's low 52 bits keep it exact.
+        Ok(Sample { table_rows, percent, seed: seed & ((1 << 52) - 1), counts })
+    }
+
+    /// ` TABLESAMPLE BERNOULLI (p) REPEATABLE (s)`, after the table's alias.
+    fn clause(&self) -> String {
+        format!(" TABLESAMPLE BERNOULLI ({}) REPEATABLE ({})", self.percent, self.seed)
     }
 }
 

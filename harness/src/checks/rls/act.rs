@@ -97,6 +97,10 @@ async fn run_once(conn: &mut PgConnection, case: &Case) -> Result<Outcome, sqlx:
         }
     };
     tx.rollback().await?;
+    super::probe_log::record(super::probe_log::Connection::Reads, || {
+        let opening = [vec!["BEGIN".to_string()], case.actor.statements(&case.context)].concat();
+        vec![opening, vec![case.statement.clone()], vec!["ROLLBACK".to_string()]]
+    });
     Ok(outcome)
 }
 

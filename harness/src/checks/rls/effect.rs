@@ -17,6 +17,7 @@ use std::collections::{BTreeMap, HashMap};
 use sqlx::{PgConnection, PgPool, Row};
 
 use super::act::{Case, Outcome, Refusal, PROBES_RUN};
+use super::probe_log;
 use crate::catalog::{QualName, Table};
 use crate::tenancy::TenantScope;
 use crate::sql::quote_ident;
@@ -125,16 +126,11 @@ impl Observed {
 /// Tallies `observed` in one round trip, after the statements `before`
 /// (text without results, run first in the same message).
 async fn tally_all(conn: &mut PgConnection, before: &str, observed: &[&Observed]) -> Result<Vec<(QualName, Tally)>, sqlx::Error> {
-    let union: Vec<String> = observed
-        .iter()
-        .enumerate()
-        .map(|(i, o)| format!("SELECT {i} AS n, tenant, rows, hash, written FROM ({}) t{i}", o.tally_sql))
-        .collect();
     let mut tallies: Vec<(QualName, Tally)> = observed.iter().map(|o| (o.table.clone(), Tally::default())).collect();
-    if union.is_empty() {
+    if observed.is_empty() {
         return Ok(tallies);
     }
-    let rows = sqlx::raw_sql(&format!("{before}{}", union.join(" UNION ALL "))).fetch_all(conn).await?;
+    let rows = sqlx::raw_sql(&format!("{before}{}", tally_sql(observed))).fetch_all(conn).await?;
     for row in rows {
         let n: i32 = row.try_get("n")?;
         let tenant: Option<String> = row.try_get("tenant")?;
@@ -142,6 +138,16 @@ async fn tally_all(conn: &mut PgConnection, before: &str, observed: &[&Observed]
         tallies[n as usize].1 .0.insert(tenant.unwrap_or_default(), count);
     }
     Ok(tallies)
+}
+
+/// One query tallying every table of `observed`.
+fn tally_sql(observed: &[&Observed]) -> String {
+    let union: Vec<String> = observed
+        .iter()
+        .enumerate()
+        .map(|(i, o)| format!("SELECT {i} AS n, tenant, rows, hash, written FROM ({}) t{i}", o.tally_sql))
+        .collect();
+    union.join(" UNION ALL ")
 }
 
 /// The committed rows of every table a probe may observe.
@@ -270,6 +276,15 @@ async fn observe_once(
     // The transaction is ours to end: whatever happens in it, it is rolled back.
     let done = acted(&mut conn, &opening.join("; "), case, observed, victim, &committed).await;
     sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await?;
+    probe_log::record(probe_log::Connection::Writes, || {
+        // What was sent: no tally after a refused statement.
+        let tallied = !observed.is_empty() && matches!(&done, Ok((effect, _)) if !matches!(effect.outcome, Outcome::Refused(_)));
+        let tally = match tallied {
+            true => vec!["RESET SESSION AUTHORIZATION".to_string(), tally_sql(observed)],
+            false => vec![],
+        };
+        vec![opening, vec![case.statement.clone()], tally, vec!["ROLLBACK".to_string()]]
+    });
     done
 }
 

@@ -16,6 +16,7 @@ mod membership;
 mod no_policy;
 mod not_forced;
 mod privileged_role;
+pub mod probe_log;
 mod property;
 mod reads;
 mod unset_context;
@@ -207,7 +208,7 @@ async fn probe(ctx: &TierContext<'_>) -> Vec<Finding> {
         .filter(|(table, _)| exposure::readable(ctx, &prober, table))
         .collect();
     let truths = stream::iter(&granted)
-        .map(|&(table, scope)| Truth::read(ctx.pool, table, scope))
+        .map(|&(table, scope)| Truth::read(ctx.pool, table, scope, &ctx.scenario.certification, ctx.scenario.seed))
         .buffered(CONCURRENT_READERS)
         .collect::<Vec<_>>()
         .await;

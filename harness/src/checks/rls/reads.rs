@@ -3,6 +3,8 @@
 //! a filter on another tenant, ORDER BY/LIMIT, count, a join along an FK),
 //! every row returned belongs to A, and all of A's rows are visible.
 
+use std::collections::HashMap;
+
 use proptest::prelude::*;
 
 use super::act::{self, Case, Context, Outcome, Truth, ROW_ID};
@@ -66,8 +68,10 @@ pub async fn check(ctx: &TierContext<'_>, prober: &Prober, table: &Table, scope:
         let Some((case, tenant)) = case_of(&v) else { return Ok(()) };
         match act::run_on(&mut conn, &case).await {
             Ok(Outcome::Rows(seen)) => {
-                saw_own |= seen.iter().any(|id| truth.owner.get(id) == Some(&tenant));
-                let foreign = foreign_rows(&case, truth, &seen, &tenant);
+                // A sampled truth learns the owners of rows outside its sample as they come.
+                let looked_up = truth.look_up(ctx.pool, table, scope, &seen).await.map_err(|e| format!("could not read whose rows were returned: {e}"))?;
+                saw_own |= seen.iter().any(|id| truth.owner.get(id).or(looked_up.get(id)) == Some(&tenant));
+                let foreign = foreign_rows(&case, truth, &looked_up, &seen, &tenant);
                 if foreign.is_empty() { Ok(()) } else { Err(format!("{} row(s) of other tenants", foreign.len())) }
             }
             Ok(_) => Ok(()),
@@ -78,11 +82,12 @@ pub async fn check(ctx: &TierContext<'_>, prober: &Prober, table: &Table, scope:
     let hidden_strategy = (0..n, 0..n, prop_oneof![Just(0usize), Just(4usize)]);
     let hidden = falsify(ctx.scenario.seed, &format!("own_rows_hidden/{tier}/{}", table.name), hidden_strategy, async |v| {
         let Some((case, tenant)) = case_of(&v) else { return Ok(()) };
-        let own: Vec<&String> = truth.rows_of(&tenant).collect();
+        // A sampled truth: the sampled own rows the statement names.
+        let own: Vec<&String> = truth.rows_of(&tenant).take(sampled_rows(truth)).collect();
         match act::run_on(&mut conn, &case).await {
             Ok(Outcome::Rows(seen)) if case.statement.starts_with("SELECT count") => {
-                let counted: usize = seen.first().and_then(|c| c.parse().ok()).unwrap_or(0);
-                if counted >= own.len() { Ok(()) } else { Err(format!("counts {counted} of its {} rows", own.len())) }
+                let (counted, own) = (seen.first().and_then(|c| c.parse().ok()).unwrap_or(0), truth.count_of(&tenant));
+                if counted >= own { Ok(()) } else { Err(format!("counts {counted} of its {own} rows")) }
             }
             Ok(Outcome::Rows(seen)) => {
                 let missing = own.iter().filter(|r| !seen.contains(r)).count();
@@ -104,11 +109,19 @@ pub async fn check(ctx: &TierContext<'_>, prober: &Prober, table: &Table, scope:
         ),
         None => {
             let held = format!("{} cases: no tenant saw another's rows, each saw its own", super::property::CASES);
-            match truth.tenantless() {
+            let (held, sampled) = match confidence(prober, truth) {
+                Some((statement, detail)) => (format!("{held}; {statement}"), Some(detail)),
+                None => (held, None),
+            };
+            let pass = match truth.tenantless() {
                 0 => READ_LEAK.pass(tier, &table.name, held),
                 tenantless => READ_LEAK
                     .pass(tier, &table.name, format!("{held}; {tenantless} row(s) belong to no tenant (NULL along {}) and were left out (see orphan.tenantless)", scope.source()))
                     .detail("tenantless", tenantless),
+            };
+            match sampled {
+                Some(detail) => pass.detail("sample", detail),
+                None => pass,
             }
         }
         Some((value, reason)) => {
@@ -117,7 +130,8 @@ pub async fn check(ctx: &TierContext<'_>, prober: &Prober, table: &Table, scope:
                 Some(Outcome::Rows(seen)) => seen,
                 _ => Vec::new(),
             };
-            let foreign = foreign_rows(&case, truth, &seen, &tenant);
+            let looked_up = truth.look_up(ctx.pool, table, scope, &seen).await.unwrap_or_default();
+            let foreign = foreign_rows(&case, truth, &looked_up, &seen, &tenant);
             prober.failure(
                 READ_LEAK,
                 ctx,
@@ -125,7 +139,7 @@ pub async fn check(ctx: &TierContext<'_>, prober: &Prober, table: &Table, scope:
                 format!("{}: tenant {tenant} sees {reason} ({})", table.name, case.describe()),
                 case,
                 foreign.len(),
-                foreign.iter().take(10).map(|r| format!("{r} (tenant {})", truth.owner.get(*r).cloned().unwrap_or_default())).collect(),
+                foreign.iter().take(10).map(|r| format!("{r} (tenant {})", truth.owner.get(*r).or(looked_up.get(*r)).cloned().unwrap_or_default())).collect(),
             )
         }
     });
@@ -133,7 +147,7 @@ pub async fn check(ctx: &TierContext<'_>, prober: &Prober, table: &Table, scope:
         None => OWN_ROWS_HIDDEN.pass(tier, &table.name, "every tenant sees all of its own rows"),
         Some((value, reason)) => {
             let (case, tenant) = case_of(&value).expect("failing case exists");
-            let own: Vec<String> = truth.rows_of(&tenant).cloned().collect();
+            let own: Vec<String> = truth.rows_of(&tenant).take(sampled_rows(truth)).cloned().collect();
             if let Some(gate) = gated_by_input(ctx, &mut conn, &case, &tenant, &own).await {
                 findings.push(OWN_ROWS_HIDDEN.pass(
                     tier,
@@ -177,15 +191,55 @@ async fn gated_by_input(ctx: &TierContext<'_>, conn: &mut sqlx::PgConnection, ca
     None
 }
 
-/// Rows other tenants own among those a read returned; a count compares sizes.
-fn foreign_rows<'s>(case: &Case, truth: &Truth, seen: &'s [String], tenant: &str) -> Vec<&'s String> {
+/// Rows other tenants own among those a read returned (their owners in
+/// `truth`, else `looked_up`); a count compares sizes.
+fn foreign_rows<'s>(case: &Case, truth: &Truth, looked_up: &HashMap<String, String>, seen: &'s [String], tenant: &str) -> Vec<&'s String> {
     if case.statement.starts_with("SELECT count") {
         let counted: usize = seen.first().and_then(|c| c.parse().ok()).unwrap_or(0);
-        let visible = truth.rows_of(tenant).count() + truth.tenantless();
+        let visible = truth.count_of(tenant) + truth.tenantless();
         return if counted > visible { seen.iter().collect() } else { Vec::new() };
     }
-    truth.foreign(seen, tenant)
+    let mut foreign = truth.foreign(seen, tenant);
+    foreign.extend(seen.iter().filter(|id| looked_up.get(*id).is_some_and(|o| !o.is_empty() && o != tenant)));
+    foreign
 }
+
+/// On a sampled table, what the pass is worth: each probe of the sampled
+/// rows names k rows of the other tenant, drawn independently of one
+/// another, so a policy that shows tenant A a share p of tenant B's rows
+/// goes unseen by one such probe with probability (1 - p)^k, under 5% once
+/// p >= 3/k (the rule of three).
+fn confidence(prober: &Prober, truth: &Truth) -> Option<(String, serde_json::Value)> {
+    let sample = truth.sample.as_ref()?;
+    let k = prober.tenants.iter().map(|t| truth.rows_of(t).take(PROBED_SAMPLE).count()).filter(|&n| n > 0).min()?;
+    let statement = format!(
+        "probed on a sample of {} of the table's {} rows (TABLESAMPLE BERNOULLI ({}) REPEATABLE ({})), each tenant's rows counted exactly: \
+         every probe of the sampled rows names {k} or more of the other tenant's, so a policy that shows one tenant {:.1}% or more of another's rows \
+         is caught by one such probe with 95% confidence",
+        truth.owner.len(),
+        sample.table_rows,
+        sample.percent,
+        sample.seed,
+        300.0 / k as f64
+    );
+    let detail = serde_json::json!({ "rows": truth.owner.len(), "table_rows": sample.table_rows, "percent": sample.percent, "seed": sample.seed, "rows_per_tenant_probed": k });
+    Some((statement, detail))
+}
+
+/// Rows of each tenant a probe of a sampled table names (all rows of a
+/// table read whole).
+fn sampled_rows(truth: &Truth) -> usize {
+    if truth.sample.is_some() { PROBED_SAMPLE } else { usize::MAX }
+}
+
+/// A probe of a sampled table names at most this many sampled rows of
+/// each of its two tenants: enough that a policy showing one tenant 0.6%
+/// (3/500) of another's rows is caught with 95% confidence, in a statement
+/// that stays readable in a repro file.
+const PROBED_SAMPLE: usize = 500;
+
+/// Rows a shape that could return a whole table returns at most, on a sampled table.
+const SAMPLED_LIMIT: usize = 100;
 
 /// The statement for one case, acting as tenant `a` (and targeting `b`).
 fn build(prober: &Prober, table: &Table, scope: &TenantScope, truth: &Truth, a: usize, b: usize, shape: &Shape) -> Option<(Case, String)> {
@@ -193,11 +247,17 @@ fn build(prober: &Prober, table: &Table, scope: &TenantScope, truth: &Truth, a: 
     let b = if a == b { (b + 1) % n } else { b };
     let (tenant, other) = (prober.tenants[a].clone(), &prober.tenants[b]);
     let t = table.name.sql();
+    let limit = if truth.sample.is_some() { format!(" LIMIT {SAMPLED_LIMIT}") } else { String::new() };
     let statement = match shape {
+        // On a sampled table: the sampled rows of both tenants, by their ctids.
+        Shape::FullScan if truth.sample.is_some() => {
+            let ctids: Vec<String> = [truth.ctids_of(&tenant, PROBED_SAMPLE), truth.ctids_of(other, PROBED_SAMPLE)].concat().iter().map(|c| format!("\"{c}\"")).collect();
+            format!("SELECT {ROW_ID} FROM {t} WHERE ctid = ANY('{{{}}}'::tid[])", ctids.join(","))
+        }
         Shape::FullScan => format!("SELECT {ROW_ID} FROM {t}"),
         Shape::OthersRowByKey => format!("SELECT {ROW_ID} FROM {t} WHERE {}", truth.by_key(other)?),
         Shape::FilterOnOtherTenant => format!(
-            "SELECT {ROW_ID} FROM {t} t WHERE ({})::text = '{}'",
+            "SELECT {ROW_ID} FROM {t} t WHERE ({})::text = '{}'{limit}",
             scope.tenant_sql("t"),
             other.replace('\'', "''")
         ),
@@ -206,7 +266,7 @@ fn build(prober: &Prober, table: &Table, scope: &TenantScope, truth: &Truth, a: 
         Shape::JoinParent(i) => {
             let (constraint, fk) = table.foreign_keys().nth(*i)?;
             format!(
-                "SELECT (c.tableoid::regclass::text || '/' || c.ctid::text) FROM {t} c JOIN {} p ON {}",
+                "SELECT (c.tableoid::regclass::text || '/' || c.ctid::text) FROM {t} c JOIN {} p ON {}{limit}",
                 fk.target.sql(),
                 fk.join_on(&constraint.columns, "c", "p")
             )

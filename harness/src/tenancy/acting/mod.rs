@@ -24,7 +24,7 @@ use crate::scenario::ContextMechanism;
 
 use jwt::insert_at;
 pub use jwt::Jwt;
-pub use refusal::{settled, Refusal, ATTEMPTS};
+pub use refusal::{settled, Refusal};
 
 /// The tenant context a probe runs under.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

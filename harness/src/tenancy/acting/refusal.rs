@@ -7,23 +7,36 @@ use crate::catalog::{Catalog, QualName};
 use crate::sql::sqlstate::TRANSIENT;
 
 /// Times a probe or read runs when it keeps meeting another transaction.
-pub const ATTEMPTS: usize = 3;
+pub const ATTEMPTS: u32 = 6;
 
 /// Runs `run` again while it only met another transaction (a concurrent
 /// probe or audit of the same database): a result `met_another` says so,
 /// or such a server error. Up to [`ATTEMPTS`] times; the last answer stands.
+///
+/// Between attempts it waits, twice as long each time and by a random
+/// share more: two audits whose probes deadlock keep meeting if both try
+/// again at once, and a reader that is busy with the tables a probe
+/// locks is usually done within a second or two.
 pub async fn settled<T>(
     mut run: impl AsyncFnMut() -> Result<T, sqlx::Error>,
     met_another: impl Fn(&T) -> bool,
 ) -> Result<T, sqlx::Error> {
-    for _ in 1..ATTEMPTS {
+    for attempt in 1..ATTEMPTS {
         match run().await {
-            Ok(done) if met_another(&done) => continue,
-            Err(sqlx::Error::Database(e)) if e.code().is_some_and(|c| TRANSIENT.contains(&c.as_ref())) => continue,
+            Ok(done) if met_another(&done) => {}
+            Err(sqlx::Error::Database(e)) if e.code().is_some_and(|c| TRANSIENT.contains(&c.as_ref())) => {}
             done => return done,
         }
+        tokio::time::sleep(backoff(attempt)).await;
     }
     run().await
+}
+
+/// The wait after the `attempt`th try: 50 ms, 100 ms, 200 ms, ... each up
+/// to twice that.
+fn backoff(attempt: u32) -> std::time::Duration {
+    let base = 50u64 << (attempt - 1);
+    std::time::Duration::from_millis(base + rand::random_range(0..=base))
 }
 
 /// Why the server refused a statement.
