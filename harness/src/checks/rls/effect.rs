@@ -9,7 +9,8 @@
 //! the whole run. A writing probe runs on a superuser connection: it takes
 //! the application's identity for its statement (`SET LOCAL SESSION
 //! AUTHORIZATION`, so `session_user` and `current_user` are the app role, as
-//! when it logs in), gives it back, tallies the rows inside the same
+//! when it logs in), gives it back, tallies the rows of the tables the
+//! statement changed (by the transaction's own statistics) inside the same
 //! transaction, and rolls everything back.
 
 use std::collections::{BTreeMap, HashMap};
@@ -123,14 +124,13 @@ impl Observed {
     }
 }
 
-/// Tallies `observed` in one round trip, after the statements `before`
-/// (text without results, run first in the same message).
-async fn tally_all(conn: &mut PgConnection, before: &str, observed: &[&Observed]) -> Result<Vec<(QualName, Tally)>, sqlx::Error> {
+/// Tallies `observed` in one round trip.
+async fn tally_all(conn: &mut PgConnection, observed: &[&Observed]) -> Result<Vec<(QualName, Tally)>, sqlx::Error> {
     let mut tallies: Vec<(QualName, Tally)> = observed.iter().map(|o| (o.table.clone(), Tally::default())).collect();
     if observed.is_empty() {
         return Ok(tallies);
     }
-    let rows = sqlx::raw_sql(&format!("{before}{}", tally_sql(observed))).fetch_all(conn).await?;
+    let rows = sqlx::raw_sql(&tally_sql(observed)).fetch_all(conn).await?;
     for row in rows {
         let n: i32 = row.try_get("n")?;
         let tenant: Option<String> = row.try_get("tenant")?;
@@ -138,6 +138,25 @@ async fn tally_all(conn: &mut PgConnection, before: &str, observed: &[&Observed]
         tallies[n as usize].1 .0.insert(tenant.unwrap_or_default(), count);
     }
     Ok(tallies)
+}
+
+/// The positions in `observed` of the tables the open transaction changed:
+/// rows it inserted, updated or deleted (the transaction's own statistics,
+/// which count those of triggers and cascades too, per partition), or a
+/// catalog row it wrote (TRUNCATE and table rewrites give a table new
+/// storage, which those counters miss; a constraint set aside shows up too,
+/// and is merely tallied for nothing). Tallying every table after every
+/// write was most of a write probe's time on large tables.
+fn touched_sql(observed: &[&Observed]) -> String {
+    let names: Vec<String> = observed.iter().map(|o| crate::sql::quote_literal(&o.from)).collect();
+    format!(
+        "SELECT (o.i - 1)::int FROM unnest(ARRAY[{}]::text[]) WITH ORDINALITY AS o(name, i) WHERE EXISTS (\
+           SELECT FROM pg_class c LEFT JOIN pg_stat_xact_all_tables s ON s.relid = c.oid \
+           WHERE (c.oid = o.name::regclass OR c.oid IN (SELECT relid FROM pg_partition_tree(o.name::regclass))) \
+             AND (coalesce(s.n_tup_ins + s.n_tup_upd + s.n_tup_del, 0) > 0 \
+                  OR c.xmin::text::bigint = pg_current_xact_id_if_assigned()::text::bigint % 4294967296))",
+        names.join(", ")
+    )
 }
 
 /// One query tallying every table of `observed`.
@@ -159,7 +178,7 @@ impl Ledger {
         let tables: Vec<&Observed> = tables.iter().collect();
         let tallies = super::act::settled(async || {
             let mut conn = pool.acquire().await?;
-            tally_all(&mut conn, "", &tables).await
+            tally_all(&mut conn, &tables).await
         }, |_| false)
         .await?;
         Ok(Ledger(tallies.into_iter().collect()))
@@ -174,7 +193,8 @@ impl Ledger {
 #[derive(Debug)]
 pub struct Effect {
     pub outcome: Outcome,
-    /// Each observed table's rows after the statement (empty when refused).
+    /// The rows after the statement of each observed table it changed
+    /// (empty when refused): the others hold their committed rows.
     pub after: Vec<(QualName, Tally)>,
 }
 
@@ -274,37 +294,45 @@ async fn observe_once(
     opening.push(format!("SET LOCAL SESSION AUTHORIZATION {}", quote_ident(&case.actor.role)));
     opening.extend(case.actor.statements(&case.context));
     // The transaction is ours to end: whatever happens in it, it is rolled back.
-    let done = acted(&mut conn, &opening.join("; "), case, observed, victim, &committed).await;
+    let mut sent = Vec::new();
+    let done = acted(&mut conn, opening, case, observed, victim, &committed, &mut sent).await;
     sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await?;
-    probe_log::record(probe_log::Connection::Writes, || {
-        // What was sent: no tally after a refused statement.
-        let tallied = !observed.is_empty() && matches!(&done, Ok((effect, _)) if !matches!(effect.outcome, Outcome::Refused(_)));
-        let tally = match tallied {
-            true => vec!["RESET SESSION AUTHORIZATION".to_string(), tally_sql(observed)],
-            false => vec![],
-        };
-        vec![opening, vec![case.statement.clone()], tally, vec!["ROLLBACK".to_string()]]
-    });
+    sent.push(vec!["ROLLBACK".to_string()]);
+    probe_log::record(probe_log::Connection::Writes, || sent);
     done
 }
 
+/// The probe's transaction from its opening on; `sent` collects the
+/// messages as they go (for the probe log).
 async fn acted(
     conn: &mut PgConnection,
-    opening: &str,
+    opening: Vec<String>,
     case: &Case,
     observed: &[&Observed],
     victim: Option<&str>,
     committed: &[(String, String)],
+    sent: &mut Vec<Vec<String>>,
 ) -> Result<(Effect, Vec<String>), sqlx::Error> {
-    if let Err(error) = sqlx::raw_sql(opening).execute(&mut *conn).await {
+    let opened = sqlx::raw_sql(&opening.join("; ")).execute(&mut *conn).await;
+    sent.push(opening);
+    if let Err(error) = opened {
         return Ok((refused(Refusal::from_error(error)?), Vec::new()));
     }
+    sent.push(vec![case.statement.clone()]);
     let outcome = match sqlx::raw_sql(&case.statement).execute(&mut *conn).await {
         Ok(done) => Outcome::Affected(done.rows_affected()),
         // The transaction is aborted: nothing the statement did survives.
         Err(error) => return Ok((refused(Refusal::from_error(error)?), Vec::new())),
     };
-    let after = tally_all(conn, "RESET SESSION AUTHORIZATION; ", observed).await?;
+    // Only the tables the statement changed are tallied: the others hold their committed rows.
+    let touching = vec!["RESET SESSION AUTHORIZATION".to_string(), touched_sql(observed)];
+    let touched: Vec<i32> = sqlx::raw_sql(&touching.join("; ")).fetch_all(&mut *conn).await?.iter().map(|r| r.try_get(0)).collect::<Result<_, _>>()?;
+    sent.push(touching);
+    let touched: Vec<&Observed> = touched.into_iter().filter_map(|i| observed.get(i as usize).copied()).collect();
+    if !touched.is_empty() {
+        sent.push(vec![tally_sql(&touched)]);
+    }
+    let after = tally_all(conn, &touched).await?;
     let rows = match (victim, observed.first()) {
         (Some(victim), Some(first)) => differing(committed, &first.rows_of(conn, victim).await?),
         _ => Vec::new(),
