@@ -2,9 +2,10 @@
 //! the statement was accepted (an unqualified `UPDATE` under a tight SELECT
 //! policy reports its rows like any other).
 //!
-//! A [`Tally`] is each tenant's rows of a table as a count, a content hash
-//! and how many of them the open transaction wrote (a no-op `SET c = c`
-//! still writes a row). The ground truth ([`Ledger`]) is the tally of the
+//! A [`Tally`] is each tenant's rows of a table as a count and how many of
+//! them the open transaction wrote (a no-op `SET c = c` still writes a
+//! row); for copies of tenants' rows outside the tenancy, where only a
+//! change of content counts, a content hash instead. The ground truth ([`Ledger`]) is the tally of the
 //! committed rows, read once: every probe is rolled back, so it holds for
 //! the whole run. A writing probe runs on a superuser connection: it takes
 //! the application's identity for its statement (`SET LOCAL SESSION
@@ -34,7 +35,9 @@ pub struct Tally(BTreeMap<String, Count>);
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Count {
     pub rows: i64,
-    /// Sum of the rows' text hashes: changes when any value does.
+    /// Sum of the rows' text hashes, which changes when any value does
+    /// (copies outside the tenancy; "0" for tenant tables, where `written`
+    /// says it).
     pub hash: String,
     /// Rows the open transaction wrote (inserted or updated).
     pub written: i64,
@@ -76,10 +79,18 @@ pub struct Observed {
 
 impl Observed {
     pub fn new(table: &Table, scope: &TenantScope) -> Observed {
-        // The xid of the open transaction, as xmin shows it (32 bits);
+        // Written by the open transaction or one of its subtransactions (a
+        // trigger's EXCEPTION block): an xmin from the transaction's own xid
+        // on (32 bits, as xmin shows it; a subtransaction's xid comes after
+        // its parent's; a row another transaction committed since would
+        // be a change to the rows all the same).
         // NULL before it wrote anything.
-        let written = "t.xmin::text::bigint = pg_current_xact_id_if_assigned()::text::bigint % 4294967296";
-        Observed::with(table, scope.tenant_sql("t"), written)
+        let written = "t.xmin::text::bigint >= pg_current_xact_id_if_assigned()::text::bigint % 4294967296";
+        // No content hash: a row whose content changed is a row the
+        // transaction wrote (a new version, its xmin), and rows deleted or
+        // added change the count. Hashing every row's text was most of a
+        // tally's cost on a large table.
+        Observed::with(table, scope.tenant_sql("t"), written, "'0'")
     }
 
     /// A table outside the tenancy whose rows hold copies of tenants' data,
@@ -87,17 +98,17 @@ impl Observed {
     /// row of no one tenant: see `canary::copies`). Only a change of
     /// content counts: a trigger rewriting a copy as it was harms no one.
     pub fn by_content(table: &Table, tenant: String) -> Observed {
-        Observed::with(table, tenant, "false")
+        Observed::with(table, tenant, "false", CONTENT_HASH)
     }
 
-    fn with(table: &Table, tenant: String, written: &str) -> Observed {
+    fn with(table: &Table, tenant: String, written: &str, hash: &str) -> Observed {
         let key = super::act::key_text(table).unwrap_or_else(|| "t.ctid::text".into());
         Observed {
             table: table.name.clone(),
             from: table.name.sql(),
             tenant: tenant.clone(),
             tally_sql: format!(
-                "SELECT ({tenant})::text AS tenant, count(*) AS rows, {CONTENT_HASH}::text AS hash, \
+                "SELECT ({tenant})::text AS tenant, count(*) AS rows, {hash}::text AS hash, \
                  count(*) FILTER (WHERE {written}) AS written FROM {} t GROUP BY 1",
                 table.name.sql()
             ),
