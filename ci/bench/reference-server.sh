@@ -11,7 +11,11 @@ if [ -z "$bench_base" ] && [ "$(df --output=avail -B1 /dev/shm 2>/dev/null | tai
 fi
 work=$(mktemp -d -p "${bench_base:-/tmp}"); chmod 755 "$work"; chown postgres "$work" 2>/dev/null || true
 reference_servers=()
+# Runs of tierguard kept up (--keep-servers) by a bench: Ctrl-C'd on exit,
+# so a bench that fails midway leaves no server behind.
+kept_runs=()
 stop_reference_servers() {
+    for pid in "${kept_runs[@]}"; do kill -INT "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true; done
     for data in "${reference_servers[@]}"; do "${runas[@]}" "$bindir/pg_ctl" -D "$data" -m immediate stop >/dev/null 2>&1 || true; done
     rm -rf "$work"
 }
