@@ -211,17 +211,24 @@ fn foreign_rows<'s>(case: &Case, truth: &Truth, looked_up: &HashMap<String, Stri
 /// p >= 3/k (the rule of three).
 fn confidence(prober: &Prober, truth: &Truth) -> Option<(String, serde_json::Value)> {
     let sample = truth.sample.as_ref()?;
-    let k = prober.tenants.iter().map(|t| truth.rows_of(t).take(PROBED_SAMPLE).count()).filter(|&n| n > 0).min()?;
-    let statement = format!(
-        "probed on a sample of {} of the table's {} rows (TABLESAMPLE BERNOULLI ({}) REPEATABLE ({})), each tenant's rows counted exactly: \
-         every probe of the sampled rows names {k} or more of the other tenant's, so a policy that shows one tenant {:.1}% or more of another's rows \
-         is caught by one such probe with 95% confidence",
+    // Over the tenants that own rows here: one with rows but none sampled is probed by key, filter and count only.
+    let owners = prober.tenants.iter().filter(|t| truth.count_of(t) > 0);
+    let k = owners.map(|t| truth.rows_of(t).take(PROBED_SAMPLE).count()).min()?;
+    let drawn = format!(
+        "probed on a sample of {} of the table's {} rows (TABLESAMPLE BERNOULLI ({}) REPEATABLE ({})), each tenant's rows counted exactly",
         truth.owner.len(),
         sample.table_rows,
         sample.percent,
-        sample.seed,
-        300.0 / k as f64
+        sample.seed
     );
+    let statement = match k {
+        0 => format!("{drawn}: some tenant with rows here has none in the sample, so no confidence is stated; raise --sample-rows"),
+        k => format!(
+            "{drawn}: every probe of the sampled rows names {k} or more of the other tenant's, so a policy that shows one tenant {:.1}% or more of another's rows \
+             is caught by one such probe with 95% confidence",
+            300.0 / k as f64
+        ),
+    };
     let detail = serde_json::json!({ "rows": truth.owner.len(), "table_rows": sample.table_rows, "percent": sample.percent, "seed": sample.seed, "rows_per_tenant_probed": k });
     Some((statement, detail))
 }
