@@ -21,6 +21,12 @@ stop_reference_servers() {
 }
 trap stop_reference_servers EXIT
 
+# kept_tiers LOG: "TIER CONNINFO" per tier, from the psql commands a run
+# with --keep-servers printed to LOG.
+kept_tiers() {
+    sed -n -E "s/^tier ([^:]+): .* psql '(.*)'$/\1 \2/p" "$1"
+}
+
 # start_reference_server NAME: starts a server with data in $work/NAME and
 # sets reference_port to its port (trust authentication for postgres on
 # 127.0.0.1). Not in a subshell: the exit trap must know the server.

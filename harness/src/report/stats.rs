@@ -15,7 +15,8 @@ pub async fn tables(catalog: &Catalog, pool: &PgPool) -> Result<Vec<TableStat>, 
         // most of a certification run's time (and could outlast the
         // statement timeout).
         let sql = format!(
-            "SELECT count(*), md5(COALESCE(sum(hashtextextended(t::text, 0))::text, '')) FROM {} t",
+            "SELECT count(*), md5(COALESCE({}::text, '')) FROM {} t",
+            crate::sql::row_hash_sum("t"),
             table.name.sql()
         );
         let (rows, checksum): (i64, String) = sqlx::query_as(&sql).fetch_one(pool).await?;

@@ -18,6 +18,13 @@ pub fn quote_literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
 
+/// The content of the rows aliased `alias` as one number, a sum of their
+/// text's 64-bit hashes: it changes when any value does and does not
+/// depend on the order rows are read in, with no sort (NULL for no rows).
+pub fn row_hash_sum(alias: &str) -> String {
+    format!("sum(hashtextextended({alias}::text, 0))")
+}
+
 /// `schema.name`
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct QualName {

@@ -98,8 +98,7 @@ async fn run_once(conn: &mut PgConnection, case: &Case) -> Result<Outcome, sqlx:
     };
     tx.rollback().await?;
     super::probe_log::record(super::probe_log::Connection::Reads, || {
-        let opening = [vec!["BEGIN".to_string()], case.actor.statements(&case.context)].concat();
-        vec![opening, vec![case.statement.clone()], vec!["ROLLBACK".to_string()]]
+        vec![case.actor.opening_statements(&case.context), vec![case.statement.clone()], vec!["ROLLBACK".to_string()]]
     });
     Ok(outcome)
 }

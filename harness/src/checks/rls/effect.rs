@@ -24,9 +24,10 @@ use crate::catalog::{QualName, Table};
 use crate::tenancy::TenantScope;
 use crate::sql::quote_ident;
 
-/// The rows' content as one number (rows aliased `t`): a sum of hashes, so
-/// it does not depend on the order rows are read in.
-const CONTENT_HASH: &str = "COALESCE(sum(hashtextextended(t::text, 0)), 0)";
+/// The rows' content as one number (rows aliased `t`; 0 for none).
+fn content_hash() -> String {
+    format!("COALESCE({}, 0)", crate::sql::row_hash_sum("t"))
+}
 
 /// Each tenant's rows of one table: tenant → count.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -79,18 +80,12 @@ pub struct Observed {
 
 impl Observed {
     pub fn new(table: &Table, scope: &TenantScope) -> Observed {
-        // Written by the open transaction or one of its subtransactions (a
-        // trigger's EXCEPTION block): an xmin from the transaction's own xid
-        // on (32 bits, as xmin shows it; a subtransaction's xid comes after
-        // its parent's; a row another transaction committed since would
-        // be a change to the rows all the same).
-        // NULL before it wrote anything.
-        let written = "t.xmin::text::bigint >= pg_current_xact_id_if_assigned()::text::bigint % 4294967296";
+        let written = written_here("t.xmin");
         // No content hash: a row whose content changed is a row the
         // transaction wrote (a new version, its xmin), and rows deleted or
         // added change the count. Hashing every row's text was most of a
         // tally's cost on a large table.
-        Observed::with(table, scope.tenant_sql("t"), written, "'0'")
+        Observed::with(table, scope.tenant_sql("t"), &written, "'0'")
     }
 
     /// A table outside the tenancy whose rows hold copies of tenants' data,
@@ -98,7 +93,7 @@ impl Observed {
     /// row of no one tenant: see `canary::copies`). Only a change of
     /// content counts: a trigger rewriting a copy as it was harms no one.
     pub fn by_content(table: &Table, tenant: String) -> Observed {
-        Observed::with(table, tenant, "false", CONTENT_HASH)
+        Observed::with(table, tenant, "false", &content_hash())
     }
 
     fn with(table: &Table, tenant: String, written: &str, hash: &str) -> Observed {
@@ -123,7 +118,8 @@ impl Observed {
     /// `tenant`'s rows change (the repro scripts show it).
     pub fn sql_for(&self, tenant: &str) -> String {
         format!(
-            "SELECT count(*) AS rows_of_tenant, {CONTENT_HASH} AS content_hash FROM {} t WHERE ({})::text = {}",
+            "SELECT count(*) AS rows_of_tenant, {} AS content_hash FROM {} t WHERE ({})::text = {}",
+            content_hash(),
             self.from,
             self.tenant,
             crate::sql::quote_literal(tenant)
@@ -151,6 +147,16 @@ async fn tally_all(conn: &mut PgConnection, observed: &[&Observed]) -> Result<Ve
     Ok(tallies)
 }
 
+/// Whether the row version whose `xmin` is given was written by the open
+/// transaction or one of its subtransactions (a trigger's EXCEPTION block):
+/// an xmin from the transaction's own xid on (32 bits, as xmin shows it; a
+/// subtransaction's xid comes after its parent's; a row another
+/// transaction committed since would be a change all the same). NULL
+/// before the transaction wrote anything.
+fn written_here(xmin: &str) -> String {
+    format!("{xmin}::text::bigint >= pg_current_xact_id_if_assigned()::text::bigint % 4294967296")
+}
+
 /// The positions in `observed` of the tables the open transaction changed:
 /// rows it inserted, updated or deleted (the transaction's own statistics,
 /// which count those of triggers and cascades too, per partition), or a
@@ -165,8 +171,9 @@ fn touched_sql(observed: &[&Observed]) -> String {
            SELECT FROM pg_class c LEFT JOIN pg_stat_xact_all_tables s ON s.relid = c.oid \
            WHERE (c.oid = o.name::regclass OR c.oid IN (SELECT relid FROM pg_partition_tree(o.name::regclass))) \
              AND (coalesce(s.n_tup_ins + s.n_tup_upd + s.n_tup_del, 0) > 0 \
-                  OR c.xmin::text::bigint = pg_current_xact_id_if_assigned()::text::bigint % 4294967296))",
-        names.join(", ")
+                  OR {}))",
+        names.join(", "),
+        written_here("c.xmin")
     )
 }
 

@@ -70,7 +70,7 @@ pub async fn check(ctx: &TierContext<'_>, prober: &Prober, table: &Table, scope:
             Ok(Outcome::Rows(seen)) => {
                 // A sampled truth learns the owners of rows outside its sample as they come.
                 let looked_up = truth.look_up(ctx.pool, table, scope, &seen).await.map_err(|e| format!("could not read whose rows were returned: {e}"))?;
-                saw_own |= seen.iter().any(|id| truth.owner.get(id).or(looked_up.get(id)) == Some(&tenant));
+                saw_own |= seen.iter().any(|id| owner_of(truth, &looked_up, id) == Some(&tenant));
                 let foreign = foreign_rows(&case, truth, &looked_up, &seen, &tenant);
                 if foreign.is_empty() { Ok(()) } else { Err(format!("{} row(s) of other tenants", foreign.len())) }
             }
@@ -139,7 +139,7 @@ pub async fn check(ctx: &TierContext<'_>, prober: &Prober, table: &Table, scope:
                 format!("{}: tenant {tenant} sees {reason} ({})", table.name, case.describe()),
                 case,
                 foreign.len(),
-                foreign.iter().take(10).map(|r| format!("{r} (tenant {})", truth.owner.get(*r).or(looked_up.get(*r)).cloned().unwrap_or_default())).collect(),
+                foreign.iter().take(10).map(|r| format!("{r} (tenant {})", owner_of(truth, &looked_up, r).cloned().unwrap_or_default())).collect(),
             )
         }
     });
@@ -189,6 +189,11 @@ async fn gated_by_input(ctx: &TierContext<'_>, conn: &mut sqlx::PgConnection, ca
         }
     }
     None
+}
+
+/// Whose row `id` is: as `truth` knows, else as looked up.
+fn owner_of<'a>(truth: &'a Truth, looked_up: &'a HashMap<String, String>, id: &str) -> Option<&'a String> {
+    truth.owner.get(id).or_else(|| looked_up.get(id))
 }
 
 /// Rows other tenants own among those a read returned (their owners in

@@ -216,7 +216,13 @@ impl Actor {
     }
 
     fn opening(&self, context: &Context) -> String {
-        format!("BEGIN; {}", self.statements(context).join("; "))
+        self.opening_statements(context).join("; ")
+    }
+
+    /// What [`Actor::begin`] sends, statement by statement: BEGIN, the role
+    /// and the context.
+    pub fn opening_statements(&self, context: &Context) -> Vec<String> {
+        [vec!["BEGIN".to_string()], self.statements(context)].concat()
     }
 }
 
