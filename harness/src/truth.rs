@@ -10,9 +10,11 @@ use crate::sql::QualName;
 
 /// Rows tierguard seeded, as the checks may ask about them.
 pub trait SeedTruth: Sync {
-    /// Tenant ids as text, in seeding order: positions are the tenant
-    /// indexes [`SeedTruth::owner`] and [`SeedTruth::fresh_row`] use.
-    fn tenants(&self) -> Vec<String>;
+    /// Tenant ids as text, as tier `tier` names them (most tiers by the
+    /// tenant's id; see `tenancy::TenantOf`), in seeding order: positions
+    /// are the tenant indexes [`SeedTruth::owner`] and
+    /// [`SeedTruth::fresh_row`] use.
+    fn tenants(&self, tier: &str) -> Vec<String>;
 
     /// Whether every row of the table was written by tierguard (none was
     /// there before seeding): its references hold by construction.

@@ -151,6 +151,8 @@ pub(super) struct TenancyFile {
 pub(super) struct TierTenancyFile {
     pub(super) column: Option<String>,
     pub(super) guc: Option<String>,
+    /// `TIER.SCHEMA.TABLE.COLUMN` whose rows this tier's tenants are.
+    pub(super) tenant_of: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]

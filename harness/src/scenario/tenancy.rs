@@ -10,7 +10,7 @@ use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
 use super::file::{ContextKind, TenancyFile, TierFile};
-use super::{DeclaredPath, TierTable};
+use super::{DeclaredPath, TierColumn, TierTable};
 use crate::error::{HarnessError, Result};
 use crate::sql::QualName;
 
@@ -67,6 +67,9 @@ pub enum ModelKind {
 pub struct TierTenancyHints {
     pub column: Option<String>,
     pub guc: Option<String>,
+    /// The key of another tier's tenant table whose rows this tier's
+    /// tenants are (`tenant_of = "oltp.public.companies.id"`).
+    pub tenant_of: Option<TierColumn>,
 }
 
 /// How the application sets the tenant (`[tenancy] context`): `local` =
@@ -137,11 +140,12 @@ impl TenancyHints {
                 .collect::<Result<_>>()?,
             tiers: tiers
                 .iter()
-                .filter_map(|(name, tier)| {
-                    let hints = tier.tenancy.as_ref()?;
-                    Some((name.clone(), TierTenancyHints { column: hints.column.clone(), guc: hints.guc.clone() }))
+                .filter_map(|(name, tier)| Some((name, tier.tenancy.as_ref()?)))
+                .map(|(name, hints)| {
+                    let tenant_of = hints.tenant_of.as_ref().map(|t| t.parse().map_err(|m| err(format!("tiers.{name}.tenancy.tenant_of: {m}"))));
+                    Ok((name.clone(), TierTenancyHints { column: hints.column.clone(), guc: hints.guc.clone(), tenant_of: tenant_of.transpose()? }))
                 })
-                .collect(),
+                .collect::<Result<_>>()?,
             columns: tenancy
                 .columns
                 .iter()
@@ -187,6 +191,16 @@ impl TenancyHints {
         only_with("membership_user", self.membership_user.is_some(), ModelKind::Membership)?;
         if let Some(table) = &self.membership {
             known(&table.tier, &format!("tenancy.membership {table}"))?;
+        }
+        for (tier, hints) in &self.tiers {
+            if let Some(of) = &hints.tenant_of {
+                known(&of.table.tier, &format!("tiers.{tier}.tenancy.tenant_of {of}"))?;
+                if &of.table.tier == tier {
+                    return Err(HarnessError::input(format!(
+                        "tiers.{tier}.tenancy.tenant_of {of} is in tier {tier} itself{where_}: it names the table of another tier whose rows this tier's tenants are"
+                    )));
+                }
+            }
         }
         for p in &self.paths {
             known(&p.table.tier, &format!("tenancy.paths entry {}", p.table))?;

@@ -90,8 +90,8 @@ pub struct Seeded {
 }
 
 impl SeedTruth for Seeded {
-    fn tenants(&self) -> Vec<String> {
-        self.plan.tenants.iter().map(|t| t.text().unwrap_or_default()).collect()
+    fn tenants(&self, tier: &str) -> Vec<String> {
+        (0..self.plan.tenant_count()).map(|t| self.plan.tenant_value(tier, t).text().unwrap_or_default()).collect()
     }
 
     fn generated(&self, tier: &str, table: &QualName) -> bool {

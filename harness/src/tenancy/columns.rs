@@ -39,6 +39,27 @@ pub struct TierTenancy {
     /// The setting the context goes in (`request.jwt.claims` for JWT models).
     pub guc: Option<String>,
     pub guc_origin: Origin,
+    /// Set when this tier's tenants are rows of another tier's tenant table
+    /// (a reporting tier keyed on `company_id`, each company an OLTP
+    /// tenant's): a row's tenant there is found through that table.
+    pub tenant_of: Option<TenantOf>,
+}
+
+/// The table of another tier whose rows a tier's tenants are: their key
+/// there, and the column holding the tenant they belong to.
+#[derive(Debug, Clone, Serialize)]
+pub struct TenantOf {
+    pub tier: String,
+    pub table: crate::catalog::QualName,
+    pub key: String,
+    pub tenant_column: String,
+    pub origin: Origin,
+}
+
+impl std::fmt::Display for TenantOf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}.{}", self.tier, self.table, self.key)
+    }
 }
 
 /// What all tiers together say: the candidate column most tables carry and
@@ -102,6 +123,7 @@ impl TierTenancy {
                 column_origin,
                 guc: Some(guc),
                 guc_origin,
+                tenant_of: None,
             };
         }
         let settings = general(&hints.guc, &overall.setting);
@@ -126,6 +148,7 @@ impl TierTenancy {
             column_origin,
             guc,
             guc_origin,
+            tenant_of: None,
         }
     }
 }

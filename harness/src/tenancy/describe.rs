@@ -30,6 +30,12 @@ impl Tenancy {
                 unscoped(Class::Shared),
                 unscoped(Class::Unknown),
             ));
+            if let Some(of) = &model.tenant_of {
+                lines.push(format!(
+                    "tenancy {tier}: its tenants are rows of {}.{} (by {}), each of the {} tenant in its {} ({}): seeding and cross-tier tenant checks follow it",
+                    of.tier, of.table, of.key, of.tier, of.tenant_column, of.origin
+                ));
+            }
             for (table, column, origin) in self.own_columns(tier) {
                 lines.push(format!("tenant column ({origin}) {tier}.{table}: {column}, not the tier's"));
             }
@@ -90,6 +96,9 @@ impl Tenancy {
             }
             if let (Some(guc), false) = (&model.guc, model.guc_origin == Origin::Declared || model.model.jwt()) {
                 keys.push(format!("guc = {}", quoted(guc)));
+            }
+            if let Some(of) = model.tenant_of.as_ref().filter(|o| o.origin != Origin::Declared) {
+                keys.push(format!("tenant_of = {}", quoted(&of.to_string())));
             }
             if !keys.is_empty() && self.scoped.get(tier).is_some_and(|t| !t.is_empty()) {
                 out.push(format!("[tiers.{tier}.tenancy]\n{}", keys.join("\n")));

@@ -38,9 +38,9 @@ use indexmap::IndexMap;
 
 use crate::catalog::{Catalog, QualName, Table};
 use crate::error::{HarnessError, Result};
-use crate::scenario::{ContextMechanism, Scenario, TierTable};
+use crate::scenario::{ContextMechanism, Scenario, TierColumn, TierTable};
 
-pub use columns::TierTenancy;
+pub use columns::{TenantOf, TierTenancy};
 pub use origin::Origin;
 pub use model::{Membership, Model};
 pub use scope::{PathHop, TenantPath, TenantScope};
@@ -106,16 +106,39 @@ impl Tenancy {
             }
         }
         // Likewise the target of a reference of the tenant column alone,
-        // from another tier.
+        // from another tier; unless that target carries a tenant itself:
+        // then the referring tier's tenants are its rows (`tenant_of`).
+        let mut tiers = tiers;
         for reference in &scenario.references {
             let from = &reference.from.table;
             let Some(Some(TenantScope::Column(column))) = scoped.get(&from.tier).map(|t| t.get(&from.qual_name())) else {
                 continue;
             };
-            if reference.from.columns == [column.clone()] {
-                let to = &reference.to;
-                let root = TenantScope::Root(to.columns[0].clone());
-                scoped.entry(to.table.tier.clone()).or_default().insert(to.table.qual_name(), root);
+            if reference.from.columns != [column.clone()] {
+                continue;
+            }
+            let to = &reference.to;
+            let target = scoped.get(&to.table.tier).and_then(|t| t.get(&to.table.qual_name()));
+            match target {
+                Some(TenantScope::Column(tenant_column)) if to.table.tier != from.tier => {
+                    let tier = tiers.get_mut(&from.tier).expect("every tier is inferred");
+                    tier.tenant_of.get_or_insert_with(|| TenantOf {
+                        tier: to.table.tier.clone(),
+                        table: to.table.qual_name(),
+                        key: to.columns[0].clone(),
+                        tenant_column: tenant_column.clone(),
+                        origin: Origin::Inferred,
+                    });
+                }
+                _ => {
+                    let root = TenantScope::Root(to.columns[0].clone());
+                    scoped.entry(to.table.tier.clone()).or_default().insert(to.table.qual_name(), root);
+                }
+            }
+        }
+        for (name, tier) in tiers.iter_mut() {
+            if let Some(declared) = hints.tiers.get(name).and_then(|h| h.tenant_of.as_ref()) {
+                tier.tenant_of = Some(declared_tenant_of(declared, catalogs, &scoped)?);
             }
         }
         // Paths last: they end at the tables scoped above, in any tier's
@@ -166,6 +189,11 @@ impl Tenancy {
         }
         tenancy.unscoped = catalogs.iter().flat_map(|c| shared::unscoped(scenario, &tenancy, c)).collect();
         Ok(tenancy)
+    }
+
+    /// The other tier's table whose rows `tier`'s tenants are, if any.
+    pub fn tenant_of(&self, tier: &str) -> Option<&TenantOf> {
+        self.tier(tier)?.tenant_of.as_ref()
     }
 
     /// The tenant column and setting of `tier`, and where they came from.
@@ -227,5 +255,28 @@ impl Tenancy {
     /// Tables outside the tenancy, of every tier, in catalog order.
     pub fn unscoped(&self) -> &[Unscoped] {
         &self.unscoped
+    }
+}
+
+/// A declared `tenant_of`, checked: it must name a column of a table that
+/// carries the tenant in its own tier.
+fn declared_tenant_of(declared: &TierColumn, catalogs: &[Catalog], scoped: &BTreeMap<String, BTreeMap<QualName, TenantScope>>) -> Result<TenantOf> {
+    let table = declared.table.qual_name();
+    let has_key = catalogs.iter().filter(|c| c.tier == declared.table.tier).flat_map(|c| c.table(&table)).any(|t| t.column(&declared.column).is_some());
+    if !has_key {
+        return Err(HarnessError::input(format!("tenant_of {declared}: tier {} has no such table and column", declared.table.tier)));
+    }
+    match scoped.get(&declared.table.tier).and_then(|t| t.get(&table)) {
+        Some(TenantScope::Column(tenant_column)) => Ok(TenantOf {
+            tier: declared.table.tier.clone(),
+            table,
+            key: declared.column.clone(),
+            tenant_column: tenant_column.clone(),
+            origin: Origin::Declared,
+        }),
+        _ => Err(HarnessError::input(format!(
+            "tenant_of {declared}: {} carries no tenant column in tier {}, so its rows cannot say whose a tenant of another tier is",
+            declared.table, declared.table.tier
+        ))),
     }
 }

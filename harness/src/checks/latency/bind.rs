@@ -73,7 +73,7 @@ fn row_value(
 ) -> Result<Option<String>, Unbound> {
     let seeded = ctx.seeded.expect("checked by the caller");
     let tier = ctx.tier();
-    let owner = seeded.tenants().iter().position(|t| t == tenant);
+    let owner = seeded.tenants(tier).iter().position(|t| t == tenant);
     let rows = seeded.rows(tier, table);
     let start = if rows == 0 { 0 } else { draw % rows };
     (0..rows)

@@ -6,7 +6,7 @@
 
 use crate::catalog::{Catalog, Column, Table};
 use crate::tenancy::{Tenancy, TenantScope};
-use crate::sql::quote_ident;
+use crate::sql::{quote_ident, quote_literal};
 use crate::scenario::{Reference, TierColumns};
 
 /// How many offending rows a finding shows.
@@ -27,6 +27,20 @@ pub struct Tenant<'a> {
     pub scope: &'a TenantScope,
     /// The type of the column the tenant is read from.
     pub data_type: &'a str,
+    /// Where the tier's tenants are another tier's rows (`TenantOf`) and
+    /// the other end is in a tier of whole tenants: each of this tier's
+    /// tenants and the tenant it belongs to, as a JSON object literal, so
+    /// both ends are compared as the same kind of tenant.
+    pub lifted: Option<Lifted>,
+}
+
+/// This tier's tenants mapped to the tenants they belong to.
+#[derive(Clone)]
+pub struct Lifted {
+    /// `{"<tier's tenant>": "<tenant>", ...}`
+    pub mapping: String,
+    /// The type of the tenant it maps to.
+    pub data_type: String,
 }
 
 pub struct Link<'a> {
@@ -120,6 +134,7 @@ impl<'a> End<'a> {
             Some(Tenant {
                 scope,
                 data_type: &holder.column(column)?.data_type,
+                lifted: None,
             })
         });
         End {
@@ -171,7 +186,18 @@ impl<'a> End<'a> {
     /// The tenant of the row aliased `alias`: its column, or a scalar
     /// subquery up the FK path.
     pub fn tenant_sql(&self, alias: &str) -> Option<String> {
-        self.tenant.as_ref().map(|t| t.scope.tenant_sql(alias))
+        let tenant = self.tenant.as_ref()?;
+        let own = tenant.scope.tenant_sql(alias);
+        Some(match &tenant.lifted {
+            Some(lifted) => format!("({}::jsonb ->> ({own})::text)::{}", quote_literal(&lifted.mapping), lifted.data_type),
+            None => own,
+        })
+    }
+
+    /// The type of the tenant [`End::tenant_sql`] gives.
+    fn tenant_type(&self) -> Option<&str> {
+        let tenant = self.tenant.as_ref()?;
+        Some(tenant.lifted.as_ref().map_or(tenant.data_type, |l| l.data_type.as_str()))
     }
 
     pub fn tenant_text(&self, alias: &str) -> Option<String> {
@@ -260,7 +286,7 @@ impl<'a> Link<'a> {
             }
             (_, None) => false,
         };
-        (!by_construction).then(|| KeyKind::of(from.data_type, to.data_type))
+        (!by_construction).then(|| KeyKind::of(self.from.tenant_type().unwrap_or(from.data_type), self.to.tenant_type().unwrap_or(to.data_type)))
     }
 
     /// `from_alias.a = to_alias.x AND ...`, comparing text forms where the

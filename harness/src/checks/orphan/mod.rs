@@ -7,6 +7,7 @@
 mod copy;
 mod cross_tier;
 mod intra;
+mod lift;
 mod link;
 mod merge;
 mod tenant_mismatch;
@@ -83,6 +84,7 @@ pub async fn run(scenario: &Scenario, tiers: &[(&Catalog, &PgPool)], tenancy: &T
     // A declared soft reference may also be an unguarded FK: audit it once.
     let mut seen = HashSet::new();
     links.retain(|link| seen.insert(link.describe()));
+    findings.extend(lift::lift(&mut links, tenancy, tiers).await);
 
     let pool = |tier: &str| {
         tiers

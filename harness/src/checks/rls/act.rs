@@ -107,7 +107,7 @@ async fn run_once(conn: &mut PgConnection, case: &Case) -> Result<Outcome, sqlx:
 /// (`tenancy::owners::tenants`).
 pub async fn tenants(ctx: &TierContext<'_>) -> Vec<String> {
     match ctx.seeded {
-        Some(seeded) => seeded.tenants(),
+        Some(seeded) => seeded.tenants(ctx.tier()),
         None => crate::tenancy::owners::tenants(ctx.tenancy, ctx.catalog, ctx.pool).await,
     }
 }

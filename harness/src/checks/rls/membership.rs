@@ -103,7 +103,7 @@ pub async fn check(ctx: &TierContext<'_>, prober: &Prober, users: &Users, table:
 async fn joins_another_tenant(ctx: &TierContext<'_>, prober: &Prober, users: &Users, table: &Table) -> Option<Finding> {
     let (own, other) = (prober.tenants.first()?, prober.tenants.last()?);
     let user = prober.actor.members.as_ref()?.get(own)?;
-    let other_index = ctx.seeded?.tenants().iter().position(|t| t == other)?;
+    let other_index = ctx.seeded?.tenants(ctx.tier()).iter().position(|t| t == other)?;
     let insert = insert_row(ctx, table, other_index, &[(users.membership.user_column.clone(), user.clone())])?;
     let case = prober.case(Context::Tenant(own.clone()), insert, true);
     match act::run(ctx.acting_pool(), &case).await {

@@ -39,6 +39,7 @@ pub fn build(settings: &Settings, tenancy: &Tenancy, tiers: &[TierInput<'_>], re
         canary_tags: Vec::new(),
         tables: Vec::new(),
         index: HashMap::new(),
+        tenant_of: HashMap::new(),
     };
     // First every table, so links can name their targets by index.
     for tier in tiers {
@@ -82,6 +83,14 @@ pub fn build(settings: &Settings, tenancy: &Tenancy, tiers: &[TierInput<'_>], re
                 gaps: Vec::new(),
                 stream: table_stream(settings.seed, &tier.catalog.tier, &table.name),
             });
+        }
+    }
+    for tier in tiers {
+        let name = &tier.catalog.tier;
+        if let Some(of) = tenancy.tenant_of(name) {
+            if let Some(&index) = plan.index.get(&(of.tier.clone(), of.table.clone())) {
+                plan.tenant_of.insert(name.clone(), (index, of.key.clone()));
+            }
         }
     }
     for tier in tiers {
@@ -158,10 +167,18 @@ impl Plan {
             None => tenant_values(settings, self),
         };
         self.canary_tags = (0..self.tenants.len()).map(|t| canary::tag(settings.seed, t)).collect();
-        let tenants = self.tenants.clone();
-        for table in &mut self.tables {
-            if let Some(fixed) = &mut table.fixed {
-                fixed.tenants = fixed.tenant_values.iter().map(|v| tenants.iter().position(|t| t.text() == v.text())).collect();
+        // Rows already there belong to the tenant their tenant column
+        // names; a tier whose tenants are another tier's rows names them by
+        // those rows' keys, so those tiers come second.
+        for second in [false, true] {
+            for index in 0..self.tables.len() {
+                let table = &self.tables[index];
+                if self.tenant_of.contains_key(&table.tier) != second || table.fixed.is_none() {
+                    continue;
+                }
+                let names: Vec<Option<String>> = (0..self.tenants.len()).map(|t| self.tenant_value(&table.tier, t).text()).collect();
+                let fixed = self.tables[index].fixed.as_mut().expect("checked above");
+                fixed.tenants = fixed.tenant_values.iter().map(|v| names.iter().position(|t| *t == v.text())).collect();
             }
         }
         cap_rows(self);

@@ -28,6 +28,10 @@ pub struct Plan {
     pub canary_tags: Vec<String>,
     pub tables: Vec<TablePlan>,
     index: HashMap<(String, QualName), usize>,
+    /// Tiers whose tenants are rows of another tier's table (`tenancy::TenantOf`):
+    /// that table and its key column. Such a tier names tenant `t` by the
+    /// key of the table's first row of `t`.
+    tenant_of: HashMap<String, (usize, String)>,
 }
 
 pub struct TablePlan {
@@ -173,6 +177,22 @@ impl Plan {
         self.index.get(&(tier.to_string(), name.clone())).map(|&i| &self.tables[i])
     }
 
+    /// How tier `tier` names tenant `t`: its id, or where the tier's
+    /// tenants are another tier's rows, the key of the first such row of `t`.
+    pub fn tenant_value(&self, tier: &str, t: usize) -> Value {
+        match self.tenant_of.get(tier) {
+            Some((table, key)) => {
+                let table = &self.tables[*table];
+                let rows = self.candidates(table, Some(t));
+                if rows.len() == 0 {
+                    return Value::Null;
+                }
+                self.value(table, rows.nth(0), key, 0)
+            }
+            None => self.tenants[t].clone(),
+        }
+    }
+
     pub fn tenant_count(&self) -> usize {
         self.tenants.len()
     }
@@ -238,7 +258,7 @@ impl Plan {
         let column = plan.name.as_str();
         let tenant = self.tenant_of(table, j);
         match &plan.source {
-            Source::Tenant => tenant.map_or(Value::Null, |t| self.tenants[t].clone()),
+            Source::Tenant => tenant.map_or(Value::Null, |t| self.tenant_value(&table.tier, t)),
             Source::Null | Source::Default => Value::Null,
             Source::ServerAssigned { next, step, .. } => Value::Int(next + j as i64 * step),
             Source::Link { link, position, fallback } => match (self.linked(table, j, *link, *position, attempt), fallback) {

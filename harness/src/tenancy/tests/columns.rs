@@ -63,7 +63,7 @@ fn each_tier_takes_the_tenant_column_and_setting_its_own_policies_use() {
 #[test]
 fn declared_tier_and_table_columns_win_over_inference() {
     let (mut scenario, catalogs) = two_tiers();
-    scenario.tenancy.tiers.insert("olap".into(), TierTenancyHints { column: Some("account_id".into()), guc: Some("warehouse.account".into()) });
+    scenario.tenancy.tiers.insert("olap".into(), TierTenancyHints { column: Some("account_id".into()), guc: Some("warehouse.account".into()), tenant_of: None });
     scenario.tenancy.columns.push(("olap.public.workspace_rollups".parse().unwrap(), "workspace_id".into()));
     let tenancy = Tenancy::infer(&scenario, &catalogs).unwrap();
     assert_eq!(tenancy.tier("olap").unwrap().guc_origin, Origin::Declared);

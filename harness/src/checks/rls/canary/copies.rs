@@ -16,7 +16,7 @@ use crate::sql::quote_literal;
 /// write probe runs there) or without seeded rows.
 pub async fn copies(ctx: &TierContext<'_>) -> Result<Vec<Observed>, sqlx::Error> {
     let Some(seeded) = ctx.seeded.filter(|_| !ctx.read_only) else { return Ok(Vec::new()) };
-    let (tenants, tags) = (seeded.tenants(), seeded.canary_tags());
+    let (tenants, tags) = (seeded.tenants(ctx.tier()), seeded.canary_tags());
     if tenants.is_empty() {
         return Ok(Vec::new());
     }

@@ -69,8 +69,8 @@ pub(super) struct Canaries<'a> {
 }
 
 impl<'a> Canaries<'a> {
-    fn new(seeded: &'a dyn SeedTruth, actor: &str) -> Option<Canaries<'a>> {
-        let tenants = seeded.tenants();
+    fn new(seeded: &'a dyn SeedTruth, tier: &str, actor: &str) -> Option<Canaries<'a>> {
+        let tenants = seeded.tenants(tier);
         let tags = seeded.canary_tags();
         let own = tenants.iter().position(|t| t == actor).filter(|&i| i < tags.len())?;
         let keys = (0..tenants.len())
@@ -163,7 +163,7 @@ impl Surface {
 pub async fn check(ctx: &TierContext<'_>, prober: &Prober) -> Vec<Finding> {
     let tier = ctx.tier();
     let actor = &prober.tenants[0];
-    let Some(canaries) = ctx.seeded.and_then(|seeded| Canaries::new(seeded, actor)) else {
+    let Some(canaries) = ctx.seeded.and_then(|seeded| Canaries::new(seeded, ctx.tier(), actor)) else {
         return vec![CANARY_LEAK.skip(tier, "*", "no canaries: tierguard did not seed this tier's rows (or does not know the acting tenant)")];
     };
     let surface = match Surface::read(ctx, &prober.actor.role).await {
