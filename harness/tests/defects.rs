@@ -121,7 +121,7 @@ fn with_toml(scenario: &Scenario, toml: &str) -> Scenario {
 }
 
 #[rstest]
-fn clean_scenario_has_no_failing_finding(#[values("penguinmails", "cpa", "leads", "events", "helpdesk", "analytics", "teamspace", "invoicely", "supportdesk", "projecthub", "docsafe")] scenario: &str) {
+fn clean_scenario_has_no_failing_finding(#[values("penguinmails", "cpa", "leads", "events", "helpdesk", "analytics", "teamspace", "invoicely", "supportdesk", "projecthub", "docsafe", "agency")] scenario: &str) {
     let findings = audit(scenario, None);
     let not_passing: Vec<_> = findings
         .iter()

@@ -1,5 +1,6 @@
 //! The seed systems besides the reference (scenarios/cpa.toml, leads.toml,
-//! events.toml) and the analytics system (a tenancy per tier) are certified: the tierguard binary audits each, in its
+//! events.toml), the analytics system (a tenancy per tier) and the agency
+//! system (a tenant reached through another tier) are certified: the tierguard binary audits each, in its
 //! corrected form, with no failing finding on local binaries and on
 //! containers. (The reference has its own tests in cli.rs and containers.rs;
 //! each scenario's defects are in defects.rs.)
@@ -15,7 +16,7 @@ use common::repo;
 
 #[rstest]
 fn seed_scenario_passes_clean(
-    #[values("cpa", "leads", "events", "analytics", "teamspace", "invoicely", "supportdesk", "projecthub", "docsafe")] scenario: &str,
+    #[values("cpa", "leads", "events", "analytics", "agency", "teamspace", "invoicely", "supportdesk", "projecthub", "docsafe")] scenario: &str,
     #[values("local", "containers")] backend: &str,
 ) {
     let mut args = vec![
@@ -73,6 +74,24 @@ fn seed_scenario_passes_clean(
             });
             assert!(read_probed, "rls.read_leak did not pass on olap {table}");
         }
+    }
+    if scenario == "agency" {
+        // The reporting tier's tenants are OLTP companies: its rows are
+        // seeded with companies that exist, of the agency owning the row,
+        // and a reference to the OLTP tier is judged by agency.
+        assert!(err.contains("tenancy olap: its tenants are rows of oltp.public.companies (by id), each of the oltp tenant in its tenant_id (inferred)"), "{err}");
+        assert!(err.contains("tenant_of = \"oltp.public.companies.id\""), "{err}");
+        let findings = report["findings"].as_array().expect("findings");
+        let status = |check: &str, object: &str| {
+            findings.iter().find(|f| f["check"] == check && f["tier"] == "olap" && f["object"] == object).map(|f| f["status"].as_str().unwrap_or_default().to_string())
+        };
+        for table in ["public.campaign_analytics", "public.company_monthly_usage"] {
+            assert_eq!(status("rls.read_leak", table).as_deref(), Some("pass"), "{table}");
+            assert_eq!(status("orphan.cross_tier", &format!("{table}.company_id")).as_deref(), Some("pass"), "{table}");
+            // the reference that is the mapping is no mismatch to check
+            assert_eq!(status("orphan.tenant_mismatch", &format!("{table}.company_id")), None, "{table}");
+        }
+        assert_eq!(status("orphan.tenant_mismatch", "public.campaign_analytics.campaign_id").as_deref(), Some("pass"));
     }
     if scenario == "teamspace" {
         // A Supabase migration: the auth schema is stood in for, and users

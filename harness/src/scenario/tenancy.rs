@@ -274,8 +274,13 @@ mod tests {
         assert_eq!((olap.column.as_deref(), olap.guc.as_deref()), (Some("account_id"), Some("warehouse.account_id")));
         assert!(!scenario.tenancy.tiers.contains_key("oltp"));
         assert_eq!(scenario.tenancy.columns, [("olap.public.billing_lines".parse().unwrap(), "payer_account".to_string())]);
+        let scenario = resolved(&format!("{base}[tiers.olap.tenancy]\ncolumn = \"company_id\"\ntenant_of = \"oltp.public.companies.id\"\n")).unwrap();
+        assert_eq!(scenario.tenancy.tiers["olap"].tenant_of, Some("oltp.public.companies.id".parse().unwrap()));
         let refused = [
             ("[tenancy.columns]\n\"dw.public.t\" = \"c\"\n", "tenancy.columns entry dw.public.t names unknown tier `dw`"),
+            ("[tiers.olap.tenancy]\ntenant_of = \"oltp.companies\"\n", "tiers.olap.tenancy.tenant_of: `oltp.companies` is not TIER.SCHEMA.TABLE.COLUMN"),
+            ("[tiers.olap.tenancy]\ntenant_of = \"dw.public.companies.id\"\n", "tiers.olap.tenancy.tenant_of dw.public.companies.id names unknown tier `dw`"),
+            ("[tiers.olap.tenancy]\ntenant_of = \"olap.public.companies.id\"\n", "is in tier olap itself"),
             ("[tenancy.columns]\n\"olap.t\" = \"c\"\n", "tenancy.columns \"olap.t\""),
             ("[tiers.olap.tenancy]\ncolumns = \"x\"\n", "unknown field `columns`"),
             (

@@ -72,3 +72,58 @@ fn declared_tier_and_table_columns_win_over_inference() {
     assert!(!snippet.contains("[tiers.olap.tenancy]"), "{snippet}");
     assert!(!snippet.contains("workspace_rollups"), "declared: {snippet}");
 }
+
+/// The OLTP tier of `two_tiers` with a companies table (tenant_id), and a
+/// reporting tier keyed on company_id, which a reference ties to it.
+fn companies_across_tiers() -> (Scenario, Vec<Catalog>) {
+    let setting = |column: &str, guc: &str| format!("({column} = (NULLIF(current_setting('{guc}'::text, true), ''::text))::uuid)");
+    let (mut scenario, mut catalogs) = two_tiers();
+    catalogs[0].tables.push(with_policy(
+        table("public.companies", &[("id", true), ("tenant_id", true)], &[("companies_tenant_fk", &["tenant_id"], "public.tenants", &["id"])]),
+        &setting("tenant_id", "app.tenant"),
+    ));
+    catalogs[1].tables = vec![
+        with_policy(table("public.campaign_analytics", &[("id", true), ("company_id", true)], &[]), &setting("company_id", "reporting.company")),
+        with_policy(table("public.monthly_usage", &[("id", true), ("company_id", true)], &[]), &setting("company_id", "reporting.company")),
+    ];
+    scenario.references.push(crate::scenario::Reference {
+        from: "olap.public.campaign_analytics.company_id".parse().unwrap(),
+        to: "oltp.public.companies.id".parse().unwrap(),
+    });
+    (scenario, catalogs)
+}
+
+#[test]
+fn a_tier_keyed_on_another_tiers_tenant_rows_is_tenant_of_them() {
+    let (scenario, catalogs) = companies_across_tiers();
+    let tenancy = Tenancy::infer(&scenario, &catalogs).unwrap();
+    assert_eq!((tenancy.column("olap"), tenancy.guc("olap")), (Some("company_id"), Some("reporting.company")));
+    let of = tenancy.tenant_of("olap").expect("inferred from the reference");
+    assert_eq!((of.tier.as_str(), of.table.to_string(), of.key.as_str(), of.tenant_column.as_str()), ("oltp", "public.companies".to_string(), "id", "tenant_id"));
+    assert_eq!(of.origin, Origin::Inferred);
+    // companies carries a tenant of its own: it is no second tenants table
+    assert_eq!(scope_in(&tenancy, "oltp", "public.companies"), Some(&TenantScope::Column("tenant_id".into())));
+    assert!(tenancy.tenant_of("oltp").is_none());
+    let snippet = tenancy.snippet().unwrap();
+    assert!(snippet.contains("tenant_of = \"oltp.public.companies.id\""), "{snippet}");
+    let described = tenancy.describe().join("\n");
+    assert!(described.contains("tenancy olap: its tenants are rows of oltp.public.companies (by id), each of the oltp tenant in its tenant_id (inferred)"), "{described}");
+}
+
+#[test]
+fn a_declared_tenant_of_must_name_a_table_that_carries_a_tenant() {
+    let (mut scenario, catalogs) = companies_across_tiers();
+    scenario.references.clear();
+    let declare = |scenario: &mut Scenario, of: &str| {
+        scenario.tenancy.tiers.insert("olap".into(), TierTenancyHints { tenant_of: Some(of.parse().unwrap()), ..TierTenancyHints::default() });
+    };
+    declare(&mut scenario, "oltp.public.companies.id");
+    let of = Tenancy::infer(&scenario, &catalogs).unwrap().tenant_of("olap").cloned().expect("declared");
+    assert_eq!(of.origin, Origin::Declared);
+    declare(&mut scenario, "oltp.public.tenants.id");
+    let error = Tenancy::infer(&scenario, &catalogs).unwrap_err().to_string();
+    assert!(error.contains("public.tenants carries no tenant column in tier oltp"), "{error}");
+    declare(&mut scenario, "oltp.public.companies.uuid");
+    let error = Tenancy::infer(&scenario, &catalogs).unwrap_err().to_string();
+    assert!(error.contains("tier oltp has no such table and column"), "{error}");
+}
