@@ -53,7 +53,7 @@ fn every_query_is_measured_with_ordered_statistics_and_a_plan() {
         assert_eq!(target.details["iterations"], effort.iterations, "{}", query.name);
         assert_eq!(target.details["statistic"], query.statistic.to_string());
         // The slowest iteration acted as a seeded tenant, and its plan ran under RLS.
-        let tenants: Vec<String> = tierguard::truth::SeedTruth::tenants(lab.seeded.as_ref().unwrap());
+        let tenants: Vec<String> = tierguard::truth::SeedTruth::tenants(lab.seeded.as_ref().unwrap(), &query.tier);
         assert!(tenants.contains(&target.details["slowest"]["tenant"].as_str().unwrap().to_string()));
         let attachment = target.attachment.as_ref().expect("plan attached");
         assert_eq!(target.details["plan"], attachment.file.as_str());

@@ -60,13 +60,16 @@ pub async fn check(ctx: &TierContext<'_>, prober: &Prober, users: &Users, table:
         Err(e) => return MEMBERSHIP.error(tier, &table.name, format!("probe failed: {e}")),
         _ => {}
     }
-    if table.name == users.membership.table && !ctx.read_only {
-        if let Some(finding) = joins_another_tenant(ctx, prober, users, table).await {
-            return finding;
-        }
-    }
+    let joining = match table.name == users.membership.table && !ctx.read_only {
+        true => match joins_another_tenant(ctx, prober, users, table).await {
+            Joining::Joined(finding) => return *finding,
+            Joining::Held(what) => Some(what),
+        },
+        false => None,
+    };
+    let joined = joining.map(|what| format!("; {what}")).unwrap_or_default();
     let Some((user, tenants)) = &users.of_several else {
-        return MEMBERSHIP.skip(tier, &table.name, "a user of no tenant sees nothing; no user is a member of two tenants, so seeing both was not tried");
+        return MEMBERSHIP.skip(tier, &table.name, format!("a user of no tenant sees nothing; no user is a member of two tenants, so seeing both was not tried{joined}"));
     };
     let several = prober.case(Context::User(user.clone()), read, false);
     let seen = match act::run(ctx.acting_pool(), &several).await {
@@ -88,9 +91,8 @@ pub async fn check(ctx: &TierContext<'_>, prober: &Prober, users: &Users, table:
         return prober.failure(MEMBERSHIP, ctx, &table.name, message, several, missing, Vec::new());
     }
     if own.is_empty() {
-        return MEMBERSHIP.skip(tier, &table.name, format!("a user of no tenant sees nothing; the tenants of user {user} ({tenants_list}) have no rows here"));
+        return MEMBERSHIP.skip(tier, &table.name, format!("a user of no tenant sees nothing; the tenants of user {user} ({tenants_list}) have no rows here{joined}"));
     }
-    let joined = if table.name == users.membership.table && !ctx.read_only { "; a member of one tenant could not add itself to another" } else { "" };
     MEMBERSHIP.pass(
         tier,
         &table.name,
@@ -98,21 +100,44 @@ pub async fn check(ctx: &TierContext<'_>, prober: &Prober, users: &Users, table:
     )
 }
 
-/// As the user acting for the first tenant, a membership of its own in
-/// the last tenant: a failing finding when the insert goes through.
-async fn joins_another_tenant(ctx: &TierContext<'_>, prober: &Prober, users: &Users, table: &Table) -> Option<Finding> {
-    let (own, other) = (prober.tenants.first()?, prober.tenants.last()?);
-    let user = prober.actor.members.as_ref()?.get(own)?;
-    let other_index = ctx.seeded?.tenants(ctx.tier()).iter().position(|t| t == other)?;
-    let insert = insert_row(ctx, table, other_index, &[(users.membership.user_column.clone(), user.clone())])?;
+/// What became of a member of one tenant adding itself to another.
+enum Joining {
+    /// It went through (a failing finding), or the probe failed (an error).
+    Joined(Box<Finding>),
+    /// Refused, or not tried and why: what the verdict says.
+    Held(String),
+}
+
+/// As the sole member of the first tenant that has one, a membership of its
+/// own in another tenant (the last other one): a failing finding when the
+/// insert goes through; else the refusal, or why it was not tried, for the
+/// verdict to say, so that a pass never claims a probe that did not run.
+async fn joins_another_tenant(ctx: &TierContext<'_>, prober: &Prober, users: &Users, table: &Table) -> Joining {
+    let members = prober.actor.members.as_ref();
+    let Some((own, user)) = prober.tenants.iter().find_map(|t| Some((t, members?.get(t)?))) else {
+        return Joining::Held("no user is a member of one tenant alone, so joining another was not tried".into());
+    };
+    let Some(other) = prober.tenants.iter().rev().find(|t| *t != own) else {
+        return Joining::Held("one tenant only: joining another was not tried".into());
+    };
+    let seeded = ctx.seeded.map(|s| s.tenants(ctx.tier())).unwrap_or_default();
+    let insert = seeded
+        .iter()
+        .position(|t| t == other)
+        .and_then(|other_index| insert_row(ctx, table, other_index, &[(users.membership.user_column.clone(), user.clone())]));
+    let Some(insert) = insert else {
+        return Joining::Held(format!("no valid membership row of tenant {other} could be made, so joining it was not tried"));
+    };
     let case = prober.case(Context::Tenant(own.clone()), insert, true);
+    let tried = format!("user {user}, a member of {own} alone, could not add itself to tenant {other}");
     match act::run(ctx.acting_pool(), &case).await {
         Ok(Outcome::Affected(n)) if n > 0 => {
             let message = format!("{}: user {user}, a member of {own} alone, added itself to tenant {other} ({})", table.name, case.describe());
-            Some(prober.failure(MEMBERSHIP, ctx, &table.name, message, case, n as usize, Vec::new()))
+            Joining::Joined(Box::new(prober.failure(MEMBERSHIP, ctx, &table.name, message, case, n as usize, Vec::new())))
         }
-        Err(e) => Some(MEMBERSHIP.error(ctx.tier(), &table.name, format!("probe failed: {e}"))),
-        _ => None,
+        Ok(Outcome::Refused(refusal)) => Joining::Held(format!("{tried} (refused: {})", refusal.message)),
+        Ok(_) => Joining::Held(format!("{tried} (no row inserted)")),
+        Err(e) => Joining::Joined(Box::new(MEMBERSHIP.error(ctx.tier(), &table.name, format!("probe failed: {e}")))),
     }
 }
 

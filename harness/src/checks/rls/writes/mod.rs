@@ -124,14 +124,16 @@ pub async fn check(
 /// A write that changes another tenant's rows only with one more setting
 /// or claim set (`rls.claim_escalation`).
 pub struct Escalated {
+    /// The tenant that wrote.
+    pub actor: String,
     pub kind: &'static str,
     /// Other tenants' rows the write changed, added or removed.
     pub rows: usize,
     pub case: super::act::Case,
 }
 
-/// Acting as the first tenant with rows and `input` = `value`, the first
-/// way of writing (in the order of the plain probes; TRUNCATE aside, a
+/// Acting as a tenant with rows (the `turn`th, in rotation, on the next
+/// one's rows) and `input` = `value`, the first way of writing (in the order of the plain probes; TRUNCATE aside, a
 /// grant no claim changes) that changes another tenant's rows, judged by
 /// effect as the plain probes are; None when no way leaked (a way that
 /// proves nothing under the input, say the tenant's own write failing on
@@ -148,12 +150,14 @@ pub async fn escalated(
     held: &HashSet<String>,
     ledger: &Ledger,
     copies: &[Observed],
+    turn: usize,
     (input, value): (&str, &str),
 ) -> Option<Escalated> {
     let with_rows = with_rows(prober, ledger, table);
     if with_rows.len() < 2 {
         return None;
     }
+    let (actor, victim) = (with_rows[turn % with_rows.len()], with_rows[(turn + 1) % with_rows.len()]);
     let observed = Observed::new(table, scope);
     let writer = Writer {
         ctx,
@@ -165,12 +169,12 @@ pub async fn escalated(
         observed: &observed,
         copies,
         ledger,
-        pairs: vec![(with_rows[0], with_rows[1])],
+        pairs: vec![(actor, victim)],
         elevation: Some((input, value)),
     };
     for kind in KINDS.into_iter().filter(|k| *k != Kind::Truncate) {
         if let Verdict::Leak(leak) = writer.verdict(kind).await {
-            return Some(Escalated { kind: kind.describe(), rows: changed_rows(&leak.changes), case: leak.case });
+            return Some(Escalated { actor: prober.tenants[actor].clone(), kind: kind.describe(), rows: changed_rows(&leak.changes), case: leak.case });
         }
     }
     None
