@@ -68,6 +68,8 @@ fn seed_scenario_passes_clean(
         );
         assert!(err.contains("tenant column (declared) olap.public.billing_lines: payer_account"), "{err}");
         assert!(err.contains("[tenancy.columns]\n  \"olap.public.legacy_exports\" = \"org_id\""), "{err}");
+        // project_rollups names no account: its rows are read as their OLTP project's
+        assert!(err.contains("tenant reference (from [[references]]) olap.public.project_rollups: project_id -> oltp.public.projects.id => tenant_id"), "{err}");
         for table in ["public.project_daily_stats", "public.usage_events", "public.legacy_exports", "public.billing_lines"] {
             let read_probed = report["findings"].as_array().expect("findings").iter().any(|f| {
                 f["check"] == "rls.read_leak" && f["tier"] == "olap" && f["object"] == table && f["status"] == "pass"

@@ -21,12 +21,13 @@ impl Tenancy {
                 lines.push(format!("tenancy {tier}: {} ({})", model.model, model.model_origin));
             }
             lines.push(format!(
-                "tenancy {tier}: column {} · setting {} · {} table(s) by column, {} tenants table(s), {} by path, {} shared, {} unknown",
+                "tenancy {tier}: column {} · setting {} · {} table(s) by column, {} tenants table(s), {} by path, {} by reference to another tier, {} shared, {} unknown",
                 found(model.column.as_deref(), model.column_origin),
                 found(model.guc.as_deref(), model.guc_origin),
                 count(|s| matches!(s, TenantScope::Column(_))),
                 count(|s| matches!(s, TenantScope::Root(_))),
                 count(|s| matches!(s, TenantScope::Path(_))),
+                count(|s| matches!(s, TenantScope::Remote(_))),
                 unscoped(Class::Shared),
                 unscoped(Class::Unknown),
             ));
@@ -53,6 +54,9 @@ impl Tenancy {
             let how = if path.declared { "declared" } else { "inferred" };
             let nullable = if path.nullable { "; a hop may be NULL: such rows belong to no tenant" } else { "" };
             lines.push(format!("tenant path ({how}) {tier}.{table}: {path}{nullable}"));
+        }
+        for (tier, table, remote) in self.remotes() {
+            lines.push(format!("tenant reference (from [[references]]) {tier}.{table}: {remote}; each key's tenant is read from tier {} once per run", remote.tier));
         }
         for table in self.unscoped.iter().filter(|u| self.column(&u.tier).is_some()) {
             let class = match table.class {

@@ -43,7 +43,7 @@ use crate::scenario::{ContextMechanism, Scenario, TierColumn, TierTable};
 pub use columns::{TenantOf, TierTenancy};
 pub use origin::Origin;
 pub use model::{Membership, Model};
-pub use scope::{PathHop, TenantPath, TenantScope};
+pub use scope::{PathHop, RemoteTenant, TenantPath, TenantScope};
 pub use shared::{Class, Unscoped};
 
 #[derive(Debug, Clone, Default)]
@@ -158,6 +158,31 @@ impl Tenancy {
             paths::declare_paths(catalog, column, declared, tier)?;
             paths::infer_paths(catalog, tier, |t| shared(&catalog.tier, t));
         }
+        // Last, a table still without a tenant whose declared reference
+        // names a tenant table of another tier belongs to that row's tenant
+        // (not in a tier whose tenants are another tier's rows: its
+        // principals are those rows, not the tenants this would name).
+        for reference in &scenario.references {
+            let (from, to) = (&reference.from, &reference.to);
+            let unscoped = scoped.get(&from.table.tier).is_none_or(|t| !t.contains_key(&from.table.qual_name()));
+            let of_tenants = tiers.get(&from.table.tier).is_some_and(|t| t.tenant_of.is_none());
+            if !unscoped || !of_tenants || shared(&from.table.tier, &from.table.qual_name()) || from.columns.len() != 1 || from.table.tier == to.table.tier {
+                continue;
+            }
+            let Some(Some(TenantScope::Column(tenant_column))) = scoped.get(&to.table.tier).map(|t| t.get(&to.table.qual_name())) else { continue };
+            let tenant_type = catalogs.iter().filter(|c| c.tier == to.table.tier).flat_map(|c| c.table(&to.table.qual_name())).find_map(|t| t.column(tenant_column));
+            let Some(tenant_type) = tenant_type.map(|c| c.data_type.clone()) else { continue };
+            let remote = RemoteTenant {
+                column: from.columns[0].clone(),
+                tier: to.table.tier.clone(),
+                table: to.table.qual_name(),
+                key: to.columns[0].clone(),
+                tenant_column: tenant_column.clone(),
+                tenant_type,
+                mapping: None,
+            };
+            scoped.entry(from.table.tier.clone()).or_default().insert(from.table.qual_name(), TenantScope::Remote(remote));
+        }
         let mut tenancy = Tenancy {
             tiers,
             scoped,
@@ -214,6 +239,43 @@ impl Tenancy {
     /// Who the application acts as on `tier`.
     pub fn model(&self, tier: &str) -> &Model {
         self.tier(tier).map_or(&Model::Setting, |t| &t.model)
+    }
+
+    /// This tenancy with each cross-tier reference's keys and tenants read
+    /// from the tier that holds them (`RemoteTenant::mapping`), as the
+    /// checks need it; a table whose mapping cannot be read is of an
+    /// unknown tenancy, reported and not probed, rather than no tenant's.
+    pub async fn with_remote_mappings(&self, tiers: &[(&Catalog, &sqlx::PgPool)]) -> Tenancy {
+        let mut resolved = self.clone();
+        for (tier, tables) in resolved.scoped.iter_mut() {
+            let mut unreadable = Vec::new();
+            for (name, scope) in tables.iter_mut() {
+                let TenantScope::Remote(remote) = scope else { continue };
+                let read = match tiers.iter().find(|(c, _)| c.tier == remote.tier) {
+                    Some((_, pool)) => sqlx::query_scalar::<_, String>(&remote.mapping_sql()).fetch_one(*pool).await.map_err(|e| e.to_string()),
+                    None => Err(format!("tier {} is not audited in this run", remote.tier)),
+                };
+                match read {
+                    Ok(mapping) => remote.mapping = Some(mapping.into()),
+                    Err(problem) => unreadable.push((name.clone(), format!("its tenant is read through {remote}, and that could not be read: {problem}"))),
+                }
+            }
+            for (name, why) in unreadable {
+                tables.remove(&name);
+                resolved.unscoped.push(Unscoped { tier: tier.clone(), table: name.to_string(), class: Class::Unknown, why });
+            }
+        }
+        resolved
+    }
+
+    /// Every table whose tenant is read through another tier, per tier.
+    pub fn remotes(&self) -> impl Iterator<Item = (&str, &QualName, &RemoteTenant)> {
+        self.scoped.iter().flat_map(|(tier, tables)| {
+            tables.iter().filter_map(move |(name, scope)| match scope {
+                TenantScope::Remote(remote) => Some((tier.as_str(), name, remote)),
+                _ => None,
+            })
+        })
     }
 
     /// Every table scoped through an FK path, per tier: what a run prints so

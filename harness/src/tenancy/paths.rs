@@ -151,7 +151,8 @@ fn shortest_path(
                     path.extend(rest.hops.iter().cloned());
                     (rest.tenant_column.clone(), nullable || rest.nullable)
                 }
-                None => {
+                // Remote scopes are found after every path: none is known yet.
+                Some(TenantScope::Remote(_)) | None => {
                     seen.insert(fk.target.clone());
                     queue.push_back((target, path, nullable));
                     continue;

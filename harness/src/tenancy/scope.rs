@@ -1,6 +1,7 @@
 //! How a table's rows belong to a tenant: the column that holds it, the
-//! tenants table's own key, or a path of FK hops up to a table that holds
-//! it; and the SQL that reads a row's tenant each way.
+//! tenants table's own key, a path of FK hops up to a table that holds it,
+//! or a reference to such a table in another tier; and the SQL that reads a
+//! row's tenant each way.
 
 use crate::sql::{quote_ident, QualName};
 
@@ -14,6 +15,48 @@ pub enum TenantScope {
     /// The table has no tenant column: its rows' tenant is found by
     /// following these FK hops.
     Path(TenantPath),
+    /// The table has neither a tenant column nor a path in its own tier:
+    /// its rows' tenant is that of the row of another tier its column
+    /// names (a declared reference, `olap.rollups.company_id` ->
+    /// `oltp.companies.id`).
+    Remote(RemoteTenant),
+}
+
+/// A table's tenant, read through a reference to another tier's tenant
+/// table. That tier is another database: each key's tenant is read from it
+/// once per run ([`RemoteTenant::mapping`]) and looked up in SQL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteTenant {
+    /// This table's referencing column.
+    pub column: String,
+    pub tier: String,
+    pub table: QualName,
+    pub key: String,
+    /// The referenced table's tenant column, and its type.
+    pub tenant_column: String,
+    pub tenant_type: String,
+    /// `{"<key>": "<tenant>", ...}` as read from the other tier; `None`
+    /// until read, when every row reads as no tenant's.
+    pub mapping: Option<std::sync::Arc<str>>,
+}
+
+impl RemoteTenant {
+    /// The SQL that reads, on the other tier, each key and its tenant as a
+    /// JSON object.
+    pub fn mapping_sql(&self) -> String {
+        let (key, tenant) = (quote_ident(&self.key), quote_ident(&self.tenant_column));
+        format!(
+            "SELECT coalesce(jsonb_object_agg(t.{key}::text, t.{tenant}::text) FILTER (WHERE t.{key} IS NOT NULL), '{{}}')::text FROM {} t",
+            self.table.sql()
+        )
+    }
+}
+
+impl std::fmt::Display for RemoteTenant {
+    /// `company_id -> oltp.public.companies.id => tenant_id`
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} -> {}.{}.{} => {}", self.column, self.tier, self.table, self.key, self.tenant_column)
+    }
 }
 
 impl TenantScope {
@@ -21,7 +64,7 @@ impl TenantScope {
     pub fn column(&self) -> Option<&str> {
         match self {
             TenantScope::Column(c) | TenantScope::Root(c) => Some(c),
-            TenantScope::Path(_) => None,
+            TenantScope::Path(_) | TenantScope::Remote(_) => None,
         }
     }
 
@@ -31,6 +74,10 @@ impl TenantScope {
         match self {
             TenantScope::Column(c) | TenantScope::Root(c) => format!("{row}.{}", quote_ident(c)),
             TenantScope::Path(path) => path.tenant_sql(row),
+            TenantScope::Remote(remote) => {
+                let mapping = remote.mapping.as_deref().map_or("NULL".to_string(), crate::sql::quote_literal);
+                format!("({mapping}::jsonb ->> {row}.{}::text)::{}", quote_ident(&remote.column), remote.tenant_type)
+            }
         }
     }
 
@@ -39,6 +86,7 @@ impl TenantScope {
         match self {
             TenantScope::Column(c) | TenantScope::Root(c) => format!("column {c}"),
             TenantScope::Path(path) => format!("the path {path}"),
+            TenantScope::Remote(remote) => format!("the reference {remote}"),
         }
     }
 }

@@ -45,6 +45,7 @@ pub async fn check(ctx: &TierContext<'_>, external: bool) -> Vec<Finding> {
         let anchor: Vec<String> = match scope {
             TenantScope::Column(column) | TenantScope::Root(column) => vec![column.clone()],
             TenantScope::Path(path) => path.hops[0].columns.clone(),
+            TenantScope::Remote(remote) => vec![remote.column.clone()],
         };
         for (constraint, fk) in table.foreign_keys() {
             if constraint.columns.iter().all(|c| anchor.contains(c)) {

@@ -97,7 +97,7 @@ async fn probe(ctx: &TierContext<'_>, table: &Table, constraint: &Constraint, fk
     // The tenants table's key is its own to change: a copy is another tenant.
     let tenant_column = match ctx.tenancy.scope(ctx.tier(), &table.name) {
         Some(TenantScope::Column(column)) => Some(column.as_str()),
-        Some(TenantScope::Root(_)) | Some(TenantScope::Path(_)) | None => None,
+        Some(TenantScope::Root(_) | TenantScope::Path(_) | TenantScope::Remote(_)) | None => None,
     };
     let salt = format!("{}:{}", ctx.scenario.seed, constraint.name);
     let Some((column, missing)) = column_to_break(ctx.catalog, table, constraint, fk, tenant_column, &salt) else {

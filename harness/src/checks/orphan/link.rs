@@ -127,15 +127,12 @@ impl<'a> End<'a> {
 
     pub fn new(catalog: &'a Catalog, tenancy: &'a Tenancy, table: &'a Table, columns: Vec<&'a Column>) -> End<'a> {
         let tenant = tenancy.scope(&catalog.tier, &table.name).and_then(|scope| {
-            let (holder, column) = match scope {
-                TenantScope::Column(column) | TenantScope::Root(column) => (table, column),
-                TenantScope::Path(path) => (catalog.table(path.end())?, &path.tenant_column),
+            let data_type = match scope {
+                TenantScope::Column(column) | TenantScope::Root(column) => &table.column(column)?.data_type,
+                TenantScope::Path(path) => &catalog.table(path.end())?.column(&path.tenant_column)?.data_type,
+                TenantScope::Remote(remote) => &remote.tenant_type,
             };
-            Some(Tenant {
-                scope,
-                data_type: &holder.column(column)?.data_type,
-                lifted: None,
-            })
+            Some(Tenant { scope, data_type, lifted: None })
         });
         End {
             tier: &catalog.tier,
@@ -263,8 +260,9 @@ impl<'a> Link<'a> {
     /// How the two sides' tenants are sent and compared, when the target
     /// can belong to another tenant: both sides are tenant-scoped, and a
     /// match is not the same tenant by construction, as it is when the
-    /// reference pairs the two tenant columns, or when it is the first hop
-    /// of the FK path the referencing rows' tenant is found by.
+    /// reference pairs the two tenant columns, when it is the first hop
+    /// of the FK path the referencing rows' tenant is found by, or when it
+    /// is the reference to another tier they are read through.
     pub fn tenant_kind(&self) -> Option<KeyKind> {
         let (from, to) = (self.from.tenant.as_ref()?, self.to.tenant.as_ref()?);
         let names = |columns: &[&Column]| columns.iter().map(|c| c.name.clone()).collect::<Vec<_>>();
@@ -275,6 +273,13 @@ impl<'a> Link<'a> {
                     && hop.target == self.to.table.name
                     && hop.columns == names(&self.from.columns)
                     && hop.target_columns == names(&self.to.columns)
+            }
+            // The reference the rows' tenant is read through.
+            (TenantScope::Remote(remote), _) => {
+                self.to.tier == remote.tier
+                    && self.to.table.name == remote.table
+                    && names(&self.from.columns) == [remote.column.clone()]
+                    && names(&self.to.columns) == [remote.key.clone()]
             }
             (scope, Some(to_tenant)) => {
                 let from_tenant = scope.column().expect("a scope other than a path has a column");

@@ -54,6 +54,7 @@ fn may_lack_tenant(catalog: &Catalog, table: &Table, scope: &TenantScope) -> boo
     match scope {
         TenantScope::Root(_) => false,
         TenantScope::Column(column) => nullable(table, column),
+        TenantScope::Remote(remote) => nullable(table, &remote.column),
         TenantScope::Path(path) => path.nullable || catalog.table(path.end()).is_some_and(|end| nullable(end, &path.tenant_column)),
     }
 }

@@ -279,6 +279,7 @@ fn unscoped_keys(table: &Table, scope: &TenantScope) -> Vec<Key> {
     let scoped_by: Vec<&str> = match scope {
         TenantScope::Column(c) | TenantScope::Root(c) => vec![c.as_str()],
         TenantScope::Path(path) => path.hops[0].columns.iter().map(String::as_str).collect(),
+        TenantScope::Remote(remote) => vec![remote.column.as_str()],
     };
     let constraints = table
         .constraints

@@ -127,3 +127,25 @@ fn a_declared_tenant_of_must_name_a_table_that_carries_a_tenant() {
     let error = Tenancy::infer(&scenario, &catalogs).unwrap_err().to_string();
     assert!(error.contains("tier oltp has no such table and column"), "{error}");
 }
+
+#[test]
+fn a_table_without_a_tenant_takes_the_tenant_of_the_row_it_references_in_another_tier() {
+    let (mut scenario, mut catalogs) = two_tiers();
+    catalogs[1].tables.push(table("public.campaign_rollups", &[("id", true), ("campaign_id", true)], &[]));
+    let reference = |from: &str, to: &str| crate::scenario::Reference { from: from.parse().unwrap(), to: to.parse().unwrap() };
+    scenario.references.push(reference("olap.public.campaign_rollups.campaign_id", "oltp.public.campaigns.id"));
+    let tenancy = Tenancy::infer(&scenario, &catalogs).unwrap();
+    let Some(TenantScope::Remote(remote)) = scope_in(&tenancy, "olap", "public.campaign_rollups") else {
+        panic!("not read through the reference: {:?}", scope_in(&tenancy, "olap", "public.campaign_rollups"));
+    };
+    assert_eq!(remote.to_string(), "campaign_id -> oltp.public.campaigns.id => tenant_id");
+    assert_eq!(remote.mapping, None, "read at audit time");
+    let sql = TenantScope::Remote(RemoteTenant { mapping: Some(r#"{"c1": "t1"}"#.into()), ..remote.clone() }).tenant_sql("r");
+    assert_eq!(sql, r#"('{"c1": "t1"}'::jsonb ->> r."campaign_id"::text)::uuid"#);
+    let described = tenancy.describe().join("\n");
+    assert!(described.contains("tenant reference (from [[references]]) olap.public.campaign_rollups: campaign_id -> oltp.public.campaigns.id => tenant_id"), "{described}");
+    // declared shared, it stays shared
+    scenario.tenancy.shared.push("olap.public.campaign_rollups".parse().unwrap());
+    let tenancy = Tenancy::infer(&scenario, &catalogs).unwrap();
+    assert_eq!(scope_in(&tenancy, "olap", "public.campaign_rollups"), None);
+}
