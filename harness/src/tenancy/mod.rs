@@ -43,7 +43,7 @@ use crate::scenario::{ContextMechanism, Scenario, TierColumn, TierTable};
 pub use columns::{TenantOf, TierTenancy};
 pub use origin::Origin;
 pub use model::{Membership, Model};
-pub use scope::{PathHop, RemoteTenant, TenantPath, TenantScope};
+pub use scope::{key_tenant_sql, key_tenants_sql, PathHop, RemoteTenant, TenantPath, TenantScope};
 pub use shared::{Class, Unscoped};
 
 #[derive(Debug, Clone, Default)]
@@ -251,11 +251,7 @@ impl Tenancy {
             let mut unreadable = Vec::new();
             for (name, scope) in tables.iter_mut() {
                 let TenantScope::Remote(remote) = scope else { continue };
-                let read = match tiers.iter().find(|(c, _)| c.tier == remote.tier) {
-                    Some((_, pool)) => sqlx::query_scalar::<_, String>(&remote.mapping_sql()).fetch_one(*pool).await.map_err(|e| e.to_string()),
-                    None => Err(format!("tier {} is not audited in this run", remote.tier)),
-                };
-                match read {
+                match read_key_tenants(tiers, &remote.tier, &remote.mapping_sql()).await {
                     Ok(mapping) => remote.mapping = Some(mapping.into()),
                     Err(problem) => unreadable.push((name.clone(), format!("its tenant is read through {remote}, and that could not be read: {problem}"))),
                 }
@@ -318,6 +314,12 @@ impl Tenancy {
     pub fn unscoped(&self) -> &[Unscoped] {
         &self.unscoped
     }
+}
+
+/// Runs a [`key_tenants_sql`] mapping query on `tier` (one of `tiers`).
+pub async fn read_key_tenants(tiers: &[(&Catalog, &sqlx::PgPool)], tier: &str, sql: &str) -> std::result::Result<String, String> {
+    let (_, pool) = tiers.iter().find(|(c, _)| c.tier == tier).ok_or_else(|| format!("tier {tier} is not audited in this run"))?;
+    sqlx::query_scalar(sql).fetch_one(*pool).await.map_err(|e| e.to_string())
 }
 
 /// A declared `tenant_of`, checked: it must name a column of a table that

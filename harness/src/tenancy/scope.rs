@@ -40,15 +40,28 @@ pub struct RemoteTenant {
     pub mapping: Option<std::sync::Arc<str>>,
 }
 
+/// SQL that reads each `key` of `table` and the tenant in its
+/// `tenant_column` as one JSON object (`{"<key>": "<tenant>", ...}`): how a
+/// tier's keys are mapped to tenants held in another database.
+pub fn key_tenants_sql(table: &QualName, key: &str, tenant_column: &str) -> String {
+    let (key, tenant) = (quote_ident(key), quote_ident(tenant_column));
+    format!(
+        "SELECT coalesce(jsonb_object_agg(t.{key}::text, t.{tenant}::text) FILTER (WHERE t.{key} IS NOT NULL), '{{}}')::text FROM {} t",
+        table.sql()
+    )
+}
+
+/// The tenant of key `expr` in a mapping [`key_tenants_sql`] read (`None`:
+/// not read, no key has one), typed `data_type`.
+pub fn key_tenant_sql(mapping: Option<&str>, expr: &str, data_type: &str) -> String {
+    let mapping = mapping.map_or("NULL".to_string(), crate::sql::quote_literal);
+    format!("({mapping}::jsonb ->> {expr}::text)::{data_type}")
+}
+
 impl RemoteTenant {
-    /// The SQL that reads, on the other tier, each key and its tenant as a
-    /// JSON object.
+    /// The SQL that reads, on the other tier, each key and its tenant.
     pub fn mapping_sql(&self) -> String {
-        let (key, tenant) = (quote_ident(&self.key), quote_ident(&self.tenant_column));
-        format!(
-            "SELECT coalesce(jsonb_object_agg(t.{key}::text, t.{tenant}::text) FILTER (WHERE t.{key} IS NOT NULL), '{{}}')::text FROM {} t",
-            self.table.sql()
-        )
+        key_tenants_sql(&self.table, &self.key, &self.tenant_column)
     }
 }
 
@@ -75,8 +88,7 @@ impl TenantScope {
             TenantScope::Column(c) | TenantScope::Root(c) => format!("{row}.{}", quote_ident(c)),
             TenantScope::Path(path) => path.tenant_sql(row),
             TenantScope::Remote(remote) => {
-                let mapping = remote.mapping.as_deref().map_or("NULL".to_string(), crate::sql::quote_literal);
-                format!("({mapping}::jsonb ->> {row}.{}::text)::{}", quote_ident(&remote.column), remote.tenant_type)
+                key_tenant_sql(remote.mapping.as_deref(), &format!("{row}.{}", quote_ident(&remote.column)), &remote.tenant_type)
             }
         }
     }

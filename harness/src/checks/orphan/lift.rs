@@ -13,8 +13,7 @@ use super::link::{End, Lifted, Link};
 use super::tenant_mismatch;
 use crate::catalog::Catalog;
 use crate::checks::Finding;
-use crate::sql::quote_ident;
-use crate::tenancy::{TenantOf, Tenancy};
+use crate::tenancy::{key_tenants_sql, read_key_tenants, TenantOf, Tenancy};
 
 /// Maps the tenants of each link end that needs it; a link whose mapping
 /// cannot be read gets an error finding instead of a verdict.
@@ -71,14 +70,9 @@ fn both_lifted(from: &End<'_>, to: &End<'_>) -> bool {
 
 /// Each key of `of`'s table and the tenant its row belongs to.
 async fn mapping(of: &TenantOf, tiers: &[(&Catalog, &PgPool)]) -> Result<Lifted, String> {
-    let (catalog, pool) = tiers.iter().find(|(c, _)| c.tier == of.tier).ok_or_else(|| format!("tier {} is not audited", of.tier))?;
-    let table = catalog.table(&of.table).ok_or_else(|| format!("tier {} has no table {}", of.tier, of.table))?;
-    let data_type = table.column(&of.tenant_column).ok_or_else(|| format!("{} has no column {}", of.table, of.tenant_column))?.data_type.clone();
-    let (key, tenant) = (quote_ident(&of.key), quote_ident(&of.tenant_column));
-    let sql = format!(
-        "SELECT coalesce(jsonb_object_agg(t.{key}::text, t.{tenant}::text) FILTER (WHERE t.{key} IS NOT NULL), '{{}}')::text FROM {} t",
-        of.table.sql()
-    );
-    let mapping: String = sqlx::query_scalar(&sql).fetch_one(*pool).await.map_err(|e| e.to_string())?;
+    let table = tiers.iter().find(|(c, _)| c.tier == of.tier).and_then(|(c, _)| c.table(&of.table));
+    let column = table.and_then(|t| t.column(&of.tenant_column)).ok_or_else(|| format!("tier {} has no column {}.{}", of.tier, of.table, of.tenant_column))?;
+    let mapping = read_key_tenants(tiers, &of.tier, &key_tenants_sql(&of.table, &of.key, &of.tenant_column)).await?;
+    let data_type = column.data_type.clone();
     Ok(Lifted { mapping, data_type })
 }

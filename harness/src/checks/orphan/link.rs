@@ -5,8 +5,8 @@
 //! people all agree on what a key, a match and a tenant are.
 
 use crate::catalog::{Catalog, Column, Table};
-use crate::tenancy::{Tenancy, TenantScope};
-use crate::sql::{quote_ident, quote_literal};
+use crate::tenancy::{key_tenant_sql, Tenancy, TenantScope};
+use crate::sql::quote_ident;
 use crate::scenario::{Reference, TierColumns};
 
 /// How many offending rows a finding shows.
@@ -186,7 +186,7 @@ impl<'a> End<'a> {
         let tenant = self.tenant.as_ref()?;
         let own = tenant.scope.tenant_sql(alias);
         Some(match &tenant.lifted {
-            Some(lifted) => format!("({}::jsonb ->> ({own})::text)::{}", quote_literal(&lifted.mapping), lifted.data_type),
+            Some(lifted) => key_tenant_sql(Some(&lifted.mapping), &format!("({own})"), &lifted.data_type),
             None => own,
         })
     }
