@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::model::{self, Model};
+use super::scope::KeyTenants;
 use super::policies::{compares_with, settings_in};
 use super::Origin;
 use crate::catalog::{mentions, Catalog, Table};
@@ -46,20 +47,11 @@ pub struct TierTenancy {
 }
 
 /// The table of another tier whose rows a tier's tenants are: their key
-/// there, and the column holding the tenant they belong to.
+/// there, and the tenant each belongs to.
 #[derive(Debug, Clone, Serialize)]
 pub struct TenantOf {
-    pub tier: String,
-    pub table: crate::catalog::QualName,
-    pub key: String,
-    pub tenant_column: String,
+    pub keys: KeyTenants,
     pub origin: Origin,
-}
-
-impl std::fmt::Display for TenantOf {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}.{}.{}", self.tier, self.table, self.key)
-    }
 }
 
 /// What all tiers together say: the candidate column most tables carry and

@@ -34,7 +34,7 @@ impl Tenancy {
             if let Some(of) = &model.tenant_of {
                 lines.push(format!(
                     "tenancy {tier}: its tenants are rows of {}.{} (by {}), each of the {} tenant in its {} ({}): seeding and cross-tier tenant checks follow it",
-                    of.tier, of.table, of.key, of.tier, of.tenant_column, of.origin
+                    of.keys.tier, of.keys.table, of.keys.key, of.keys.tier, of.keys.tenant_column, of.origin
                 ));
             }
             for (table, column, origin) in self.own_columns(tier) {
@@ -56,7 +56,7 @@ impl Tenancy {
             lines.push(format!("tenant path ({how}) {tier}.{table}: {path}{nullable}"));
         }
         for (tier, table, remote) in self.remotes() {
-            lines.push(format!("tenant reference (from [[references]]) {tier}.{table}: {remote}; each key's tenant is read from tier {} once per run", remote.tier));
+            lines.push(format!("tenant reference (from [[references]]) {tier}.{table}: {remote}; each key's tenant is read from tier {} once per run", remote.of.tier));
         }
         for table in self.unscoped.iter().filter(|u| self.column(&u.tier).is_some()) {
             let class = match table.class {
@@ -102,7 +102,7 @@ impl Tenancy {
                 keys.push(format!("guc = {}", quoted(guc)));
             }
             if let Some(of) = model.tenant_of.as_ref().filter(|o| o.origin != Origin::Declared) {
-                keys.push(format!("tenant_of = {}", quoted(&of.to_string())));
+                keys.push(format!("tenant_of = {}", quoted(&of.keys.to_string())));
             }
             if !keys.is_empty() && self.scoped.get(tier).is_some_and(|t| !t.is_empty()) {
                 out.push(format!("[tiers.{tier}.tenancy]\n{}", keys.join("\n")));

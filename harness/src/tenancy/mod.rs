@@ -43,7 +43,7 @@ use crate::scenario::{ContextMechanism, Scenario, TierColumn, TierTable};
 pub use columns::{TenantOf, TierTenancy};
 pub use origin::Origin;
 pub use model::{Membership, Model};
-pub use scope::{key_tenant_sql, key_tenants_sql, PathHop, RemoteTenant, TenantPath, TenantScope};
+pub use scope::{KeyTenants, PathHop, RemoteTenant, TenantPath, TenantScope};
 pub use shared::{Class, Unscoped};
 
 #[derive(Debug, Clone, Default)]
@@ -119,18 +119,18 @@ impl Tenancy {
             }
             let to = &reference.to;
             let target = scoped.get(&to.table.tier).and_then(|t| t.get(&to.table.qual_name()));
-            match target {
+            let keys = match target {
                 Some(TenantScope::Column(tenant_column)) if to.table.tier != from.tier => {
-                    let tier = tiers.get_mut(&from.tier).expect("every tier is inferred");
-                    tier.tenant_of.get_or_insert_with(|| TenantOf {
-                        tier: to.table.tier.clone(),
-                        table: to.table.qual_name(),
-                        key: to.columns[0].clone(),
-                        tenant_column: tenant_column.clone(),
-                        origin: Origin::Inferred,
-                    });
+                    KeyTenants::of(catalogs, &to.table.tier, to.table.qual_name(), &to.columns[0], tenant_column)
                 }
-                _ => {
+                _ => None,
+            };
+            match keys {
+                Some(keys) => {
+                    let tier = tiers.get_mut(&from.tier).expect("every tier is inferred");
+                    tier.tenant_of.get_or_insert(TenantOf { keys, origin: Origin::Inferred });
+                }
+                None => {
                     let root = TenantScope::Root(to.columns[0].clone());
                     scoped.entry(to.table.tier.clone()).or_default().insert(to.table.qual_name(), root);
                 }
@@ -170,17 +170,8 @@ impl Tenancy {
                 continue;
             }
             let Some(Some(TenantScope::Column(tenant_column))) = scoped.get(&to.table.tier).map(|t| t.get(&to.table.qual_name())) else { continue };
-            let tenant_type = catalogs.iter().filter(|c| c.tier == to.table.tier).flat_map(|c| c.table(&to.table.qual_name())).find_map(|t| t.column(tenant_column));
-            let Some(tenant_type) = tenant_type.map(|c| c.data_type.clone()) else { continue };
-            let remote = RemoteTenant {
-                column: from.columns[0].clone(),
-                tier: to.table.tier.clone(),
-                table: to.table.qual_name(),
-                key: to.columns[0].clone(),
-                tenant_column: tenant_column.clone(),
-                tenant_type,
-                mapping: None,
-            };
+            let Some(of) = KeyTenants::of(catalogs, &to.table.tier, to.table.qual_name(), &to.columns[0], tenant_column) else { continue };
+            let remote = RemoteTenant { column: from.columns[0].clone(), of };
             scoped.entry(from.table.tier.clone()).or_default().insert(from.table.qual_name(), TenantScope::Remote(remote));
         }
         let mut tenancy = Tenancy {
@@ -241,19 +232,27 @@ impl Tenancy {
         self.tier(tier).map_or(&Model::Setting, |t| &t.model)
     }
 
-    /// This tenancy with each cross-tier reference's keys and tenants read
-    /// from the tier that holds them (`RemoteTenant::mapping`), as the
-    /// checks need it; a table whose mapping cannot be read is of an
-    /// unknown tenancy, reported and not probed, rather than no tenant's.
+    /// This tenancy with every key of another tier's table read together
+    /// with its tenant ([`KeyTenants::read`]), as the checks need it: those
+    /// of a tier whose tenants are such keys (`tenant_of`), and those of
+    /// tables whose tenant is read through a reference (`Remote`). A table
+    /// whose mapping cannot be read is of an unknown tenancy, reported and
+    /// not probed, rather than no tenant's; a tier's, the checks that need
+    /// it report (`orphan.tenant_mismatch`).
     pub async fn with_remote_mappings(&self, tiers: &[(&Catalog, &sqlx::PgPool)]) -> Tenancy {
         let mut resolved = self.clone();
+        for tier in resolved.tiers.values_mut() {
+            if let Some(of) = &mut tier.tenant_of {
+                of.keys.read(tiers).await;
+            }
+        }
         for (tier, tables) in resolved.scoped.iter_mut() {
             let mut unreadable = Vec::new();
             for (name, scope) in tables.iter_mut() {
                 let TenantScope::Remote(remote) = scope else { continue };
-                match read_key_tenants(tiers, &remote.tier, &remote.mapping_sql()).await {
-                    Ok(mapping) => remote.mapping = Some(mapping.into()),
-                    Err(problem) => unreadable.push((name.clone(), format!("its tenant is read through {remote}, and that could not be read: {problem}"))),
+                remote.of.read(tiers).await;
+                if let Some(Err(problem)) = &remote.of.mapping {
+                    unreadable.push((name.clone(), format!("its tenant is read through {remote}, and that could not be read: {problem}")));
                 }
             }
             for (name, why) in unreadable {
@@ -316,12 +315,6 @@ impl Tenancy {
     }
 }
 
-/// Runs a [`key_tenants_sql`] mapping query on `tier` (one of `tiers`).
-pub async fn read_key_tenants(tiers: &[(&Catalog, &sqlx::PgPool)], tier: &str, sql: &str) -> std::result::Result<String, String> {
-    let (_, pool) = tiers.iter().find(|(c, _)| c.tier == tier).ok_or_else(|| format!("tier {tier} is not audited in this run"))?;
-    sqlx::query_scalar(sql).fetch_one(*pool).await.map_err(|e| e.to_string())
-}
-
 /// A declared `tenant_of`, checked: it must name a column of a table that
 /// carries the tenant in its own tier.
 fn declared_tenant_of(declared: &TierColumn, catalogs: &[Catalog], scoped: &BTreeMap<String, BTreeMap<QualName, TenantScope>>) -> Result<TenantOf> {
@@ -330,15 +323,13 @@ fn declared_tenant_of(declared: &TierColumn, catalogs: &[Catalog], scoped: &BTre
     if !has_key {
         return Err(HarnessError::input(format!("tenant_of {declared}: tier {} has no such table and column", declared.table.tier)));
     }
-    match scoped.get(&declared.table.tier).and_then(|t| t.get(&table)) {
-        Some(TenantScope::Column(tenant_column)) => Ok(TenantOf {
-            tier: declared.table.tier.clone(),
-            table,
-            key: declared.column.clone(),
-            tenant_column: tenant_column.clone(),
-            origin: Origin::Declared,
-        }),
-        _ => Err(HarnessError::input(format!(
+    let tenant_column = match scoped.get(&declared.table.tier).and_then(|t| t.get(&table)) {
+        Some(TenantScope::Column(tenant_column)) => Some(tenant_column),
+        _ => None,
+    };
+    match tenant_column.and_then(|c| KeyTenants::of(catalogs, &declared.table.tier, table, &declared.column, c)) {
+        Some(keys) => Ok(TenantOf { keys, origin: Origin::Declared }),
+        None => Err(HarnessError::input(format!(
             "tenant_of {declared}: {} carries no tenant column in tier {}, so its rows cannot say whose a tenant of another tier is",
             declared.table, declared.table.tier
         ))),

@@ -3,7 +3,13 @@
 //! or a reference to such a table in another tier; and the SQL that reads a
 //! row's tenant each way.
 
-use crate::sql::{quote_ident, QualName};
+use std::sync::Arc;
+
+use serde::Serialize;
+use sqlx::PgPool;
+
+use crate::catalog::Catalog;
+use crate::sql::{quote_ident, quote_literal, QualName};
 
 /// How a table's rows belong to a tenant.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,52 +29,84 @@ pub enum TenantScope {
 }
 
 /// A table's tenant, read through a reference to another tier's tenant
-/// table. That tier is another database: each key's tenant is read from it
-/// once per run ([`RemoteTenant::mapping`]) and looked up in SQL.
+/// table: `column` holds a key of `of`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RemoteTenant {
     /// This table's referencing column.
     pub column: String,
-    pub tier: String,
-    pub table: QualName,
-    pub key: String,
-    /// The referenced table's tenant column, and its type.
-    pub tenant_column: String,
-    pub tenant_type: String,
-    /// `{"<key>": "<tenant>", ...}` as read from the other tier; `None`
-    /// until read, when every row reads as no tenant's.
-    pub mapping: Option<std::sync::Arc<str>>,
-}
-
-/// SQL that reads each `key` of `table` and the tenant in its
-/// `tenant_column` as one JSON object (`{"<key>": "<tenant>", ...}`): how a
-/// tier's keys are mapped to tenants held in another database.
-pub fn key_tenants_sql(table: &QualName, key: &str, tenant_column: &str) -> String {
-    let (key, tenant) = (quote_ident(key), quote_ident(tenant_column));
-    format!(
-        "SELECT coalesce(jsonb_object_agg(t.{key}::text, t.{tenant}::text) FILTER (WHERE t.{key} IS NOT NULL), '{{}}')::text FROM {} t",
-        table.sql()
-    )
-}
-
-/// The tenant of key `expr` in a mapping [`key_tenants_sql`] read (`None`:
-/// not read, no key has one), typed `data_type`.
-pub fn key_tenant_sql(mapping: Option<&str>, expr: &str, data_type: &str) -> String {
-    let mapping = mapping.map_or("NULL".to_string(), crate::sql::quote_literal);
-    format!("({mapping}::jsonb ->> {expr}::text)::{data_type}")
-}
-
-impl RemoteTenant {
-    /// The SQL that reads, on the other tier, each key and its tenant.
-    pub fn mapping_sql(&self) -> String {
-        key_tenants_sql(&self.table, &self.key, &self.tenant_column)
-    }
+    pub of: KeyTenants,
 }
 
 impl std::fmt::Display for RemoteTenant {
     /// `company_id -> oltp.public.companies.id => tenant_id`
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} -> {}.{}.{} => {}", self.column, self.tier, self.table, self.key, self.tenant_column)
+        write!(f, "{} -> {} => {}", self.column, self.of, self.of.tenant_column)
+    }
+}
+
+/// A key of another tier's tenant table and the tenant its row belongs to:
+/// how a tier reaches tenants held in another database. That database is
+/// read once per run, when the checks start (`Tenancy::with_remote_mappings`),
+/// and each key is looked up in SQL on this one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KeyTenants {
+    pub tier: String,
+    pub table: QualName,
+    pub key: String,
+    /// The table's tenant column, and its type.
+    pub tenant_column: String,
+    pub tenant_type: String,
+    /// `{"<key>": "<tenant>", ...}` as read, or why it could not be; `None`
+    /// until read.
+    #[serde(skip)]
+    pub mapping: Option<Result<Arc<str>, String>>,
+}
+
+impl KeyTenants {
+    /// `tier`'s `table`, keyed on `key`, carrying its tenant in
+    /// `tenant_column`; `None` when the catalogs have no such column.
+    pub fn of(catalogs: &[Catalog], tier: &str, table: QualName, key: &str, tenant_column: &str) -> Option<KeyTenants> {
+        let found = catalogs.iter().filter(|c| c.tier == tier).find_map(|c| c.table(&table))?;
+        found.column(key)?;
+        Some(KeyTenants {
+            tier: tier.to_string(),
+            tenant_type: found.column(tenant_column)?.data_type.clone(),
+            table,
+            key: key.to_string(),
+            tenant_column: tenant_column.to_string(),
+            mapping: None,
+        })
+    }
+
+    /// Reads the mapping from its tier (one of `tiers`).
+    pub async fn read(&mut self, tiers: &[(&Catalog, &PgPool)]) {
+        let (key, tenant) = (quote_ident(&self.key), quote_ident(&self.tenant_column));
+        let sql = format!(
+            "SELECT coalesce(jsonb_object_agg(t.{key}::text, t.{tenant}::text) FILTER (WHERE t.{key} IS NOT NULL), '{{}}')::text FROM {} t",
+            self.table.sql()
+        );
+        let read = match tiers.iter().find(|(c, _)| c.tier == self.tier) {
+            Some((_, pool)) => sqlx::query_scalar::<_, String>(&sql).fetch_one(*pool).await.map(Arc::from).map_err(|e| e.to_string()),
+            None => Err(format!("tier {} is not audited in this run", self.tier)),
+        };
+        self.mapping = Some(read);
+    }
+
+    /// The tenant of the key `expr` evaluates to (NULL for a key it does
+    /// not hold, and for every key while the mapping is not read).
+    pub fn tenant_sql(&self, expr: &str) -> String {
+        let mapping = match &self.mapping {
+            Some(Ok(mapping)) => quote_literal(mapping),
+            _ => "NULL".to_string(),
+        };
+        format!("({mapping}::jsonb ->> {expr}::text)::{}", self.tenant_type)
+    }
+}
+
+impl std::fmt::Display for KeyTenants {
+    /// `oltp.public.companies.id`
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}.{}", self.tier, self.table, self.key)
     }
 }
 
@@ -87,9 +125,7 @@ impl TenantScope {
         match self {
             TenantScope::Column(c) | TenantScope::Root(c) => format!("{row}.{}", quote_ident(c)),
             TenantScope::Path(path) => path.tenant_sql(row),
-            TenantScope::Remote(remote) => {
-                key_tenant_sql(remote.mapping.as_deref(), &format!("{row}.{}", quote_ident(&remote.column)), &remote.tenant_type)
-            }
+            TenantScope::Remote(remote) => remote.of.tenant_sql(&format!("{row}.{}", quote_ident(&remote.column))),
         }
     }
 

@@ -5,7 +5,7 @@
 //! people all agree on what a key, a match and a tenant are.
 
 use crate::catalog::{Catalog, Column, Table};
-use crate::tenancy::{key_tenant_sql, Tenancy, TenantScope};
+use crate::tenancy::{KeyTenants, Tenancy, TenantScope};
 use crate::sql::quote_ident;
 use crate::scenario::{Reference, TierColumns};
 
@@ -28,19 +28,10 @@ pub struct Tenant<'a> {
     /// The type of the column the tenant is read from.
     pub data_type: &'a str,
     /// Where the tier's tenants are another tier's rows (`TenantOf`) and
-    /// the other end is in a tier of whole tenants: each of this tier's
-    /// tenants and the tenant it belongs to, as a JSON object literal, so
-    /// both ends are compared as the same kind of tenant.
-    pub lifted: Option<Lifted>,
-}
-
-/// This tier's tenants mapped to the tenants they belong to.
-#[derive(Clone)]
-pub struct Lifted {
-    /// `{"<tier's tenant>": "<tenant>", ...}`
-    pub mapping: String,
-    /// The type of the tenant it maps to.
-    pub data_type: String,
+    /// the other end is in a tier of whole tenants: the tenant each of this
+    /// tier's tenants belongs to, so both ends are compared as the same
+    /// kind of tenant.
+    pub lifted: Option<&'a KeyTenants>,
 }
 
 pub struct Link<'a> {
@@ -130,7 +121,7 @@ impl<'a> End<'a> {
             let data_type = match scope {
                 TenantScope::Column(column) | TenantScope::Root(column) => &table.column(column)?.data_type,
                 TenantScope::Path(path) => &catalog.table(path.end())?.column(&path.tenant_column)?.data_type,
-                TenantScope::Remote(remote) => &remote.tenant_type,
+                TenantScope::Remote(remote) => &remote.of.tenant_type,
             };
             Some(Tenant { scope, data_type, lifted: None })
         });
@@ -186,7 +177,7 @@ impl<'a> End<'a> {
         let tenant = self.tenant.as_ref()?;
         let own = tenant.scope.tenant_sql(alias);
         Some(match &tenant.lifted {
-            Some(lifted) => key_tenant_sql(Some(&lifted.mapping), &format!("({own})"), &lifted.data_type),
+            Some(keys) => keys.tenant_sql(&format!("({own})")),
             None => own,
         })
     }
@@ -194,7 +185,7 @@ impl<'a> End<'a> {
     /// The type of the tenant [`End::tenant_sql`] gives.
     fn tenant_type(&self) -> Option<&str> {
         let tenant = self.tenant.as_ref()?;
-        Some(tenant.lifted.as_ref().map_or(tenant.data_type, |l| l.data_type.as_str()))
+        Some(tenant.lifted.map_or(tenant.data_type, |keys| keys.tenant_type.as_str()))
     }
 
     pub fn tenant_text(&self, alias: &str) -> Option<String> {
@@ -276,10 +267,10 @@ impl<'a> Link<'a> {
             }
             // The reference the rows' tenant is read through.
             (TenantScope::Remote(remote), _) => {
-                self.to.tier == remote.tier
-                    && self.to.table.name == remote.table
+                self.to.tier == remote.of.tier
+                    && self.to.table.name == remote.of.table
                     && names(&self.from.columns) == [remote.column.clone()]
-                    && names(&self.to.columns) == [remote.key.clone()]
+                    && names(&self.to.columns) == [remote.of.key.clone()]
             }
             (scope, Some(to_tenant)) => {
                 let from_tenant = scope.column().expect("a scope other than a path has a column");

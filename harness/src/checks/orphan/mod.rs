@@ -84,7 +84,7 @@ pub async fn run(scenario: &Scenario, tiers: &[(&Catalog, &PgPool)], tenancy: &T
     // A declared soft reference may also be an unguarded FK: audit it once.
     let mut seen = HashSet::new();
     links.retain(|link| seen.insert(link.describe()));
-    findings.extend(lift::lift(&mut links, tenancy, tiers).await);
+    findings.extend(lift::lift(&mut links, tenancy));
 
     let pool = |tier: &str| {
         tiers

@@ -88,8 +88,8 @@ pub fn build(settings: &Settings, tenancy: &Tenancy, tiers: &[TierInput<'_>], re
     for tier in tiers {
         let name = &tier.catalog.tier;
         if let Some(of) = tenancy.tenant_of(name) {
-            if let Some(&index) = plan.index.get(&(of.tier.clone(), of.table.clone())) {
-                plan.tenant_of.insert(name.clone(), (index, of.key.clone()));
+            if let Some(&index) = plan.index.get(&(of.keys.tier.clone(), of.keys.table.clone())) {
+                plan.tenant_of.insert(name.clone(), (index, of.keys.key.clone()));
             }
         }
     }

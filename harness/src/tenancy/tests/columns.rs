@@ -99,7 +99,7 @@ fn a_tier_keyed_on_another_tiers_tenant_rows_is_tenant_of_them() {
     let tenancy = Tenancy::infer(&scenario, &catalogs).unwrap();
     assert_eq!((tenancy.column("olap"), tenancy.guc("olap")), (Some("company_id"), Some("reporting.company")));
     let of = tenancy.tenant_of("olap").expect("inferred from the reference");
-    assert_eq!((of.tier.as_str(), of.table.to_string(), of.key.as_str(), of.tenant_column.as_str()), ("oltp", "public.companies".to_string(), "id", "tenant_id"));
+    assert_eq!((of.keys.tier.as_str(), of.keys.table.to_string(), of.keys.key.as_str(), of.keys.tenant_column.as_str()), ("oltp", "public.companies".to_string(), "id", "tenant_id"));
     assert_eq!(of.origin, Origin::Inferred);
     // companies carries a tenant of its own: it is no second tenants table
     assert_eq!(scope_in(&tenancy, "oltp", "public.companies"), Some(&TenantScope::Column("tenant_id".into())));
@@ -139,8 +139,9 @@ fn a_table_without_a_tenant_takes_the_tenant_of_the_row_it_references_in_another
         panic!("not read through the reference: {:?}", scope_in(&tenancy, "olap", "public.campaign_rollups"));
     };
     assert_eq!(remote.to_string(), "campaign_id -> oltp.public.campaigns.id => tenant_id");
-    assert_eq!(remote.mapping, None, "read at audit time");
-    let sql = TenantScope::Remote(RemoteTenant { mapping: Some(r#"{"c1": "t1"}"#.into()), ..remote.clone() }).tenant_sql("r");
+    assert_eq!(remote.of.mapping, None, "read at audit time");
+    let read = KeyTenants { mapping: Some(Ok(r#"{"c1": "t1"}"#.into())), ..remote.of.clone() };
+    let sql = TenantScope::Remote(RemoteTenant { of: read, ..remote.clone() }).tenant_sql("r");
     assert_eq!(sql, r#"('{"c1": "t1"}'::jsonb ->> r."campaign_id"::text)::uuid"#);
     let described = tenancy.describe().join("\n");
     assert!(described.contains("tenant reference (from [[references]]) olap.public.campaign_rollups: campaign_id -> oltp.public.campaigns.id => tenant_id"), "{described}");
